@@ -1,0 +1,44 @@
+// Levelled logging to stderr (servers run with stderr redirected to their log file).
+//
+//   VFS_LOG(kInfo) << "listening on " << addr;
+//
+// One line per message, prefixed with UTC time, level and the program's name; lines from
+// different threads never interleave. Messages below the current level cost one compare.
+// Never log keys, passwords, tokens, plaintext names or content.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "src/common/status.h"
+
+namespace vaultfs {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+void SetLogLevel(LogLevel level);
+LogLevel GetLogLevel();
+void SetLogProgramName(std::string_view name);
+// Accepts "debug", "info", "warn"/"warning", "error".
+Result<LogLevel> ParseLogLevel(std::string_view text);
+
+class LogMessage {
+ public:
+  explicit LogMessage(LogLevel level) : level_(level) {}
+  ~LogMessage();
+  LogMessage(const LogMessage&) = delete;
+  LogMessage& operator=(const LogMessage&) = delete;
+  std::ostream& stream() { return out_; }
+
+ private:
+  LogLevel level_;
+  std::ostringstream out_;
+};
+
+}  // namespace vaultfs
+
+#define VFS_LOG(level)                                         \
+  if (::vaultfs::LogLevel::level < ::vaultfs::GetLogLevel()) { \
+  } else                                                       \
+    ::vaultfs::LogMessage(::vaultfs::LogLevel::level).stream()

@@ -1,0 +1,108 @@
+// Access tokens: see token.h.
+#include "src/crypto/token.h"
+
+#include <charconv>
+#include <chrono>
+#include <vector>
+
+#include "src/common/hex.h"
+#include "src/crypto/hash.h"
+
+namespace vaultfs::crypto {
+namespace {
+
+constexpr std::string_view kVersion = "v1";
+
+bool ValidName(std::string_view s, size_t min_len, size_t max_len) {
+  if (s.size() < min_len || s.size() > max_len) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool ValidHex(std::string_view s, size_t max_len) {
+  if (s.size() > max_len) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// The MAC key is derived from the secret so the raw secret can later serve other purposes
+// without any key serving two.
+std::string MacKey(std::string_view secret) {
+  return HmacSha256(secret, "vaultfs token mac key v1");
+}
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t pos = s.find(sep, start);
+    if (pos == std::string_view::npos) {
+      parts.push_back(s.substr(start));
+      return parts;
+    }
+    parts.push_back(s.substr(start, pos - start));
+    start = pos + 1;
+  }
+}
+
+}  // namespace
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::string> SignToken(const TokenClaims& c, std::string_view secret) {
+  if (!ValidName(c.audience, 1, 16)) return InvalidArgument("token audience is malformed");
+  if (!ValidName(c.user, 1, 64)) return InvalidArgument("token user id is malformed");
+  if (!ValidHex(c.token_id, 64)) return InvalidArgument("token id is malformed");
+  if (c.expires_at <= 0) return InvalidArgument("token expiry must be positive");
+  char rights[16];
+  auto r = std::to_chars(rights, rights + sizeof(rights), c.rights, 16);
+  std::string payload = std::string(kVersion) + "." + c.audience + "." + c.user + "." +
+                        std::string(rights, r.ptr) + "." + std::to_string(c.expires_at) + "." +
+                        c.token_id;
+  return payload + "." + HexEncode(HmacSha256(MacKey(secret), payload));
+}
+
+Result<TokenClaims> VerifyToken(std::string_view token, std::string_view secret,
+                                std::string_view audience, uint32_t required_rights,
+                                int64_t now_unix) {
+  if (token.size() > 512) return InvalidArgument("token too long");
+  auto parts = Split(token, '.');
+  if (parts.size() != 7 || parts[0] != kVersion) return InvalidArgument("token is malformed");
+  size_t mac_pos = token.rfind('.');
+  std::string_view payload = token.substr(0, mac_pos);
+  auto mac = HexDecode(parts[6]);
+  if (!mac.ok()) return InvalidArgument("token is malformed");
+  // MAC first, in constant time, before trusting any field.
+  if (!ConstantTimeEquals(*mac, HmacSha256(MacKey(secret), payload))) {
+    return PermissionDenied("token signature is invalid");
+  }
+  TokenClaims c;
+  c.audience = std::string(parts[1]);
+  c.user = std::string(parts[2]);
+  c.token_id = std::string(parts[5]);
+  auto rr = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), c.rights, 16);
+  auto er = std::from_chars(parts[4].data(), parts[4].data() + parts[4].size(), c.expires_at);
+  if (rr.ec != std::errc() || rr.ptr != parts[3].data() + parts[3].size() || er.ec != std::errc() ||
+      er.ptr != parts[4].data() + parts[4].size() || !ValidName(c.user, 1, 64) ||
+      !ValidHex(c.token_id, 64)) {
+    return InvalidArgument("token is malformed");
+  }
+  if (c.audience != audience) return PermissionDenied("token is not valid for this service");
+  if (now_unix >= c.expires_at) return PermissionDenied("token has expired; log in again");
+  if ((c.rights & required_rights) != required_rights) {
+    return PermissionDenied("token does not grant this operation");
+  }
+  return c;
+}
+
+}  // namespace vaultfs::crypto

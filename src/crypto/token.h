@@ -1,0 +1,48 @@
+// Access tokens: HMAC-SHA256 over (audience, user id, rights, expiry, token id) with a key
+// derived from the cluster's server-only secret (DESIGN.md §5, §6). The metadata service
+// mints them; data servers check them with the same secret. A token names its audience so a
+// data-server token can never be used as a metadata session and vice versa.
+//
+// Wire form (ASCII, safe in JSON and headers):
+//   v1.<audience>.<user>.<rights hex>.<expires unix s>.<token id>.<mac hex>
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "src/common/status.h"
+
+namespace vaultfs::crypto {
+
+// Rights a token grants (bit mask).
+enum TokenRights : uint32_t {
+  kRightRead = 1u << 0,
+  kRightWrite = 1u << 1,
+  kRightDelete = 1u << 2,
+  kRightList = 1u << 3,
+  kRightAll = kRightRead | kRightWrite | kRightDelete | kRightList,
+};
+
+struct TokenClaims {
+  std::string audience;  // "data" or "meta"
+  std::string user;      // opaque user id: [A-Za-z0-9_-]{1,64}
+  uint32_t rights = 0;
+  int64_t expires_at = 0;  // unix seconds
+  std::string token_id;    // [0-9a-f]{0,64}; lets a session be named and revoked
+};
+
+// EINVAL if a field breaks its alphabet or length rules.
+Result<std::string> SignToken(const TokenClaims& claims, std::string_view secret);
+
+// Checks format, MAC (constant time), audience, expiry against `now_unix` and that every bit
+// of `required_rights` is granted. EACCES for a forged, expired, wrong-audience or
+// insufficient token; EINVAL for a malformed one. The message never echoes the token.
+Result<TokenClaims> VerifyToken(std::string_view token, std::string_view secret,
+                                std::string_view audience, uint32_t required_rights,
+                                int64_t now_unix);
+
+// Current unix time in seconds.
+int64_t UnixNow();
+
+}  // namespace vaultfs::crypto
