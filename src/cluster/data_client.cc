@@ -1,0 +1,1 @@
+// Placeholder: the data-server client (issue 3) replaces this file.

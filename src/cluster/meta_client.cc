@@ -1,0 +1,1 @@
+// Placeholder: the metadata client (issue 4) replaces this file.
