@@ -63,7 +63,9 @@ std::string ErrnoName(int code) {
   for (const auto& e : kErrnos) {
     if (e.code == code) return e.name;
   }
-  return "E" + std::to_string(code);
+  std::string name = "E";  // two steps: GCC 12 -O3 warns falsely on "E" + to_string
+  name += std::to_string(code);
+  return name;
 }
 
 int ErrnoFromName(std::string_view name) {
