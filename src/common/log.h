@@ -38,7 +38,15 @@ class LogMessage {
 
 }  // namespace vaultfs
 
-#define VFS_LOG(level)                                         \
-  if (::vaultfs::LogLevel::level < ::vaultfs::GetLogLevel()) { \
-  } else                                                       \
-    ::vaultfs::LogMessage(::vaultfs::LogLevel::level).stream()
+namespace vaultfs {
+// Turns the stream expression into void so VFS_LOG is one expression (glog's idiom): safe
+// inside an unbraced if/else, and the message is built only when the level is enabled.
+struct LogVoidify {
+  void operator&(std::ostream&) {}
+};
+}  // namespace vaultfs
+
+#define VFS_LOG(level)                                    \
+  (::vaultfs::LogLevel::level < ::vaultfs::GetLogLevel()) \
+      ? (void)0                                           \
+      : ::vaultfs::LogVoidify() & ::vaultfs::LogMessage(::vaultfs::LogLevel::level).stream()
