@@ -1,0 +1,305 @@
+// ChunkStore: see chunk_store.h.
+#include "servers/data/chunk_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "src/common/hex.h"
+#include "src/common/log.h"
+#include "src/common/shard_format.h"
+#include "src/crypto/hash.h"
+#include "src/crypto/random.h"
+
+namespace vaultfs::data {
+namespace {
+
+constexpr char kTmpDir[] = ".tmp";
+constexpr char kSuffix[] = ".chunk";
+constexpr size_t kSuffixLen = sizeof(kSuffix) - 1;
+
+Status Errno(int err, const std::string& what) {
+  return Status(err, what + ": " + std::strerror(err));
+}
+
+// The token format already restricts user ids; this re-check keeps the path safe even if a
+// caller passes something else.
+Status ValidateUser(std::string_view user) {
+  if (user.empty() || user.size() > 64) return InvalidArgument("bad user id length");
+  for (char c : user) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-')) {
+      return InvalidArgument("bad character in user id");
+    }
+  }
+  return Status::Ok();
+}
+
+Status FsyncPath(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno(errno, "open " + path);
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return Errno(err, "fsync " + path);
+  return Status::Ok();
+}
+
+Status MakeDir(const std::string& path, bool* created) {
+  *created = false;
+  if (mkdir(path.c_str(), 0700) == 0) {
+    *created = true;
+    return Status::Ok();
+  }
+  if (errno == EEXIST) return Status::Ok();
+  return Errno(errno, "mkdir " + path);
+}
+
+Status PreadFull(int fd, char* buf, size_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t r = pread(fd, buf, n, static_cast<off_t>(off));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Errno(errno, "read");
+    }
+    if (r == 0) return IoError("object shrank while being read");
+    buf += r;
+    n -= static_cast<size_t>(r);
+    off += static_cast<uint64_t>(r);
+  }
+  return Status::Ok();
+}
+
+struct DirCloser {
+  void operator()(DIR* d) const { closedir(d); }
+};
+
+}  // namespace
+
+std::string ChunkStore::UserDir(std::string_view user) const {
+  return root_ + "/" + std::string(user);
+}
+
+std::string ChunkStore::ObjectPath(std::string_view user, std::string_view chunk) const {
+  return root_ + "/" + std::string(user) + "/" + std::string(chunk) + kSuffix;
+}
+
+Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& root) {
+  std::unique_ptr<ChunkStore> store(new ChunkStore(root));
+  bool created = false;
+  VFS_RETURN_IF_ERROR(MakeDir(root, &created));
+  const std::string tmp = root + "/" + kTmpDir;
+  VFS_RETURN_IF_ERROR(MakeDir(tmp, &created));
+  if (created) VFS_RETURN_IF_ERROR(FsyncPath(root));
+
+  // Leftover uploads from a crash: never acknowledged, so they are garbage.
+  std::unique_ptr<DIR, DirCloser> d(opendir(tmp.c_str()));
+  if (!d) return Errno(errno, "opendir " + tmp);
+  int removed = 0;
+  while (dirent* e = readdir(d.get())) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (unlink((tmp + "/" + name).c_str()) != 0) return Errno(errno, "unlink temp " + name);
+    ++removed;
+  }
+  if (removed > 0) {
+    VFS_LOG(kInfo) << "removed " << removed << " leftover temp file(s) from " << tmp;
+    VFS_RETURN_IF_ERROR(FsyncPath(tmp));
+  }
+
+  // Usage counters: every <user>/<chunk>.chunk.
+  std::unique_ptr<DIR, DirCloser> r(opendir(root.c_str()));
+  if (!r) return Errno(errno, "opendir " + root);
+  while (dirent* e = readdir(r.get())) {
+    std::string user = e->d_name;
+    if (!ValidateUser(user).ok()) continue;  // skips ".", "..", ".tmp" and strays
+    std::unique_ptr<DIR, DirCloser> u(opendir((root + "/" + user).c_str()));
+    if (!u) continue;
+    while (dirent* f = readdir(u.get())) {
+      std::string name = f->d_name;
+      if (name.size() <= kSuffixLen ||
+          name.compare(name.size() - kSuffixLen, kSuffixLen, kSuffix) != 0) {
+        continue;
+      }
+      struct stat st {};
+      if (stat((root + "/" + user + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        ++store->initial_objects_;
+        store->initial_bytes_ += static_cast<uint64_t>(st.st_size);
+      }
+    }
+  }
+  return store;
+}
+
+Result<TempFile> ChunkStore::CreateTemp() {
+  VFS_ASSIGN_OR_RETURN(std::string id, crypto::RandomHexId(12));
+  TempFile t;
+  t.path = root_ + "/" + kTmpDir + "/" + id + ".tmp";
+  t.fd = open(t.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (t.fd < 0) return Errno(errno, "create temp file");
+  return t;
+}
+
+void ChunkStore::Abandon(int fd, const std::string& temp_path) {
+  if (fd >= 0) close(fd);
+  if (!temp_path.empty() && unlink(temp_path.c_str()) != 0 && errno != ENOENT) {
+    VFS_LOG(kWarn) << "cannot remove temp file " << temp_path << ": " << std::strerror(errno);
+  }
+}
+
+Result<CommitResult> ChunkStore::Commit(int fd, const std::string& temp_path, std::string_view user,
+                                        std::string_view chunk) {
+  Status st = ValidateUser(user);
+  if (st.ok()) st = ValidateChunkId(chunk);
+  if (st.ok() && fsync(fd) != 0) st = Errno(errno, "fsync upload");
+  if (!st.ok()) {
+    Abandon(fd, temp_path);
+    return st;
+  }
+  if (close(fd) != 0) {
+    st = Errno(errno, "close upload");
+    Abandon(-1, temp_path);
+    return st;
+  }
+  const std::string dir = UserDir(user);
+  bool created = false;
+  st = MakeDir(dir, &created);
+  if (st.ok() && created) st = FsyncPath(root_);
+  if (!st.ok()) {
+    Abandon(-1, temp_path);
+    return st;
+  }
+  const std::string final_path = ObjectPath(user, chunk);
+  CommitResult result;
+  {
+    std::lock_guard<std::mutex> lock(name_mu_);
+    struct stat old {};
+    if (stat(final_path.c_str(), &old) == 0) {
+      result.replaced = true;
+      result.old_size = static_cast<uint64_t>(old.st_size);
+    }
+    if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
+      st = Errno(errno, "rename upload into place");
+      Abandon(-1, temp_path);
+      return st;
+    }
+  }
+  VFS_RETURN_IF_ERROR(FsyncPath(dir));
+  return result;
+}
+
+Result<uint64_t> ChunkStore::Remove(std::string_view user, std::string_view chunk) {
+  VFS_RETURN_IF_ERROR(ValidateUser(user));
+  VFS_RETURN_IF_ERROR(ValidateChunkId(chunk));
+  const std::string path = ObjectPath(user, chunk);
+  uint64_t size = 0;
+  {
+    std::lock_guard<std::mutex> lock(name_mu_);
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) return Errno(errno, "object " + std::string(chunk));
+    size = static_cast<uint64_t>(st.st_size);
+    if (unlink(path.c_str()) != 0) return Errno(errno, "remove " + std::string(chunk));
+  }
+  VFS_RETURN_IF_ERROR(FsyncPath(UserDir(user)));
+  return size;
+}
+
+Result<OpenObject> ChunkStore::OpenForRead(std::string_view user, std::string_view chunk) {
+  VFS_RETURN_IF_ERROR(ValidateUser(user));
+  VFS_RETURN_IF_ERROR(ValidateChunkId(chunk));
+  OpenObject o;
+  o.fd = open(ObjectPath(user, chunk).c_str(), O_RDONLY | O_CLOEXEC);
+  if (o.fd < 0) return Errno(errno, "object " + std::string(chunk));
+  struct stat st {};
+  if (fstat(o.fd, &st) != 0) {
+    Status s = Errno(errno, "stat " + std::string(chunk));
+    close(o.fd);
+    return s;
+  }
+  o.size = static_cast<uint64_t>(st.st_size);
+  return o;
+}
+
+Result<ListPage> ChunkStore::List(std::string_view user, std::string_view cursor, uint32_t limit) {
+  VFS_RETURN_IF_ERROR(ValidateUser(user));
+  ListPage page;
+  const std::string dir = UserDir(user);
+  std::unique_ptr<DIR, DirCloser> d(opendir(dir.c_str()));
+  if (!d) {
+    if (errno == ENOENT) return page;  // a user with no objects yet
+    return Errno(errno, "opendir");
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d.get())) {
+    std::string name = e->d_name;
+    if (name.size() <= kSuffixLen ||
+        name.compare(name.size() - kSuffixLen, kSuffixLen, kSuffix) != 0) {
+      continue;
+    }
+    name.resize(name.size() - kSuffixLen);
+    if (ValidateChunkId(name).ok() && name > cursor) names.push_back(std::move(name));
+  }
+  std::sort(names.begin(), names.end());
+  const bool more = names.size() > limit;
+  if (more) names.resize(limit);
+  if (more && !names.empty()) page.next_cursor = names.back();
+  for (std::string& name : names) {
+    struct stat st {};
+    if (stat((dir + "/" + name + kSuffix).c_str(), &st) != 0) continue;  // removed meanwhile
+    page.entries.push_back({std::move(name), static_cast<uint64_t>(st.st_size)});
+  }
+  return page;
+}
+
+Result<VerifyReport> ChunkStore::Verify(std::string_view user, std::string_view chunk) {
+  VFS_ASSIGN_OR_RETURN(OpenObject o, OpenForRead(user, chunk));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{o.fd};
+  if (o.size < kShardFooterSize) return Corruption("object is smaller than a shard footer");
+  std::string footer(kShardFooterSize, '\0');
+  VFS_RETURN_IF_ERROR(PreadFull(o.fd, footer.data(), footer.size(), o.size - kShardFooterSize));
+  VFS_ASSIGN_OR_RETURN(uint64_t body_len, ParseShardFooter(footer, o.size));
+  std::string trailer(body_len + kShardFooterSize, '\0');
+  VFS_RETURN_IF_ERROR(PreadFull(o.fd, trailer.data(), trailer.size(), o.size - trailer.size()));
+  VFS_ASSIGN_OR_RETURN(ShardIndex index, ParseShardTrailer(trailer, o.size));
+
+  VerifyReport report;
+  report.block_count = index.block_count;
+  report.root_hex = crypto::DigestToHex(crypto::Sha256(trailer));
+  crypto::Sha256Hasher hasher;
+  std::string buf(std::min<uint64_t>(index.block_size, 1u << 20), '\0');
+  for (uint64_t j = 0; j < index.block_count; ++j) {
+    VFS_ASSIGN_OR_RETURN(ShardIndex::Extent ext, index.BlockExtent(j));
+    uint64_t done = 0;
+    while (done < ext.length) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), ext.length - done));
+      VFS_RETURN_IF_ERROR(PreadFull(o.fd, buf.data(), n, ext.offset + done));
+      hasher.Update(std::string_view(buf.data(), n));
+      done += n;
+    }
+    crypto::Sha256Digest got = hasher.Finish();
+    if (std::memcmp(got.data(), index.block_hashes[j].data(), kShardHashSize) != 0) {
+      report.bad_blocks.push_back(j);
+    }
+  }
+  return report;
+}
+
+Result<DiskSpace> ChunkStore::Space() {
+  struct statvfs sv {};
+  if (statvfs(root_.c_str(), &sv) != 0) return Errno(errno, "statvfs " + root_);
+  DiskSpace s;
+  s.total_bytes = static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
+  s.free_bytes = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+  return s;
+}
+
+}  // namespace vaultfs::data

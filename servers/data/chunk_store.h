@@ -1,0 +1,90 @@
+// ChunkStore: the data server's on-disk object store. Every method is a plain blocking call
+// meant to run on libuv's thread pool (never on the event loop), and may be called from
+// several pool threads at once.
+//
+// Layout under the storage root:
+//   <root>/<user>/<chunk>.chunk   committed objects; <user> comes from a verified token
+//   <root>/.tmp/<random>.tmp      uploads in progress; all removed by Open() at start-up
+//
+// Durability (DESIGN.md §3): an upload is written to a temp file, fsync'ed, renamed over the
+// final name and the user directory is fsync'ed before the upload is acknowledged. rename()
+// is atomic, so after a crash a reader finds the old object or the new one, never a mix.
+// A new user directory is fsync'ed into the root before its first object is renamed in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "src/common/data_protocol.h"
+#include "src/common/status.h"
+
+namespace vaultfs::data {
+
+struct TempFile {
+  int fd = -1;
+  std::string path;
+};
+
+struct CommitResult {
+  bool replaced = false;  // an older object of that name existed
+  uint64_t old_size = 0;
+};
+
+struct OpenObject {
+  int fd = -1;
+  uint64_t size = 0;
+};
+
+struct DiskSpace {
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;  // available to unprivileged users
+};
+
+class ChunkStore {
+ public:
+  // Creates root and root/.tmp if needed, removes leftover temp files and counts the stored
+  // objects and their bytes.
+  static Result<std::unique_ptr<ChunkStore>> Open(const std::string& root);
+
+  uint64_t initial_objects() const { return initial_objects_; }
+  uint64_t initial_bytes() const { return initial_bytes_; }
+  const std::string& root() const { return root_; }
+
+  // A new, empty, exclusively created temp file (mode 0600) in root/.tmp.
+  Result<TempFile> CreateTemp();
+  // fsync(fd), close(fd), rename over <root>/<user>/<chunk>.chunk, fsync the user directory.
+  // Closes fd and removes the temp file on failure too.
+  Result<CommitResult> Commit(int fd, const std::string& temp_path, std::string_view user,
+                              std::string_view chunk);
+  // Closes fd (if >= 0) and removes the temp file; errors are logged, not returned.
+  static void Abandon(int fd, const std::string& temp_path);
+
+  // Removes an object; returns its size. ENOENT if absent.
+  Result<uint64_t> Remove(std::string_view user, std::string_view chunk);
+  // Opens an object for reading. The fd keeps a consistent version even if it is replaced.
+  Result<OpenObject> OpenForRead(std::string_view user, std::string_view chunk);
+  // Objects of `user` with chunk id > cursor, sorted, at most `limit`.
+  Result<ListPage> List(std::string_view user, std::string_view cursor, uint32_t limit);
+  // Checks the object's blocks against its own index (shard_format.h). EBADMSG if the index
+  // itself is unreadable.
+  Result<VerifyReport> Verify(std::string_view user, std::string_view chunk);
+  Result<DiskSpace> Space();
+
+ private:
+  explicit ChunkStore(std::string root) : root_(std::move(root)) {}
+  std::string UserDir(std::string_view user) const;
+  std::string ObjectPath(std::string_view user, std::string_view chunk) const;
+
+  std::string root_;
+  uint64_t initial_objects_ = 0;
+  uint64_t initial_bytes_ = 0;
+  // Serializes the stat+rename / stat+unlink step on final names so the returned old sizes
+  // (the server's usage counters) stay exact when two clients write the same chunk. fsyncs
+  // happen outside it.
+  std::mutex name_mu_;
+};
+
+}  // namespace vaultfs::data

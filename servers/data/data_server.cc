@@ -1,0 +1,1063 @@
+// DataServer: see data_server.h. Everything here runs on the loop thread except the bodies
+// handed to RunWork()/RunDetached(), which run on libuv's thread pool and touch only the
+// values they captured and the (thread-safe) ChunkStore.
+#include "servers/data/data_server.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <set>
+
+#include "src/common/log.h"
+#include "src/crypto/token.h"
+
+namespace vaultfs::data {
+namespace {
+
+constexpr size_t kReadBufSize = 64u << 10;
+constexpr size_t kMaxBufferedInput = 1u << 20;  // stop reading past this while busy
+constexpr size_t kMaxQueuedReplies = 1u << 20;
+constexpr int kMaxCommitsPerConn = 8;  // uploads of one connection fsync'ing at the same time    //
+                                       // a client that does not read stops being served
+constexpr size_t kUploadWriteChunk = 256u << 10;  // start a disk write at this many bytes
+constexpr size_t kUploadMaxPending = 1u << 20;    // stop reading past this while writing
+constexpr size_t kDownloadReadChunk = 256u << 10;
+constexpr size_t kDownloadMaxQueued = 1u << 20;  // bytes queued on the socket before pausing
+
+uint32_t RightsFor(DataOp op) {
+  switch (op) {
+    case DataOp::kUpload:
+      return crypto::kRightWrite;
+    case DataOp::kDownload:
+      return crypto::kRightRead;
+    case DataOp::kDelete:
+      return crypto::kRightDelete;
+    case DataOp::kList:
+      return crypto::kRightList;
+    case DataOp::kVerify:
+      return crypto::kRightRead;
+    case DataOp::kHealth:
+      return 0;
+  }
+  return crypto::kRightAll;
+}
+
+std::string PeerName(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, host, sizeof(host));
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    uv_ip6_name(a, host, sizeof(host));
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+Status UvError(int rc, const std::string& what) {
+  return Status(-rc, what + ": " + uv_strerror(rc));
+}
+
+// A fixed-capacity byte buffer whose tail can be handed to the socket for reading, so upload
+// payloads land in it without an extra copy.
+struct ByteBuffer {
+  std::unique_ptr<char[]> data;
+  size_t size = 0;
+  size_t cap = 0;
+  size_t room() const { return cap - size; }
+  // Ensures capacity `c`; only called while empty.
+  void Reserve(size_t c) {
+    if (cap >= c) return;
+    data.reset(new char[c]);
+    cap = c;
+  }
+  void Release() {
+    data.reset();
+    size = cap = 0;
+  }
+};
+
+}  // namespace
+
+// One client connection. Owned by Impl::conns until closed; freed once its handle is closed
+// and no thread-pool job or write still refers to it (`pending`).
+struct Conn {
+  enum class State {
+    kHead,     // waiting for / parsing the next request head
+    kPayload,  // receiving an upload's payload into the temp file
+    kDiscard,  // skipping the payload of a refused upload
+    kWaiting,  // a disk job runs or a download body streams; input is only buffered
+  };
+
+  DataServer::Impl* srv = nullptr;
+  uv_tcp_t tcp{};
+  std::string peer;
+  std::list<Conn*>::iterator self;
+  std::unique_ptr<char[]> readbuf{new char[kReadBufSize]};
+  std::string in;  // received, not yet consumed input starts at in_pos
+  size_t in_pos = 0;
+  State state = State::kHead;
+  bool reading = false;
+  bool closed = false;
+  bool handle_closed = false;
+  bool close_after_flush = false;
+  int pending = 0;  // thread-pool jobs, fs requests and socket writes referring to this
+  int writes_inflight = 0;
+  uint64_t write_bytes = 0;  // bytes queued on the socket
+  uint64_t last_progress = 0;
+  DataRequest cur;  // the request being served
+  std::string user;
+
+  // Upload in progress.
+  int up_fd = -1;
+  bool up_creating = false;
+  std::string up_temp;
+  uint64_t up_remaining = 0;
+  uint64_t up_reserved = 0;
+  ByteBuffer up_fill;       // receives payload bytes
+  ByteBuffer up_spare;      // being written to disk while up_fill fills
+  size_t up_spare_off = 0;  // bytes of up_spare already written
+  bool up_write_inflight = false;
+  uint64_t discard_remaining = 0;
+
+  // Download in progress.
+  bool dl_active = false;
+  int dl_fd = -1;
+  uint64_t dl_pos = 0;
+  uint64_t dl_end = 0;
+  bool dl_read_inflight = false;
+
+  // Overlapped commits: once an upload's bytes are on disk, its fsync/rename runs while the
+  // next request is read. Replies still leave in request order through `slots`; a request
+  // other than an upload of a different chunk waits (`deferred`) until the commits finish,
+  // so pipelined requests always see the effect of earlier ones.
+  int commits_inflight = 0;
+  std::set<std::string> committing;                // chunk ids being committed
+  std::deque<std::pair<bool, std::string>> slots;  // (ready, reply bytes), oldest first
+  std::optional<RequestHead> deferred;
+
+  size_t buffered() const { return in.size() - in_pos; }
+};
+
+struct DataServer::Impl {
+  DataServerOptions opt;
+  uv_loop_t loop{};
+  uv_tcp_t listener{};
+  uv_signal_t sigterm{}, sigint{};
+  uv_timer_t sweep{}, drain{};
+  std::unique_ptr<ChunkStore> store;
+  std::list<Conn*> conns;
+  bool draining = false;
+  bool shut = false;
+  int detached = 0;  // thread-pool jobs not tied to a connection
+  uint64_t start_ms = 0;
+  uint64_t used_bytes = 0;
+  uint64_t objects = 0;
+  uint64_t reserved_bytes = 0;  // payload bytes of uploads in progress (quota accounting)
+
+  // ---- plumbing ----
+
+  struct Work {
+    uv_work_t req{};
+    Impl* srv = nullptr;
+    Conn* conn = nullptr;  // may be null (detached)
+    std::function<void()> work, after;
+  };
+
+  void RunWork(Conn* c, std::function<void()> work, std::function<void()> after) {
+    auto* w = new Work;
+    w->srv = this;
+    w->conn = c;
+    w->work = std::move(work);
+    w->after = std::move(after);
+    w->req.data = w;
+    if (c) {
+      ++c->pending;
+    } else {
+      ++detached;
+    }
+    uv_queue_work(
+        &loop, &w->req, [](uv_work_t* r) { static_cast<Work*>(r->data)->work(); },
+        [](uv_work_t* r, int) {
+          std::unique_ptr<Work> w(static_cast<Work*>(r->data));
+          if (w->after) w->after();
+          if (w->conn) {
+            --w->conn->pending;
+            w->srv->MaybeFree(w->conn);
+          } else {
+            --w->srv->detached;
+            w->srv->CheckDrained();
+          }
+        });
+  }
+
+  void AbandonDetached(int fd, std::string temp) {
+    RunWork(
+        nullptr, [fd, temp] { ChunkStore::Abandon(fd, temp); }, nullptr);
+  }
+
+  struct WriteReq {
+    uv_write_t req{};
+    Conn* conn = nullptr;
+    std::string data;
+    std::unique_ptr<char[]> raw;
+    size_t len = 0;
+  };
+
+  void Send(Conn* c, std::string data) {
+    auto* w = new WriteReq;
+    w->conn = c;
+    w->len = data.size();
+    w->data = std::move(data);
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->len));
+    StartWrite(c, w, b);
+  }
+
+  void SendRaw(Conn* c, std::unique_ptr<char[]> raw, size_t len) {
+    auto* w = new WriteReq;
+    w->conn = c;
+    w->len = len;
+    w->raw = std::move(raw);
+    uv_buf_t b = uv_buf_init(w->raw.get(), static_cast<unsigned>(len));
+    StartWrite(c, w, b);
+  }
+
+  void StartWrite(Conn* c, WriteReq* w, uv_buf_t b) {
+    w->req.data = w;
+    ++c->pending;
+    ++c->writes_inflight;
+    c->write_bytes += w->len;
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &b, 1,
+                      [](uv_write_t* r, int status) {
+                        std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(r->data));
+                        Conn* c = w->conn;
+                        c->srv->OnWritten(c, w->len, status);
+                      });
+    if (rc != 0) {
+      --c->pending;
+      --c->writes_inflight;
+      c->write_bytes -= w->len;
+      delete w;
+      Close(c, "write failed: " + std::string(uv_strerror(rc)));
+    }
+  }
+
+  void OnWritten(Conn* c, size_t len, int status) {
+    --c->pending;
+    --c->writes_inflight;
+    c->write_bytes -= len;
+    c->last_progress = uv_now(&loop);
+    if (status < 0 && !c->closed) Close(c, "write failed: " + std::string(uv_strerror(status)));
+    if (c->closed) {
+      MaybeFree(c);
+      return;
+    }
+    if (c->close_after_flush && c->writes_inflight == 0) {
+      Close(c, "closing after reply");
+      MaybeFree(c);
+      return;
+    }
+    if (c->dl_active) {
+      PumpDownload(c);
+    } else if (c->state == Conn::State::kHead && c->write_bytes < kMaxQueuedReplies) {
+      Process(c);  // was paused by unread replies
+    }
+  }
+
+  void Reply(Conn* c, const Status& st, nlohmann::json fields = {},
+             std::optional<uint64_t> payload = std::nullopt) {
+    if (!st.ok()) {
+      VFS_LOG(kInfo) << "peer " << c->peer << ": " << DataOpName(c->cur.op) << " id " << c->cur.id
+                     << (c->cur.chunk.empty() ? "" : " chunk " + c->cur.chunk) << ": "
+                     << st.ToString();
+    }
+    std::string bytes = EncodeReply(c->cur.id, st, std::move(fields), payload);
+    if (c->slots.empty()) {
+      Send(c, std::move(bytes));
+    } else {
+      c->slots.emplace_back(true, std::move(bytes));  // behind a commit still running
+    }
+  }
+
+  void FlushSlots(Conn* c) {
+    while (!c->slots.empty() && c->slots.front().first) {
+      Send(c, std::move(c->slots.front().second));
+      c->slots.pop_front();
+    }
+  }
+
+  // Whether `head` may start while commits of this connection are still running.
+  bool MustWait(Conn* c, const RequestHead& head) {
+    if (c->commits_inflight == 0) return false;
+    if (head.op != DataOp::kUpload || c->commits_inflight >= kMaxCommitsPerConn) return true;
+    DataRequest probe;
+    if (!DecodeRequest(head, &probe).ok()) return true;
+    return c->committing.count(probe.chunk) > 0;
+  }
+
+  // ---- connection life cycle ----
+
+  void UpdateReading(Conn* c) {
+    if (c->closed) return;
+    bool want = false;
+    switch (c->state) {
+      case Conn::State::kHead:
+      case Conn::State::kWaiting:
+        want = c->buffered() < kMaxBufferedInput;
+        break;
+      case Conn::State::kPayload:
+        want = c->up_fill.room() > 0;
+        break;
+      case Conn::State::kDiscard:
+        want = true;
+        break;
+    }
+    if (c->close_after_flush) want = false;
+    auto* s = reinterpret_cast<uv_stream_t*>(&c->tcp);
+    if (want && !c->reading) {
+      if (uv_read_start(
+              s,
+              [](uv_handle_t* h, size_t, uv_buf_t* b) {
+                Conn* c = static_cast<Conn*>(h->data);
+                if (c->state == Conn::State::kPayload && c->buffered() == 0 &&
+                    c->up_remaining > 0 && c->up_fill.room() > 0) {
+                  // Payload straight into the upload buffer, never past the payload's end.
+                  const size_t n =
+                      static_cast<size_t>(std::min<uint64_t>(c->up_fill.room(), c->up_remaining));
+                  *b = uv_buf_init(c->up_fill.data.get() + c->up_fill.size,
+                                   static_cast<unsigned>(n));
+                } else {
+                  *b = uv_buf_init(c->readbuf.get(), kReadBufSize);
+                }
+              },
+              [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+                Conn* c = static_cast<Conn*>(s->data);
+                c->srv->OnRead(c, n, b);
+              }) == 0) {
+        c->reading = true;
+      }
+    } else if (!want && c->reading) {
+      uv_read_stop(s);
+      c->reading = false;
+    }
+  }
+
+  void OnRead(Conn* c, ssize_t n, const uv_buf_t* b) {
+    if (n == 0 || c->closed) return;
+    if (n < 0) {
+      if (n == UV_EOF) {
+        if (c->buffered() > 0 || c->state == Conn::State::kPayload ||
+            c->state == Conn::State::kDiscard) {
+          VFS_LOG(kWarn) << "peer " << c->peer << ": connection ended inside a request";
+        }
+        Close(c, "peer closed");
+      } else {
+        Close(c, std::string("read error: ") + uv_strerror(static_cast<int>(n)));
+      }
+      return;
+    }
+    c->last_progress = uv_now(&loop);
+    if (b->base != c->readbuf.get()) {  // landed in up_fill (see the alloc callback)
+      c->up_fill.size += static_cast<size_t>(n);
+      c->up_remaining -= static_cast<uint64_t>(n);
+      AdvanceUpload(c);
+      Process(c);
+      return;
+    }
+    std::string_view data(b->base, static_cast<size_t>(n));
+    if (c->state == Conn::State::kPayload && c->buffered() == 0) {
+      TakePayload(c, &data);  // straight into the upload buffer: one copy less
+    }
+    if (!data.empty()) {
+      if (c->in_pos > 0 && c->in_pos >= c->in.size() / 2) {
+        c->in.erase(0, c->in_pos);
+        c->in_pos = 0;
+      }
+      c->in.append(data);
+    }
+    Process(c);
+  }
+
+  void Close(Conn* c, const std::string& why) {
+    if (c->closed) return;
+    c->closed = true;
+    VFS_LOG(kDebug) << "peer " << c->peer << ": close (" << why << ")";
+    if (c->reading) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    c->reading = false;
+    if (c->up_fd >= 0 && !c->up_write_inflight) {
+      AbandonDetached(c->up_fd, c->up_temp);
+      c->up_fd = -1;
+    }
+    ReleaseReservation(c);
+    if (c->dl_active && !c->dl_read_inflight) FinishDownloadFd(c);
+    conns.erase(c->self);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
+      Conn* c = static_cast<Conn*>(h->data);
+      c->handle_closed = true;
+      c->srv->MaybeFree(c);
+    });
+  }
+
+  void MaybeFree(Conn* c) {
+    if (!c->closed || !c->handle_closed || c->pending > 0) return;
+    delete c;
+    CheckDrained();
+  }
+
+  void ProtocolError(Conn* c, const Status& st) {
+    VFS_LOG(kWarn) << "peer " << c->peer << ": protocol error, closing: " << st.ToString();
+    Send(c, EncodeReply(0, st));
+    c->close_after_flush = true;
+    c->state = Conn::State::kWaiting;
+    UpdateReading(c);
+  }
+
+  void ResetRequest(Conn* c) {
+    c->state = Conn::State::kHead;
+    c->cur = DataRequest();
+    c->user.clear();
+    c->last_progress = uv_now(&loop);
+  }
+
+  // Called from completion callbacks when a request is done: serve whatever the client
+  // pipelined meanwhile. (Process itself loops instead, so a burst of refused requests never
+  // recurses.)
+  void FinishRequest(Conn* c) {
+    ResetRequest(c);
+    Process(c);
+  }
+
+  void Process(Conn* c) {
+    while (!c->closed && !c->close_after_flush) {
+      if (c->state == Conn::State::kHead) {
+        if (draining) {
+          // Drain: the request in progress is done; do not start another.
+          if (c->commits_inflight > 0) break;  // their replies are still due
+          c->close_after_flush = true;
+          if (c->writes_inflight == 0) Close(c, "draining");
+          break;
+        }
+        // Pipelined requests whose replies the client does not read must not pile up replies
+        // in memory: pause until the socket drains (the slow-client timeout ends the rest).
+        if (c->write_bytes >= kMaxQueuedReplies) break;
+        size_t used = 0;
+        std::string_view buf(c->in.data() + c->in_pos, c->buffered());
+        auto head = ParseRequestHead(buf, &used, opt.limits);
+        if (!head.ok()) {
+          ProtocolError(c, head.status());
+          break;
+        }
+        if (!head->has_value()) break;
+        c->in_pos += used;
+        if (MustWait(c, **head)) {
+          c->deferred = std::move(**head);
+          c->state = Conn::State::kWaiting;
+          break;
+        }
+        HandleHead(c, std::move(**head));
+      } else if (c->state == Conn::State::kPayload) {
+        std::string_view buf(c->in.data() + c->in_pos, c->buffered());
+        size_t before = buf.size();
+        TakePayload(c, &buf);
+        c->in_pos += before - buf.size();
+        if (c->state == Conn::State::kPayload) break;
+      } else if (c->state == Conn::State::kDiscard) {
+        uint64_t n = std::min<uint64_t>(c->buffered(), c->discard_remaining);
+        c->in_pos += n;
+        c->discard_remaining -= n;
+        if (c->discard_remaining > 0) break;
+        ResetRequest(c);
+      } else {
+        break;  // kWaiting: a completion callback continues
+      }
+    }
+    if (c->in_pos == c->in.size()) {
+      c->in.clear();
+      c->in_pos = 0;
+    }
+    UpdateReading(c);
+  }
+
+  // ---- requests ----
+
+  void HandleHead(Conn* c, RequestHead head) {
+    Status st = DecodeRequest(head, &c->cur);
+    if (st.ok() && c->cur.op != DataOp::kHealth) {
+      auto claims = crypto::VerifyToken(c->cur.token, opt.secret, "data", RightsFor(c->cur.op),
+                                        crypto::UnixNow());
+      if (claims.ok()) {
+        c->user = claims->user;
+      } else {
+        st = claims.status();
+      }
+    }
+    if (!st.ok()) {
+      c->cur.op = head.op;
+      Reply(c, st);
+      StartDiscard(c, head.op == DataOp::kUpload ? head.payload_size : 0);
+      return;
+    }
+    switch (c->cur.op) {
+      case DataOp::kUpload:
+        StartUpload(c);
+        break;
+      case DataOp::kDownload:
+        StartDownload(c);
+        break;
+      case DataOp::kDelete:
+        DoDelete(c);
+        break;
+      case DataOp::kHealth:
+        DoHealth(c);
+        break;
+      case DataOp::kList:
+        DoList(c);
+        break;
+      case DataOp::kVerify:
+        DoVerify(c);
+        break;
+    }
+  }
+
+  void StartDiscard(Conn* c, uint64_t n) {
+    c->discard_remaining = n;
+    c->state = Conn::State::kDiscard;
+  }
+
+  void ReleaseReservation(Conn* c) {
+    reserved_bytes -= c->up_reserved;
+    c->up_reserved = 0;
+  }
+
+  void StartUpload(Conn* c) {
+    const uint64_t n = c->cur.payload_size;
+    if (opt.quota_bytes > 0 && used_bytes + reserved_bytes + n > opt.quota_bytes) {
+      Reply(c, Status(ENOSPC,
+                      "quota of " + std::to_string(opt.quota_bytes) + " bytes would be exceeded"));
+      StartDiscard(c, n);
+      return;
+    }
+    reserved_bytes += n;
+    c->up_reserved = n;
+    c->up_remaining = n;
+    c->up_fill.size = 0;
+    c->up_spare.size = 0;
+    c->up_spare_off = 0;
+    c->up_fill.Reserve(static_cast<size_t>(std::min<uint64_t>(n, kUploadMaxPending)));
+    c->up_creating = true;
+    c->state = Conn::State::kPayload;  // payload may arrive while the temp file is created
+    auto temp = std::make_shared<Result<TempFile>>(Status(EIO, "not run"));
+    ChunkStore* store_ptr = store.get();
+    RunWork(
+        c, [temp, store_ptr] { *temp = store_ptr->CreateTemp(); },
+        [this, c, temp] {
+          c->up_creating = false;
+          if (c->closed) {
+            if (temp->ok()) AbandonDetached((*temp)->fd, (*temp)->path);
+            return;
+          }
+          if (!temp->ok()) {
+            FailUpload(c, temp->status());
+            return;
+          }
+          c->up_fd = (*temp)->fd;
+          c->up_temp = (*temp)->path;
+          AdvanceUpload(c);
+          Process(c);
+        });
+  }
+
+  // Moves payload bytes from `data` into the upload buffer, as many as fit.
+  void TakePayload(Conn* c, std::string_view* data) {
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>({data->size(), c->up_remaining, c->up_fill.room()}));
+    if (n > 0) std::memcpy(c->up_fill.data.get() + c->up_fill.size, data->data(), n);
+    c->up_fill.size += n;
+    c->up_remaining -= n;
+    data->remove_prefix(n);
+    AdvanceUpload(c);
+  }
+
+  // Starts the next disk write or, once everything is on disk, the commit.
+  void AdvanceUpload(Conn* c) {
+    if (c->closed || c->state != Conn::State::kPayload || c->up_fd < 0 || c->up_write_inflight) {
+      return;
+    }
+    if (c->up_fill.size > 0 && (c->up_fill.size >= kUploadWriteChunk || c->up_remaining == 0)) {
+      std::swap(c->up_fill, c->up_spare);
+      c->up_spare_off = 0;
+      c->up_fill.size = 0;
+      c->up_fill.Reserve(c->up_spare.cap);
+      WriteSpare(c);
+      UpdateReading(c);
+      return;
+    }
+    if (c->up_remaining == 0 && c->up_fill.size == 0) CommitUpload(c);
+  }
+
+  // Writes up_spare[up_spare_off, size) to the temp file on the thread pool.
+  void WriteSpare(Conn* c) {
+    auto* r = new uv_fs_t;
+    r->data = c;
+    c->up_write_inflight = true;
+    ++c->pending;
+    uv_buf_t b = uv_buf_init(c->up_spare.data.get() + c->up_spare_off,
+                             static_cast<unsigned>(c->up_spare.size - c->up_spare_off));
+    uv_fs_write(&loop, r, c->up_fd, &b, 1, -1, [](uv_fs_t* r) {
+      std::unique_ptr<uv_fs_t> owned(r);
+      Conn* c = static_cast<Conn*>(r->data);
+      Impl* s = c->srv;
+      const ssize_t res = r->result;
+      uv_fs_req_cleanup(r);
+      --c->pending;
+      c->up_write_inflight = false;
+      if (c->closed) {
+        s->AbandonDetached(c->up_fd, c->up_temp);
+        c->up_fd = -1;
+        s->MaybeFree(c);
+        return;
+      }
+      if (res < 0) {
+        s->FailUpload(c, UvError(static_cast<int>(res), "write upload"));
+        return;
+      }
+      c->up_spare_off += static_cast<size_t>(res);
+      if (c->up_spare_off < c->up_spare.size) {  // short write: finish this buffer first
+        s->WriteSpare(c);
+        return;
+      }
+      c->up_spare.size = 0;
+      c->up_spare_off = 0;
+      s->AdvanceUpload(c);
+      s->Process(c);  // reading may resume now that a buffer is free
+    });
+  }
+
+  // The upload cannot succeed: drop the temp file, answer, skip the rest of the payload.
+  void FailUpload(Conn* c, const Status& st) {
+    if (c->up_fd >= 0) AbandonDetached(c->up_fd, c->up_temp);
+    c->up_fd = -1;
+    c->up_fill.size = 0;
+    c->up_spare.size = 0;
+    ReleaseReservation(c);
+    Reply(c, st);
+    StartDiscard(c, c->up_remaining);
+    c->up_remaining = 0;
+    Process(c);
+  }
+
+  // Queues the fsync/rename of a fully written upload and moves on to the next request; the
+  // reply takes its place in `slots` now and is sent when its turn comes.
+  void CommitUpload(Conn* c) {
+    const int fd = c->up_fd;
+    c->up_fd = -1;  // the commit job owns it now
+    const uint64_t reserved = c->up_reserved;
+    c->up_reserved = 0;  // released by the commit job's completion
+    c->slots.emplace_back(false, std::string());
+    std::pair<bool, std::string>* slot = &c->slots.back();  // deque: stable until popped
+    ++c->commits_inflight;
+    c->committing.insert(c->cur.chunk);
+    auto res = std::make_shared<Result<CommitResult>>(Status(EIO, "not run"));
+    ChunkStore* st = store.get();
+    RunWork(
+        c,
+        [res, st, fd, temp = c->up_temp, user = c->user, chunk = c->cur.chunk] {
+          *res = st->Commit(fd, temp, user, chunk);
+        },
+        [this, c, res, slot, reserved, id = c->cur.id, chunk = c->cur.chunk,
+         size = c->cur.payload_size] {
+          if (res->ok()) {
+            used_bytes += size;
+            used_bytes -= std::min(used_bytes, (*res)->old_size);
+            if (!(*res)->replaced) ++objects;
+          }
+          reserved_bytes -= reserved;
+          --c->commits_inflight;
+          c->committing.erase(chunk);
+          if (c->closed) return;
+          if (res->ok()) {
+            slot->second = EncodeReply(id, Status::Ok(), {{"size", size}});
+          } else {
+            VFS_LOG(kWarn) << "peer " << c->peer << ": upload id " << id << " chunk " << chunk
+                           << ": " << res->status().ToString();
+            slot->second = EncodeReply(id, res->status());
+          }
+          slot->first = true;
+          FlushSlots(c);
+          if (c->deferred && !MustWait(c, *c->deferred)) {
+            RequestHead head = std::move(*c->deferred);
+            c->deferred.reset();
+            c->state = Conn::State::kHead;
+            HandleHead(c, std::move(head));
+          }
+          Process(c);
+        });
+    ResetRequest(c);
+  }
+
+  void StartDownload(Conn* c) {
+    c->state = Conn::State::kWaiting;
+    auto res = std::make_shared<Result<OpenObject>>(Status(EIO, "not run"));
+    ChunkStore* st = store.get();
+    RunWork(
+        c, [res, st, user = c->user, chunk = c->cur.chunk] { *res = st->OpenForRead(user, chunk); },
+        [this, c, res] {
+          if (c->closed) {
+            if (res->ok()) close((*res)->fd);
+            return;
+          }
+          if (!res->ok()) {
+            Reply(c, res->status());
+            FinishRequest(c);
+            return;
+          }
+          const uint64_t size = (*res)->size;
+          const uint64_t off = c->cur.offset;
+          if (off > size || (c->cur.length && *c->cur.length > size - off)) {
+            close((*res)->fd);
+            Reply(c, Status(ERANGE,
+                            "range past the end of a " + std::to_string(size) + "-byte object"));
+            FinishRequest(c);
+            return;
+          }
+          const uint64_t len = c->cur.length.value_or(size - off);
+          Reply(c, Status::Ok(), {{"size", size}, {"offset", off}, {"length", len}}, len);
+          c->dl_active = true;
+          c->dl_fd = (*res)->fd;
+          c->dl_pos = off;
+          c->dl_end = off + len;
+          PumpDownload(c);
+        });
+    UpdateReading(c);
+  }
+
+  void FinishDownloadFd(Conn* c) {
+    if (c->dl_fd >= 0) close(c->dl_fd);
+    c->dl_fd = -1;
+    c->dl_active = false;
+  }
+
+  void PumpDownload(Conn* c) {
+    if (c->closed || !c->dl_active || c->dl_read_inflight) return;
+    if (c->dl_pos == c->dl_end) {
+      FinishDownloadFd(c);
+      FinishRequest(c);
+      return;
+    }
+    if (c->write_bytes >= kDownloadMaxQueued) return;  // resumed by OnWritten
+    struct FsRead {
+      uv_fs_t req{};
+      Conn* conn;
+      std::unique_ptr<char[]> buf;
+      size_t len;
+    };
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(kDownloadReadChunk, c->dl_end - c->dl_pos));
+    auto* r = new FsRead{{}, c, std::unique_ptr<char[]>(new char[n]), n};
+    r->req.data = r;
+    c->dl_read_inflight = true;
+    ++c->pending;
+    uv_buf_t b = uv_buf_init(r->buf.get(), static_cast<unsigned>(n));
+    uv_fs_read(&loop, &r->req, c->dl_fd, &b, 1, static_cast<int64_t>(c->dl_pos), [](uv_fs_t* q) {
+      std::unique_ptr<FsRead> r(static_cast<FsRead*>(q->data));
+      Conn* c = r->conn;
+      Impl* s = c->srv;
+      const ssize_t res = q->result;
+      uv_fs_req_cleanup(q);
+      --c->pending;
+      c->dl_read_inflight = false;
+      if (c->closed) {
+        s->FinishDownloadFd(c);
+        s->MaybeFree(c);
+        return;
+      }
+      if (res <= 0) {
+        // The reply head already promised the bytes; all we can do is cut the connection.
+        VFS_LOG(kError) << "peer " << c->peer << ": reading chunk " << c->cur.chunk << ": "
+                        << (res < 0 ? uv_strerror(static_cast<int>(res)) : "object shrank");
+        s->Close(c, "download read failed");
+        return;
+      }
+      c->dl_pos += static_cast<uint64_t>(res);
+      s->SendRaw(c, std::move(r->buf), static_cast<size_t>(res));
+      s->PumpDownload(c);
+    });
+  }
+
+  void DoDelete(Conn* c) {
+    c->state = Conn::State::kWaiting;
+    auto res = std::make_shared<Result<uint64_t>>(Status(EIO, "not run"));
+    ChunkStore* st = store.get();
+    RunWork(
+        c, [res, st, user = c->user, chunk = c->cur.chunk] { *res = st->Remove(user, chunk); },
+        [this, c, res] {
+          if (res->ok()) {
+            used_bytes -= std::min(used_bytes, **res);
+            if (objects > 0) --objects;
+          }
+          if (c->closed) return;
+          Reply(c, res->ok() ? Status::Ok() : res->status());
+          FinishRequest(c);
+        });
+    UpdateReading(c);
+  }
+
+  void DoHealth(Conn* c) {
+    c->state = Conn::State::kWaiting;
+    auto res = std::make_shared<Result<DiskSpace>>(Status(EIO, "not run"));
+    ChunkStore* st = store.get();
+    RunWork(
+        c, [res, st] { *res = st->Space(); },
+        [this, c, res] {
+          if (c->closed) return;
+          if (!res->ok()) {
+            Reply(c, res->status());
+          } else {
+            HealthInfo h;
+            h.total_bytes = (*res)->total_bytes;
+            h.free_bytes = (*res)->free_bytes;
+            h.used_bytes = used_bytes;
+            h.quota_bytes = opt.quota_bytes;
+            h.objects = objects;
+            h.uptime_s = (uv_now(&loop) - start_ms) / 1000;
+            h.version = VAULTFS_VERSION;
+            Reply(c, Status::Ok(), ToJson(h));
+          }
+          FinishRequest(c);
+        });
+    UpdateReading(c);
+  }
+
+  void DoList(Conn* c) {
+    c->state = Conn::State::kWaiting;
+    auto res = std::make_shared<Result<ListPage>>(Status(EIO, "not run"));
+    ChunkStore* st = store.get();
+    RunWork(
+        c,
+        [res, st, user = c->user, cursor = c->cur.cursor, limit = c->cur.limit] {
+          *res = st->List(user, cursor, limit);
+        },
+        [this, c, res] {
+          if (c->closed) return;
+          if (res->ok()) {
+            Reply(c, Status::Ok(), ToJson(**res));
+          } else {
+            Reply(c, res->status());
+          }
+          FinishRequest(c);
+        });
+    UpdateReading(c);
+  }
+
+  void DoVerify(Conn* c) {
+    c->state = Conn::State::kWaiting;
+    auto res = std::make_shared<Result<VerifyReport>>(Status(EIO, "not run"));
+    ChunkStore* st = store.get();
+    RunWork(
+        c, [res, st, user = c->user, chunk = c->cur.chunk] { *res = st->Verify(user, chunk); },
+        [this, c, res] {
+          if (c->closed) return;
+          if (res->ok()) {
+            if (!(*res)->bad_blocks.empty()) {
+              VFS_LOG(kWarn) << "chunk " << c->cur.chunk << " of user " << c->user << " has "
+                             << (*res)->bad_blocks.size() << " corrupt block(s)";
+            }
+            Reply(c, Status::Ok(), ToJson(**res));
+          } else {
+            Reply(c, res->status());
+          }
+          FinishRequest(c);
+        });
+    UpdateReading(c);
+  }
+
+  // ---- listener, timers, signals ----
+
+  void OnConnection(int status) {
+    if (status < 0) {
+      VFS_LOG(kWarn) << "accept: " << uv_strerror(status);
+      return;
+    }
+    auto* c = new Conn;
+    c->srv = this;
+    uv_tcp_init(&loop, &c->tcp);
+    c->tcp.data = c;
+    c->self = conns.insert(conns.end(), c);
+    c->last_progress = uv_now(&loop);
+    if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener),
+                  reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+      Close(c, "accept failed");
+      return;
+    }
+    c->peer = PeerName(&c->tcp);
+    if (draining || conns.size() > static_cast<size_t>(opt.max_connections)) {
+      VFS_LOG(kWarn) << "peer " << c->peer << ": refused, "
+                     << (draining ? "shutting down" : "connection limit reached");
+      Close(c, "refused");
+      return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    VFS_LOG(kDebug) << "peer " << c->peer << ": connected";
+    UpdateReading(c);
+  }
+
+  void Sweep() {
+    const uint64_t now = uv_now(&loop);
+    for (auto it = conns.begin(); it != conns.end();) {
+      Conn* c = *it++;  // Close() erases c from the list
+      const uint64_t quiet = now - c->last_progress;
+      const bool idle = c->state == Conn::State::kHead && c->buffered() == 0 &&
+                        c->write_bytes == 0 && c->commits_inflight == 0;
+      const bool disk_bound =
+          c->state == Conn::State::kPayload && c->up_write_inflight && c->up_fill.room() == 0;
+      // Waiting for the client: a half-received request or payload, or unread replies.
+      const bool on_client = (c->state == Conn::State::kHead && c->buffered() > 0) ||
+                             (c->state == Conn::State::kPayload && !disk_bound) ||
+                             c->state == Conn::State::kDiscard || c->write_bytes > 0;
+      if (idle && quiet > 2000) {  // give idle connections' upload buffers back
+        c->up_fill.Release();
+        c->up_spare.Release();
+      }
+      if (idle && quiet > static_cast<uint64_t>(opt.idle_timeout.count())) {
+        VFS_LOG(kInfo) << "peer " << c->peer << ": idle timeout";
+        Close(c, "idle");
+      } else if (on_client && quiet > static_cast<uint64_t>(opt.slow_timeout.count())) {
+        VFS_LOG(kWarn) << "peer " << c->peer << ": slow client timeout";
+        Close(c, "slow client");
+      }
+    }
+  }
+
+  void StartDrain() {
+    if (draining) return;
+    draining = true;
+    VFS_LOG(kInfo) << "draining: finishing " << conns.size() << " connection(s)";
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+    for (auto it = conns.begin(); it != conns.end();) {
+      Conn* c = *it++;
+      if (c->state == Conn::State::kHead) Process(c);  // closes it
+    }
+    uv_timer_start(
+        &drain,
+        [](uv_timer_t* t) {
+          Impl* s = static_cast<Impl*>(t->data);
+          VFS_LOG(kWarn) << "drain timeout: closing " << s->conns.size() << " connection(s)";
+          while (!s->conns.empty()) s->Close(s->conns.front(), "drain timeout");
+        },
+        static_cast<uint64_t>(opt.drain_timeout.count()), 0);
+    CheckDrained();
+  }
+
+  void CheckDrained() {
+    if (!draining || shut || !conns.empty() || detached > 0) return;
+    shut = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&drain), nullptr);
+  }
+
+  Status Bind() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* ai = nullptr;
+    const std::string port = std::to_string(opt.listen.port);
+    int rc = getaddrinfo(opt.listen.host.c_str(), port.c_str(), &hints, &ai);
+    if (rc != 0) {
+      return InvalidArgument("cannot resolve " + opt.listen.host + ": " + gai_strerror(rc));
+    }
+    rc = uv_tcp_bind(&listener, ai->ai_addr, 0);
+    freeaddrinfo(ai);
+    if (rc != 0) return UvError(rc, "bind " + opt.listen.ToString());
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 511,
+                   [](uv_stream_t* s, int st) { static_cast<Impl*>(s->data)->OnConnection(st); });
+    if (rc != 0) return UvError(rc, "listen " + opt.listen.ToString());
+    sockaddr_storage ss{};
+    int len = sizeof(ss);
+    uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&ss), &len);
+    const uint16_t bound =
+        ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                       : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    VFS_LOG(kInfo) << "listening on " << opt.listen.host << ":" << bound << ", storage "
+                   << opt.storage << ", " << objects << " objects, " << used_bytes << " bytes";
+    if (!opt.port_file.empty()) {
+      // Write then rename, so a reader never sees a half-written port number.
+      const std::string tmp = opt.port_file + ".tmp";
+      {
+        std::ofstream f(tmp, std::ios::trunc);
+        f << bound << "\n";
+        if (!f) return IoError("cannot write " + tmp);
+      }
+      if (std::rename(tmp.c_str(), opt.port_file.c_str()) != 0) {
+        return Status(errno, "rename " + tmp + ": " + std::strerror(errno));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Run() {
+    VFS_ASSIGN_OR_RETURN(store, ChunkStore::Open(opt.storage));
+    used_bytes = store->initial_bytes();
+    objects = store->initial_objects();
+    int rc = uv_loop_init(&loop);
+    if (rc != 0) return UvError(rc, "uv_loop_init");
+    start_ms = uv_now(&loop);
+    uv_tcp_init(&loop, &listener);
+    listener.data = this;
+    Status st = Bind();
+    if (!st.ok()) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_loop_close(&loop);
+      return st;
+    }
+    for (uv_signal_t* sig : {&sigterm, &sigint}) {
+      uv_signal_init(&loop, sig);
+      sig->data = this;
+    }
+    auto on_signal = [](uv_signal_t* s, int signum) {
+      VFS_LOG(kInfo) << "signal " << signum << ": shutting down";
+      static_cast<Impl*>(s->data)->StartDrain();
+    };
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_timer_init(&loop, &sweep);
+    sweep.data = this;
+    uv_timer_start(
+        &sweep, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->Sweep(); }, 1000, 1000);
+    uv_timer_init(&loop, &drain);
+    drain.data = this;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&loop);
+    if (rc != 0) {
+      VFS_LOG(kWarn) << "loop closed with handles open: " << uv_strerror(rc);
+    }
+    VFS_LOG(kInfo) << "stopped";
+    return Status::Ok();
+  }
+};
+
+DataServer::DataServer(DataServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->opt = std::move(options);
+}
+
+DataServer::~DataServer() = default;
+
+Status DataServer::Run() { return impl_->Run(); }
+
+}  // namespace vaultfs::data

@@ -1,0 +1,69 @@
+// DataServer: the vaultfs-data event loop. One libuv loop thread owns every socket, timer and
+// counter; all disk work (temp-file writes, fsync/rename, reads, listing, verification,
+// statvfs) runs on libuv's thread pool so a slow disk never stalls the loop.
+//
+// Connections: each handles its requests in arrival order and replies in that order
+// (data_protocol.h). One exception for throughput: once an upload's bytes are written, its
+// fsync/rename runs on the pool while the connection goes on to the next request, if that is
+// an upload of a different chunk (up to 8 commits per connection); any other request waits
+// for those commits, so it always sees their effect. While a request waits on the disk or a
+// reply is streaming, at most ~1 MiB of further input is buffered, then reading stops (TCP
+// backpressure); likewise a client that does not read its replies stops being served. Upload
+// payloads land directly in two 1 MiB buffers per connection (one filling, one being written)
+// and download bodies go out in 256 KiB reads with <= 1 MiB queued, so a 1 GiB object never
+// needs 1 GiB of RAM.
+//
+// Limits: max header and object size, a connection limit (excess connections are accepted and
+// closed at once), an idle timeout (no request in progress) and a slow-client timeout (a
+// request half-received or a reply not being read). Protocol errors get an error reply and the
+// connection is closed; everything is logged with the peer address.
+//
+// Shutdown: SIGTERM/SIGINT stops accepting, lets each connection finish the request it is
+// working on, then closes it; the loop exits when nothing is left (or after drain_timeout).
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "servers/data/chunk_store.h"
+#include "src/common/cluster_config.h"
+#include "src/common/data_protocol.h"
+#include "src/common/status.h"
+
+namespace vaultfs::data {
+
+struct DataServerOptions {
+  HostPort listen{"127.0.0.1", 0};
+  std::string storage;
+  std::string secret;     // token secret (crypto/token.h)
+  std::string port_file;  // if set, the bound port is written here once listening
+  int max_connections = 1024;
+  uint64_t quota_bytes = 0;  // 0: only the disk limits us
+  DataProtocolLimits limits;
+  std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds slow_timeout{60000};
+  std::chrono::milliseconds drain_timeout{30000};
+};
+
+class DataServer {
+ public:
+  explicit DataServer(DataServerOptions options);
+  ~DataServer();
+  DataServer(const DataServer&) = delete;
+  DataServer& operator=(const DataServer&) = delete;
+
+  // Opens the store, binds, writes the port file, runs until drained after SIGTERM/SIGINT.
+  Status Run();
+
+  struct Impl;  // the loop and its connections (data_server.cc)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vaultfs::data
