@@ -1,0 +1,44 @@
+// ClientListener: accepts client connections on the node's libuv loop, cuts the byte stream
+// into frames (src/common/frame.h) and hands each to the MetaService; replies are written back
+// on the same connection in completion order (they carry the request's "id"). A frame larger
+// than the limit gets an EMSGSIZE reply and the connection is closed, since the stream can no
+// longer be trusted to be in sync.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <unordered_set>
+
+#include "servers/meta/meta_service.h"
+#include "src/common/cluster_config.h"
+
+namespace vaultfs::meta {
+
+class ClientListener {
+ public:
+  ClientListener(uv_loop_t* loop, MetaService* service, size_t max_frame)
+      : loop_(loop), service_(service), max_frame_(max_frame) {}
+  ~ClientListener();
+
+  // Binds and listens; returns the bound port (useful with port 0).
+  Result<uint16_t> Listen(const HostPort& addr);
+  // Stops accepting and closes every connection; `done` runs once the handles are closed.
+  void Close(std::function<void()> done);
+
+  struct Conn;
+
+ private:
+  static void OnConnection(uv_stream_t* server, int status);
+
+  uv_loop_t* loop_;
+  MetaService* service_;
+  size_t max_frame_;
+  uv_tcp_t server_{};
+  bool listening_ = false;
+  std::function<void()> close_done_;
+  std::unordered_set<Conn*> conns_;
+  friend struct Conn;
+};
+
+}  // namespace vaultfs::meta

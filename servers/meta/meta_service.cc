@@ -1,0 +1,395 @@
+// Client protocol handling: see meta_service.h.
+#include "servers/meta/meta_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+
+#include "src/common/hex.h"
+#include "src/common/log.h"
+#include "src/crypto/hash.h"
+#include "src/crypto/random.h"
+#include "src/crypto/token.h"
+
+namespace vaultfs::meta {
+namespace {
+
+struct OpInfo {
+  bool write;
+  bool session;     // needs a session token
+  bool cluster_ok;  // a cluster maintenance session may call it
+};
+
+const std::map<std::string, OpInfo>& Ops() {
+  static const std::map<std::string, OpInfo> ops = {
+      {"register", {true, false, false}},     {"get_salt", {false, false, false}},
+      {"login", {false, false, false}},       {"passwd", {true, true, false}},
+      {"lookup", {false, true, false}},       {"getattr", {false, true, false}},
+      {"setattr", {true, true, false}},       {"mkdir", {true, true, false}},
+      {"create", {true, true, false}},        {"symlink", {true, true, false}},
+      {"readlink", {false, true, false}},     {"link", {true, true, false}},
+      {"unlink", {true, true, false}},        {"rmdir", {true, true, false}},
+      {"rename", {true, true, false}},        {"readdir", {false, true, false}},
+      {"begin_version", {true, true, false}}, {"commit_version", {true, true, false}},
+      {"get_version", {false, true, false}},  {"report_shard", {true, true, true}},
+      {"statfs", {false, true, true}},        {"cluster_map", {false, false, true}},
+      {"report_server", {true, true, true}},  {"gc_list", {false, true, true}},
+      {"gc_done", {true, true, true}},        {"repair_list", {false, true, true}},
+      {"repair_done", {true, true, true}},    {"expire_pending", {true, true, true}},
+  };
+  return ops;
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ValidRid(const std::string& rid) {
+  if (rid.empty() || rid.size() > 64) return false;
+  for (char c : rid) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// SHA-256 of a hex-encoded auth key, hex. The raw key never enters the log or the database.
+Result<std::string> AuthHash(const Json& req, const char* field) {
+  auto it = req.find(field);
+  if (it == req.end() || !it->is_string()) {
+    return InvalidArgument(std::string("missing string field '") + field + "'");
+  }
+  const std::string& hex = it->get_ref<const std::string&>();
+  if (hex.size() < 32 || hex.size() > 256) {
+    return InvalidArgument(std::string("field '") + field + "' must be 16-128 bytes of hex");
+  }
+  auto raw = HexDecode(hex);
+  if (!raw.ok()) return InvalidArgument(std::string("field '") + field + "' must be hex");
+  return crypto::DigestToHex(crypto::Sha256(*raw));
+}
+
+Json OkOrError(const Json& result) { return result; }
+
+}  // namespace
+
+std::string StoreStateMachine::Apply(uint64_t index, std::string_view entry) {
+  Json cmd = Json::parse(entry, nullptr, false);
+  if (cmd.is_discarded()) cmd = Json::object();  // the store records an error result
+  Json result = store_->Apply(index, cmd);
+  return result.is_null() ? std::string() : result.dump();
+}
+
+std::string MetaService::ErrorBody(const Json& id, const std::string& code,
+                                   const std::string& msg) {
+  Json j = {{"id", id}, {"ok", false}, {"error", {{"code", code}, {"message", msg}}}};
+  return j.dump();
+}
+
+Result<std::string> MetaService::MintClusterToken(std::string_view secret, int64_t ttl_s) {
+  VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
+  crypto::TokenClaims c{"meta", kClusterUser, crypto::kRightAll, crypto::UnixNow() + ttl_s, tid};
+  return crypto::SignToken(c, secret);
+}
+
+std::string MetaService::Redirect(const Json& id) const {
+  uint64_t leader = repl_->LeaderId();
+  const MetaNodeConfig* node = leader ? opts_.config->FindMeta(leader) : nullptr;
+  Json j = {{"id", id}, {"ok", false}};
+  j["error"] = {{"code", "ENOTLEADER"},
+                {"message", node ? "not the leader; the leader is node " + std::to_string(leader)
+                                 : std::string("not the leader; no leader is known yet")},
+                {"leader", node ? Json(node->address.ToString()) : Json(nullptr)}};
+  return j.dump();
+}
+
+Result<std::string> MetaService::SessionToken(const std::string& user_id, int64_t gen) {
+  VFS_ASSIGN_OR_RETURN(std::string rnd, crypto::RandomHexId(16));
+  char genhex[17];
+  std::snprintf(genhex, sizeof(genhex), "%016llx", static_cast<unsigned long long>(gen));
+  crypto::TokenClaims c{"meta", user_id, crypto::kRightAll, crypto::UnixNow() + opts_.session_ttl_s,
+                        std::string(genhex) + rnd};
+  return crypto::SignToken(c, opts_.secret);
+}
+
+Result<std::string> MetaService::DataToken(const std::string& user_id, uint32_t rights) {
+  VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
+  crypto::TokenClaims c{"data", user_id, rights, crypto::UnixNow() + opts_.data_token_ttl_s, tid};
+  return crypto::SignToken(c, opts_.secret);
+}
+
+Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool cluster_ok) {
+  auto it = req.find("session");
+  if (it == req.end() || !it->is_string()) {
+    return PermissionDenied("this operation needs a session (log in first)");
+  }
+  VFS_ASSIGN_OR_RETURN(crypto::TokenClaims c,
+                       crypto::VerifyToken(it->get<std::string>(), opts_.secret, "meta",
+                                           crypto::kRightAll, crypto::UnixNow()));
+  if (c.user == kClusterUser) {
+    if (!cluster_ok) return PermissionDenied("a cluster session cannot call this operation");
+    return Session{c.user};
+  }
+  auto user = store_->UserById(c.user);
+  if (!user || c.token_id.size() < 16) return PermissionDenied("session is no longer valid");
+  uint64_t gen = std::strtoull(c.token_id.substr(0, 16).c_str(), nullptr, 16);
+  if (static_cast<int64_t>(gen) != user->session_gen) {
+    return PermissionDenied("session was revoked (password changed); log in again");
+  }
+  return Session{c.user};
+}
+
+void MetaService::Handle(std::string_view body, ReplyFn reply) {
+  Json req = Json::parse(body, nullptr, false);
+  if (req.is_discarded()) return reply(ErrorBody(nullptr, "EINVAL", "request is not valid JSON"));
+  if (!req.is_object()) return reply(ErrorBody(nullptr, "EINVAL", "request must be a JSON object"));
+  Json id = req.contains("id") ? req["id"] : Json(nullptr);
+  if (!id.is_null() && !id.is_number_integer()) {
+    return reply(ErrorBody(nullptr, "EINVAL", "field 'id' must be an integer"));
+  }
+  auto op_it = req.find("op");
+  if (op_it == req.end() || !op_it->is_string()) {
+    return reply(ErrorBody(id, "EINVAL", "missing string field 'op'"));
+  }
+  std::string op = op_it->get<std::string>();
+
+  if (op == "node_info") {  // served locally by any node: for clients, tests and operators
+    uint64_t leader = repl_->LeaderId();
+    const MetaNodeConfig* ln = leader ? opts_.config->FindMeta(leader) : nullptr;
+    Json j = {{"id", id},
+              {"ok", true},
+              {"node", opts_.node_id},
+              {"is_leader", repl_->IsLeader()},
+              {"leader", ln ? Json(ln->address.ToString()) : Json(nullptr)},
+              {"last_applied", store_->last_applied()}};
+    if (req.value("digest", false) == true) j["digest"] = store_->Digest();
+    return reply(j.dump());
+  }
+
+  auto info_it = Ops().find(op);
+  if (info_it == Ops().end()) return reply(ErrorBody(id, "EINVAL", "unknown op '" + op + "'"));
+  const OpInfo& info = info_it->second;
+  if (!repl_->IsLeader()) return reply(Redirect(id));
+
+  Session session;
+  if (info.session) {
+    auto s = CheckSession(req, info.cluster_ok);
+    if (!s.ok()) return reply(ErrorBody(id, ErrnoName(s.status().code()), s.status().message()));
+    session = *s;
+    if (op == "expire_pending" && session.user != kClusterUser) {
+      return reply(ErrorBody(id, "EACCES", "expire_pending needs a cluster session"));
+    }
+  }
+  if (info.write) {
+    HandleWrite(op, std::move(id), std::move(req), session, std::move(reply));
+  } else {
+    HandleRead(op, std::move(id), std::move(req), session, std::move(reply));
+  }
+}
+
+Result<Json> MetaService::LeaderValues(const std::string& op, const Json& req) {
+  Json gen = Json::object();
+  if (op == "register") {
+    VFS_ASSIGN_OR_RETURN(gen["auth_hash"], AuthHash(req, "auth_key"));
+    VFS_ASSIGN_OR_RETURN(gen["user_id"], crypto::RandomHexId(16));
+  } else if (op == "passwd") {
+    VFS_ASSIGN_OR_RETURN(gen["old_auth_hash"], AuthHash(req, "old_auth_key"));
+    VFS_ASSIGN_OR_RETURN(gen["auth_hash"], AuthHash(req, "auth_key"));
+  } else if (op == "begin_version") {
+    VFS_ASSIGN_OR_RETURN(std::string vid, crypto::RandomHexId(16));
+    gen["version"] = vid;
+    gen["shards"] = Json::array();
+    auto bad = [](const char* f) {
+      return InvalidArgument(std::string("field '") + f + "' is invalid");
+    };
+    bool is_inline = false;
+    if (req.contains("inline")) {
+      if (!req["inline"].is_boolean()) return bad("inline");
+      is_inline = req["inline"].get<bool>();
+    }
+    int64_t k = opts_.config->k, m = opts_.config->m;
+    if (req.contains("k")) {
+      if (!req["k"].is_number_integer() || req["k"].get<int64_t>() < 1 ||
+          req["k"].get<int64_t>() > 32)
+        return bad("k");
+      k = req["k"].get<int64_t>();
+    }
+    if (req.contains("m")) {
+      if (!req["m"].is_number_integer() || req["m"].get<int64_t>() < 0 ||
+          req["m"].get<int64_t>() > 32)
+        return bad("m");
+      m = req["m"].get<int64_t>();
+    }
+    if (!is_inline) {
+      VFS_ASSIGN_OR_RETURN(std::vector<uint64_t> servers,
+                           store_->PlaceShards(static_cast<int>(k + m), vid));
+      for (size_t i = 0; i < servers.size(); ++i) {
+        VFS_ASSIGN_OR_RETURN(std::string chunk, crypto::RandomHexId(16));
+        gen["shards"].push_back({{"index", i}, {"server", servers[i]}, {"chunk", chunk}});
+      }
+    }
+  } else if (op == "commit_version") {
+    gen["quorum"] = opts_.config->write_quorum;
+  }
+  return gen;
+}
+
+void MetaService::HandleWrite(const std::string& op, Json id, Json req, const Session& s,
+                              ReplyFn reply) {
+  auto rid_it = req.find("rid");
+  if (rid_it == req.end() || !rid_it->is_string() || !ValidRid(rid_it->get<std::string>())) {
+    return reply(
+        ErrorBody(id, "EINVAL", "mutating ops need a request id 'rid' ([A-Za-z0-9_-]{1,64})"));
+  }
+  auto gen = LeaderValues(op, req);
+  if (!gen.ok())
+    return reply(ErrorBody(id, ErrnoName(gen.status().code()), gen.status().message()));
+  Json args = req;
+  for (const char* secret_or_envelope :
+       {"session", "auth_key", "old_auth_key", "id", "op", "rid"}) {
+    args.erase(secret_or_envelope);
+  }
+  Json cmd = {{"op", op},       {"user", s.user},          {"rid", rid_it->get<std::string>()},
+              {"now", NowNs()}, {"args", std::move(args)}, {"gen", std::move(*gen)}};
+  Session session = s;
+  repl_->Propose(cmd.dump(), [this, op, id, session, reply = std::move(reply)](
+                                 ProposeOutcome outcome, std::string result) {
+    switch (outcome) {
+      case ProposeOutcome::kNotLeader:
+        return reply(Redirect(id));
+      case ProposeOutcome::kUnknown:
+        return reply(ErrorBody(id, "EAGAIN",
+                               "leadership changed before the outcome was known; retry with the "
+                               "same rid"));
+      case ProposeOutcome::kApplied:
+        break;
+    }
+    Json r = Json::parse(result, nullptr, false);
+    if (r.is_discarded() || !r.is_object()) {
+      return reply(ErrorBody(id, "EIO", "the state machine returned no result"));
+    }
+    Finish(op, id, std::move(r), session, reply);
+  });
+}
+
+void MetaService::HandleRead(const std::string& op, Json id, Json req, const Session& s,
+                             ReplyFn reply) {
+  Session session = s;
+  WhenReadable([this, op, id = std::move(id), req = std::move(req), session,
+                reply = std::move(reply)](Status st) {
+    if (!st.ok()) {
+      if (!repl_->IsLeader()) return reply(Redirect(id));
+      return reply(ErrorBody(id, "EAGAIN", st.message()));
+    }
+    RunRead(op, id, req, session, reply);
+  });
+}
+
+void MetaService::RunRead(const std::string& op, const Json& id, const Json& req, const Session& s,
+                          const ReplyFn& reply) {
+  if (op == "login") {
+    auto name = req.find("user");
+    if (name == req.end() || !name->is_string()) {
+      return reply(ErrorBody(id, "EINVAL", "missing string field 'user'"));
+    }
+    auto hash = AuthHash(req, "auth_key");
+    if (!hash.ok()) return reply(ErrorBody(id, "EINVAL", hash.status().message()));
+    constexpr int kFreeFailures = 5;
+    const std::string& uname = name->get_ref<const std::string&>();
+    int64_t now_ms = NowNs() / 1000000;
+    LoginThrottle& th = login_throttle_[uname];
+    if (now_ms < th.blocked_until_ms) {
+      return reply(ErrorBody(id, "EACCES",
+                             "too many failed logins for this user; retry in " +
+                                 std::to_string((th.blocked_until_ms - now_ms + 999) / 1000) +
+                                 " s"));
+    }
+    auto user = store_->UserByName(uname);
+    // Same answer for an unknown user and a wrong key; compare in constant time.
+    if (!user || !crypto::ConstantTimeEquals(*hash, user->auth_hash)) {
+      if (++th.failures > kFreeFailures) {
+        int shift = std::min(th.failures - kFreeFailures - 1, 6);
+        th.blocked_until_ms = now_ms + std::min<int64_t>(int64_t(1000) << shift, 60000);
+      }
+      if (login_throttle_.size() > 100000) login_throttle_.clear();  // bound memory
+      return reply(ErrorBody(id, "EACCES", "wrong user name or password"));
+    }
+    login_throttle_.erase(uname);
+    auto token = SessionToken(user->id, user->session_gen);
+    if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
+    Json j = {{"id", id},
+              {"ok", true},
+              {"session", *token},
+              {"user_id", user->id},
+              {"root", user->root},
+              {"wrapped_master_key", user->wrapped_master_key},
+              {"expires_at", crypto::UnixNow() + opts_.session_ttl_s}};
+    return reply(j.dump());
+  }
+  Json args = req;
+  args.erase("session");
+  Finish(op, id, store_->Read(op, s.user, args), s, reply);
+}
+
+void MetaService::Finish(const std::string& op, const Json& id, Json result, const Session& s,
+                         const ReplyFn& reply) {
+  if (result.value("ok", false) == true) {
+    if (op == "begin_version" || op == "get_version") {
+      bool write = op == "begin_version";
+      auto token =
+          DataToken(s.user, write ? crypto::kRightRead | crypto::kRightWrite : crypto::kRightRead);
+      if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
+      result["token"] = *token;
+      result["expires_at"] = crypto::UnixNow() + opts_.data_token_ttl_s;
+      if (write && result.contains("shards")) {
+        for (Json& sh : result["shards"]) {
+          const DataNodeConfig* d = opts_.config->FindData(sh["server"].get<uint64_t>());
+          sh["address"] = d ? d->address.ToString() : std::string();
+        }
+      }
+    } else if (op == "passwd") {
+      auto token = SessionToken(s.user, result["session_gen"].get<int64_t>());
+      if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
+      result["session"] = *token;
+    } else if (op == "cluster_map") {
+      Json meta = Json::array();
+      uint64_t leader = repl_->LeaderId();
+      for (const MetaNodeConfig& n : opts_.config->meta) {
+        meta.push_back(
+            {{"id", n.id}, {"address", n.address.ToString()}, {"leader", n.id == leader}});
+      }
+      result["meta"] = std::move(meta);
+      const MetaNodeConfig* ln = opts_.config->FindMeta(leader);
+      result["leader"] = ln ? Json(ln->address.ToString()) : Json(nullptr);
+      result["k"] = opts_.config->k;
+      result["m"] = opts_.config->m;
+      result["write_quorum"] = opts_.config->write_quorum;
+    }
+  }
+  result["id"] = id;
+  reply(OkOrError(result).dump());
+}
+
+void MetaService::WhenReadable(std::function<void(Status)> fn) {
+  waiting_reads_.push_back(std::move(fn));
+  if (!barrier_in_flight_) StartBarrier();
+}
+
+void MetaService::StartBarrier() {
+  // Every read in this batch arrived before the barrier was proposed, so the state it sees
+  // after the barrier includes every write acknowledged before the read began.
+  auto batch =
+      std::make_shared<std::vector<std::function<void(Status)>>>(std::move(waiting_reads_));
+  waiting_reads_.clear();
+  barrier_in_flight_ = true;
+  repl_->Barrier([this, batch](Status st) {
+    barrier_in_flight_ = false;
+    for (auto& fn : *batch) fn(st);
+    if (!waiting_reads_.empty()) StartBarrier();
+  });
+}
+
+}  // namespace vaultfs::meta

@@ -1,0 +1,101 @@
+// MetaService: the client protocol of DESIGN.md §4 on top of a Replicator and a MetaStore.
+//
+// A request is one JSON frame {"op", "id", ...}. The service validates the envelope, checks the
+// session token (src/crypto/token.h, audience "meta"), and then:
+//   - mutating ops (which must carry a client request id "rid") become a log command holding
+//     the arguments plus every leader-chosen value (timestamps, new ids, placement, SHA-256 of
+//     auth keys) and are proposed; the reply is the state machine's result. If the outcome is
+//     unknown (leadership lost) the reply is EAGAIN and the client retries with the same rid,
+//     which the store deduplicates;
+//   - reads wait for a raft barrier proposed after they arrived (batched), then read the local
+//     database: linearizable without a lease;
+//   - on a follower every op except node_info is answered with error code ENOTLEADER carrying
+//     the leader's client address ("leader", null while unknown), which the client follows.
+// Secrets never enter the log: session tokens and auth keys are stripped from the command.
+// Everything runs on the node's event-loop thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "servers/meta/meta_store.h"
+#include "servers/meta/replicator.h"
+#include "src/common/cluster_config.h"
+
+namespace vaultfs::meta {
+
+struct ServiceOptions {
+  uint64_t node_id = 0;
+  const ClusterConfig* config = nullptr;
+  std::string secret;  // server-only token secret
+  int64_t session_ttl_s = 12 * 3600;
+  int64_t data_token_ttl_s = 3600;
+};
+
+// Adapts the store to the replicator's StateMachine interface (JSON text in, JSON text out).
+class StoreStateMachine : public StateMachine {
+ public:
+  explicit StoreStateMachine(MetaStore* store) : store_(store) {}
+  std::string Apply(uint64_t index, std::string_view entry) override;
+  Result<std::string> Snapshot() override { return store_->Serialize(); }
+  Status Restore(std::string_view image) override { return store_->Restore(image); }
+
+ private:
+  MetaStore* store_;
+};
+
+class MetaService {
+ public:
+  using ReplyFn = std::function<void(std::string body)>;
+
+  // `store` and `replicator` must outlive the service.
+  MetaService(ServiceOptions opts, MetaStore* store, Replicator* replicator)
+      : opts_(std::move(opts)), store_(store), repl_(replicator) {}
+
+  // Handles one request frame body; `reply` is called exactly once, possibly synchronously.
+  void Handle(std::string_view body, ReplyFn reply);
+
+  // An error reply body, for the transport (e.g. oversized frames).
+  static std::string ErrorBody(const Json& id, const std::string& code, const std::string& msg);
+
+  // A maintenance session for repair/GC tools that hold the server secret.
+  static Result<std::string> MintClusterToken(std::string_view secret, int64_t ttl_s);
+
+ private:
+  struct Session {
+    std::string user;  // user id, or kClusterUser
+  };
+  void HandleWrite(const std::string& op, Json id, Json req, const Session& s, ReplyFn reply);
+  void HandleRead(const std::string& op, Json id, Json req, const Session& s, ReplyFn reply);
+  void RunRead(const std::string& op, const Json& id, const Json& req, const Session& s,
+               const ReplyFn& reply);
+  Result<Session> CheckSession(const Json& req, bool cluster_ok);
+  Result<Json> LeaderValues(const std::string& op, const Json& req);
+  void Finish(const std::string& op, const Json& id, Json result, const Session& s,
+              const ReplyFn& reply);
+  std::string Redirect(const Json& id) const;
+  Result<std::string> SessionToken(const std::string& user_id, int64_t gen);
+  Result<std::string> DataToken(const std::string& user_id, uint32_t rights);
+  void WhenReadable(std::function<void(Status)> fn);
+  void StartBarrier();
+
+  // Failed-login throttle per user name (leader-local, in memory): after kFreeFailures misses,
+  // each further attempt must wait an exponentially growing delay, capped at a minute.
+  struct LoginThrottle {
+    int failures = 0;
+    int64_t blocked_until_ms = 0;
+  };
+  std::unordered_map<std::string, LoginThrottle> login_throttle_;
+
+  ServiceOptions opts_;
+  MetaStore* store_;
+  Replicator* repl_;
+  // Reads waiting for the next barrier, and whether one is in flight.
+  std::vector<std::function<void(Status)>> waiting_reads_;
+  bool barrier_in_flight_ = false;
+};
+
+}  // namespace vaultfs::meta

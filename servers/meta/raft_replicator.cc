@@ -1,0 +1,309 @@
+// libraft-backed Replicator: see raft_replicator.h for the rules it enforces.
+#include "servers/meta/raft_replicator.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "src/common/cluster_config.h"
+#include "src/common/frame.h"
+#include "src/common/log.h"
+#include "src/crypto/random.h"
+
+namespace vaultfs::meta {
+namespace {
+
+constexpr uint32_t kEntryMagic = 0x56464d31;  // "VFM1"
+constexpr size_t kEntryHeader = 16;           // magic, body length, proposal tag
+
+// libraft's TCP transport reports a taken port with an empty message, so probe it first.
+Status CheckPortFree(const std::string& address) {
+  auto hp = ParseHostPort(address);
+  if (!hp.ok()) return hp.status().Annotate("--raft-listen");
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(hp->port);
+  if (inet_pton(AF_INET, hp->host.c_str(), &sa.sin_addr) != 1) {
+    return InvalidArgument("raft address must be an IPv4 address and port: " + address);
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return IoError(std::string("socket: ") + std::strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return Status(err, "cannot listen for raft traffic on " + address + ": " + std::strerror(err) +
+                           (err == EADDRINUSE ? " (is another vaultfs-meta running?)" : ""));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct RaftReplicator::Proposal {
+  struct raft_apply req {};
+  RaftReplicator* self = nullptr;
+  uint64_t tag = 0;
+  ProposeCallback done;
+  std::string result;
+  bool applied = false;
+};
+
+struct RaftReplicator::BarrierReq {
+  struct raft_barrier req {};
+  BarrierCallback done;
+};
+
+std::string RaftReplicator::EncodeEntry(uint64_t tag, std::string_view body) {
+  size_t len = kEntryHeader + body.size();
+  size_t padded = (len + 7) & ~size_t(7);
+  std::string out(padded, '\0');
+  PutBigEndian32(kEntryMagic, out.data());
+  PutBigEndian32(static_cast<uint32_t>(body.size()), out.data() + 4);
+  PutBigEndian64(tag, out.data() + 8);
+  std::memcpy(out.data() + kEntryHeader, body.data(), body.size());
+  return out;
+}
+
+bool RaftReplicator::DecodeEntry(std::string_view raw, uint64_t* tag, std::string_view* body) {
+  if (raw.size() < kEntryHeader || raw.size() % 8 != 0) return false;
+  if (GetBigEndian32(raw.data()) != kEntryMagic) return false;
+  uint32_t len = GetBigEndian32(raw.data() + 4);
+  if (len > raw.size() - kEntryHeader) return false;
+  *tag = GetBigEndian64(raw.data() + 8);
+  *body = raw.substr(kEntryHeader, len);
+  return true;
+}
+
+Result<std::unique_ptr<RaftReplicator>> RaftReplicator::Start(uv_loop_t* loop,
+                                                              const RaftOptions& opts,
+                                                              StateMachine* sm) {
+  std::unique_ptr<RaftReplicator> r(new RaftReplicator(sm));
+  VFS_RETURN_IF_ERROR(r->Init(loop, opts));
+  return r;
+}
+
+Status RaftReplicator::Init(uv_loop_t* loop, const RaftOptions& opts) {
+  VFS_RETURN_IF_ERROR(CheckPortFree(opts.raft_address));
+  std::error_code ec;
+  std::filesystem::create_directories(opts.dir, ec);
+  if (ec) return IoError("cannot create " + opts.dir + ": " + ec.message());
+
+  auto seed = crypto::RandomBytes(8);
+  if (!seed.ok()) return seed.status();
+  tag_base_ = GetBigEndian64(seed->data()) & ~uint64_t(0xffffffff);
+  if (tag_base_ == 0) tag_base_ = uint64_t(1) << 32;
+
+  int rv = raft_uv_tcp_init(&transport_, loop);
+  if (rv != 0) return IoError(std::string("raft transport: ") + raft_strerror(rv));
+  transport_init_ = true;
+  rv = raft_uv_init(&io_, loop, opts.dir.c_str(), &transport_);
+  if (rv != 0) return IoError("raft storage in " + opts.dir + ": " + io_.errmsg);
+  io_init_ = true;
+  raft_uv_set_auto_recovery(&io_, false);
+  raft_uv_set_connect_retry_delay(&io_, 200);  // reconnect fast to a restarted peer
+
+  fsm_.version = 1;  // libraft frees snapshot buffers itself
+  fsm_.data = this;
+  fsm_.apply = &RaftReplicator::FsmApply;
+  fsm_.snapshot = &RaftReplicator::FsmSnapshot;
+  fsm_.restore = &RaftReplicator::FsmRestore;
+  rv = raft_init(&raft_, &io_, &fsm_, opts.id, opts.raft_address.c_str());
+  if (rv != 0) return IoError(std::string("raft init: ") + raft_errmsg(&raft_));
+  raft_init_ = true;
+  raft_.data = this;
+
+  struct raft_configuration conf;
+  raft_configuration_init(&conf);
+  for (const RaftPeer& p : opts.peers) {
+    rv = raft_configuration_add(&conf, p.id, p.raft_address.c_str(), RAFT_VOTER);
+    if (rv != 0) {
+      raft_configuration_close(&conf);
+      return InvalidArgument("raft configuration: node " + std::to_string(p.id) + ": " +
+                             raft_strerror(rv));
+    }
+  }
+  rv = raft_bootstrap(&raft_, &conf);
+  raft_configuration_close(&conf);
+  if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {  // CANTBOOTSTRAP: state exists from a past run
+    return IoError(std::string("raft bootstrap: ") + raft_errmsg(&raft_));
+  }
+
+  raft_set_election_timeout(&raft_, opts.election_timeout_ms);
+  raft_set_heartbeat_timeout(&raft_, opts.heartbeat_timeout_ms);
+  raft_set_install_snapshot_timeout(&raft_, opts.install_snapshot_timeout_ms);
+  raft_set_pre_vote(&raft_, true);
+  raft_set_snapshot_threshold(&raft_, opts.snapshot_threshold);
+  raft_set_snapshot_trailing(&raft_, opts.snapshot_trailing);
+
+  rv = raft_start(&raft_);
+  if (rv != 0) {
+    std::string msg = raft_errmsg(&raft_);
+    return IoError("raft start: " + (msg.empty() ? std::string(raft_strerror(rv)) : msg));
+  }
+  return Status::Ok();
+}
+
+RaftReplicator::~RaftReplicator() {
+  // Close() must have completed for the libraft structures to be released; if the process is
+  // exiting after a failed start, the OS reclaims them.
+}
+
+void RaftReplicator::Propose(std::string_view entry, ProposeCallback done) {
+  if (closing_) {
+    done(ProposeOutcome::kNotLeader, {});
+    return;
+  }
+  auto* p = new Proposal;
+  p->self = this;
+  p->tag = tag_base_ | (++next_tag_ & 0xffffffff);
+  p->done = std::move(done);
+  p->req.data = p;
+  std::string bytes = EncodeEntry(p->tag, entry);
+  struct raft_buffer buf;
+  buf.len = bytes.size();
+  buf.base = raft_malloc(buf.len);
+  if (buf.base == nullptr) {
+    auto cb = std::move(p->done);
+    delete p;
+    cb(ProposeOutcome::kNotLeader, {});
+    return;
+  }
+  std::memcpy(buf.base, bytes.data(), buf.len);
+  proposals_[p->tag] = p;
+  int rv = raft_apply(&raft_, &p->req, &buf, 1, &RaftReplicator::ApplyCb);
+  if (rv != 0) {
+    // Refused before entering the log: definitely not applied.
+    raft_free(buf.base);
+    proposals_.erase(p->tag);
+    auto cb = std::move(p->done);
+    delete p;
+    cb(ProposeOutcome::kNotLeader, {});
+  }
+}
+
+void RaftReplicator::ApplyCb(struct raft_apply* req, int status, void* /*result*/) {
+  auto* p = static_cast<Proposal*>(req->data);
+  p->self->proposals_.erase(p->tag);
+  ProposeOutcome outcome = ProposeOutcome::kApplied;
+  if (status != 0) {
+    VFS_LOG(kDebug) << "proposal outcome unknown: " << raft_strerror(status);
+    outcome = ProposeOutcome::kUnknown;
+  } else if (!p->applied) {
+    outcome = ProposeOutcome::kUnknown;
+  }
+  auto cb = std::move(p->done);
+  std::string result = std::move(p->result);
+  delete p;
+  cb(outcome, std::move(result));
+}
+
+void RaftReplicator::Barrier(BarrierCallback done) {
+  if (closing_) {
+    done(Status(EAGAIN, "shutting down"));
+    return;
+  }
+  auto* b = new BarrierReq;
+  b->done = std::move(done);
+  b->req.data = b;
+  int rv = raft_barrier(&raft_, &b->req, &RaftReplicator::BarrierCb);
+  if (rv != 0) {
+    auto cb = std::move(b->done);
+    delete b;
+    cb(Status(EAGAIN, std::string("barrier: ") + raft_strerror(rv)));
+  }
+}
+
+void RaftReplicator::BarrierCb(struct raft_barrier* req, int status) {
+  auto* b = static_cast<BarrierReq*>(req->data);
+  auto cb = std::move(b->done);
+  delete b;
+  cb(status == 0 ? Status::Ok() : Status(EAGAIN, std::string("barrier: ") + raft_strerror(status)));
+}
+
+bool RaftReplicator::IsLeader() const {
+  return !closing_ && raft_state(const_cast<struct raft*>(&raft_)) == RAFT_LEADER;
+}
+
+uint64_t RaftReplicator::LeaderId() const {
+  raft_id id = 0;
+  const char* addr = nullptr;
+  raft_leader(const_cast<struct raft*>(&raft_), &id, &addr);
+  return id;
+}
+
+void RaftReplicator::Close(std::function<void()> done) {
+  if (closing_) return;
+  closing_ = true;
+  close_done_ = std::move(done);
+  raft_close(&raft_, &RaftReplicator::CloseCb);
+}
+
+void RaftReplicator::CloseCb(struct raft* r) {
+  auto* self = static_cast<RaftReplicator*>(r->data);
+  raft_uv_close(&self->io_);
+  raft_uv_tcp_close(&self->transport_);
+  if (self->close_done_) self->close_done_();
+}
+
+int RaftReplicator::FsmApply(struct raft_fsm* fsm, const struct raft_buffer* buf, void** result) {
+  auto* self = static_cast<RaftReplicator*>(fsm->data);
+  *result = nullptr;
+  uint64_t index = raft_last_applied(&self->raft_) + 1;
+  uint64_t tag = 0;
+  std::string_view body;
+  if (!DecodeEntry(std::string_view(static_cast<const char*>(buf->base), buf->len), &tag, &body)) {
+    // Never fail apply (libraft would retry forever); the store records an error result.
+    VFS_LOG(kError) << "log entry " << index << " has a malformed header (" << buf->len
+                    << " bytes)";
+    body = {};
+  }
+  std::string res = self->sm_->Apply(index, body);
+  auto it = self->proposals_.find(tag);
+  if (it != self->proposals_.end()) {
+    it->second->result = std::move(res);
+    it->second->applied = true;
+  }
+  return 0;
+}
+
+int RaftReplicator::FsmSnapshot(struct raft_fsm* fsm, struct raft_buffer* bufs[],
+                                unsigned* n_bufs) {
+  auto* self = static_cast<RaftReplicator*>(fsm->data);
+  auto image = self->sm_->Snapshot();
+  if (!image.ok()) {
+    VFS_LOG(kWarn) << "snapshot skipped: " << image.status().ToString();
+    return RAFT_IOERR;
+  }
+  auto* arr = static_cast<struct raft_buffer*>(raft_malloc(sizeof(struct raft_buffer)));
+  if (arr == nullptr) return RAFT_NOMEM;
+  arr[0].len = image->size();
+  arr[0].base = raft_malloc(image->size());
+  if (arr[0].base == nullptr) {
+    raft_free(arr);
+    return RAFT_NOMEM;
+  }
+  std::memcpy(arr[0].base, image->data(), image->size());
+  *bufs = arr;
+  *n_bufs = 1;
+  return 0;
+}
+
+int RaftReplicator::FsmRestore(struct raft_fsm* fsm, struct raft_buffer* buf) {
+  auto* self = static_cast<RaftReplicator*>(fsm->data);
+  Status st = self->sm_->Restore(std::string_view(static_cast<const char*>(buf->base), buf->len));
+  if (!st.ok()) {
+    VFS_LOG(kError) << "snapshot restore failed: " << st.ToString();
+    return RAFT_IOERR;
+  }
+  raft_free(buf->base);  // ownership passed to us on success
+  return 0;
+}
+
+}  // namespace vaultfs::meta

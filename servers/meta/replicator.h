@@ -1,0 +1,50 @@
+// The seam between the metadata service and its replication engine. The service proposes
+// opaque command bytes and learns, on the event-loop thread, whether they were committed and
+// what the state machine returned; the engine drives a StateMachine with committed entries in
+// log order on every node. Only raft_replicator.cc knows which engine (libraft) sits behind it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "src/common/status.h"
+
+namespace vaultfs::meta {
+
+// Implemented by the metadata store. Called on the event-loop thread only.
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // Applies the committed entry at `index` and returns its result (a serialized reply body).
+  // Must not fail: request-level errors belong in the result.
+  virtual std::string Apply(uint64_t index, std::string_view entry) = 0;
+  virtual Result<std::string> Snapshot() = 0;
+  virtual Status Restore(std::string_view image) = 0;
+};
+
+enum class ProposeOutcome {
+  kApplied,    // committed and applied; `result` is the state machine's answer
+  kNotLeader,  // refused before entering the log: definitely not applied
+  kUnknown,    // leadership lost or the engine failed after appending: may still commit
+};
+
+class Replicator {
+ public:
+  using ProposeCallback = std::function<void(ProposeOutcome, std::string result)>;
+  using BarrierCallback = std::function<void(Status)>;
+
+  virtual ~Replicator() = default;
+  virtual void Propose(std::string_view entry, ProposeCallback done) = 0;
+  // Completes once every entry committed before the call has been applied locally and this node
+  // was still leader when the barrier committed (makes a following local read linearizable).
+  virtual void Barrier(BarrierCallback done) = 0;
+  virtual bool IsLeader() const = 0;
+  // The leader's node id as this node currently believes, 0 if unknown.
+  virtual uint64_t LeaderId() const = 0;
+  // Stops the engine; `done` runs on the loop once it released everything.
+  virtual void Close(std::function<void()> done) = 0;
+};
+
+}  // namespace vaultfs::meta

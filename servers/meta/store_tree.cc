@@ -1,0 +1,385 @@
+// The namespace: inodes and directory entries. A directory entry is (parent, lookup key) ->
+// (sealed name, child); the key is the client's HMAC of the plaintext name, opaque here, so the
+// server can look names up without learning them. Directories cannot be hard-linked, so a
+// directory's parent is the unique entry pointing at it; rename walks those links upward to
+// refuse moving a directory into its own subtree. Directory nlink = 2 + subdirectories.
+#include <set>
+
+#include "servers/meta/store_ops.h"
+
+namespace vaultfs::meta {
+namespace {
+
+constexpr size_t kMaxSealedName = 4096;
+constexpr size_t kMaxTarget = 8192;
+constexpr size_t kMaxXattrs = 64 * 1024;
+
+struct Entry {
+  std::string name;
+  int64_t child = 0;
+};
+
+std::optional<Entry> FindEntry(SqliteDb& db, int64_t parent, const std::string& key) {
+  Stmt st = db.Prepare("SELECT name, child FROM dentries WHERE parent=?1 AND key=?2");
+  st.Bind(1, parent).Bind(2, key);
+  if (!st.Step()) return std::nullopt;
+  return Entry{st.Text(0), st.Int(1)};
+}
+
+bool HasChildren(SqliteDb& db, int64_t dir) {
+  Stmt st = db.Prepare("SELECT 1 FROM dentries WHERE parent=?1 LIMIT 1");
+  st.Bind(1, dir);
+  return st.Step();
+}
+
+void AddNlink(SqliteDb& db, int64_t ino, int64_t delta) {
+  Stmt st = db.Prepare("UPDATE inodes SET nlink=nlink+?1 WHERE id=?2");
+  st.Bind(1, delta).Bind(2, ino).Run();
+}
+
+void InsertEntry(SqliteDb& db, int64_t parent, const std::string& key, const std::string& name,
+                 int64_t child) {
+  Stmt st = db.Prepare("INSERT INTO dentries(parent, key, name, child) VALUES(?1,?2,?3,?4)");
+  st.Bind(1, parent).Bind(2, key).Bind(3, name).Bind(4, child).Run();
+}
+
+void DeleteEntry(SqliteDb& db, int64_t parent, const std::string& key) {
+  Stmt st = db.Prepare("DELETE FROM dentries WHERE parent=?1 AND key=?2");
+  st.Bind(1, parent).Bind(2, key).Run();
+}
+
+// True if `node` is `ancestor` or lies below it. Walks parent links of directories.
+bool IsAncestorOrSelf(SqliteDb& db, int64_t ancestor, int64_t node) {
+  std::set<int64_t> seen;
+  int64_t cur = node;
+  while (seen.insert(cur).second) {
+    if (cur == ancestor) return true;
+    Stmt st = db.Prepare("SELECT parent FROM dentries WHERE child=?1 LIMIT 1");
+    st.Bind(1, cur);
+    if (!st.Step()) return false;
+    cur = st.Int(0);
+  }
+  return false;
+}
+
+bool IsDir(const StoreOps::Inode& n) { return n.type == "dir"; }
+
+}  // namespace
+
+StoreOps::Inode StoreOps::LoadInode(int64_t id) {
+  Stmt st = db_.Prepare(
+      "SELECT id, owner, type, mode, uid, gid, rdev, nlink, size, atime, mtime, ctime, version, "
+      "target, xattrs FROM inodes WHERE id=?1");
+  st.Bind(1, id);
+  if (!st.Step()) throw OpError{ENOENT, "no inode " + std::to_string(id)};
+  Inode n;
+  n.id = st.Int(0);
+  n.owner = st.Text(1);
+  if (n.owner != user_) throw OpError{EACCES, "inode " + std::to_string(id) + " is not yours"};
+  n.type = st.Text(2);
+  n.mode = st.Int(3);
+  n.uid = st.Int(4);
+  n.gid = st.Int(5);
+  n.rdev = st.Int(6);
+  n.nlink = st.Int(7);
+  n.size = st.Int(8);
+  n.atime = st.Int(9);
+  n.mtime = st.Int(10);
+  n.ctime = st.Int(11);
+  n.version = st.OptText(12);
+  n.target = st.OptText(13);
+  n.xattrs = st.OptText(14);
+  return n;
+}
+
+StoreOps::Inode StoreOps::LoadDir(int64_t id) {
+  Inode n = LoadInode(id);
+  if (!IsDir(n)) throw OpError{ENOTDIR, "inode " + std::to_string(id) + " is not a directory"};
+  return n;
+}
+
+Json StoreOps::InodeJson(const Inode& n) {
+  Json j = {{"ino", n.id},      {"type", n.type},   {"mode", n.mode},   {"uid", n.uid},
+            {"gid", n.gid},     {"rdev", n.rdev},   {"nlink", n.nlink}, {"size", n.size},
+            {"atime", n.atime}, {"mtime", n.mtime}, {"ctime", n.ctime}};
+  j["version"] = n.version ? Json(*n.version) : Json(nullptr);
+  if (n.xattrs) j["xattrs"] = *n.xattrs;
+  return j;
+}
+
+int64_t StoreOps::NewInode(const std::string& type, int64_t mode, int64_t uid, int64_t gid,
+                           int64_t rdev, const std::optional<std::string>& target) {
+  Stmt next = db_.Prepare("SELECT value FROM meta WHERE key='next_ino'");
+  if (!next.Step()) throw SqlError("meta.next_ino is missing");
+  int64_t id = next.Int(0);
+  Stmt bump = db_.Prepare("UPDATE meta SET value=?1 WHERE key='next_ino'");
+  bump.Bind(1, id + 1).Run();
+  Stmt ins = db_.Prepare(
+      "INSERT INTO inodes(id, owner, type, mode, uid, gid, rdev, nlink, size, atime, mtime, ctime,"
+      " version, target, xattrs) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?10,?10,NULL,?11,NULL)");
+  int64_t size = target ? static_cast<int64_t>(target->size()) : 0;
+  ins.Bind(1, id).Bind(2, user_).Bind(3, type).Bind(4, mode).Bind(5, uid).Bind(6, gid);
+  ins.Bind(7, rdev).Bind(8, type == "dir" ? 2 : 1).Bind(9, size).Bind(10, now_).Bind(11, target);
+  ins.Run();
+  return id;
+}
+
+void StoreOps::Touch(int64_t ino, bool mtime, bool ctime) {
+  if (mtime) {
+    Stmt st = db_.Prepare("UPDATE inodes SET mtime=?1 WHERE id=?2");
+    st.Bind(1, now_).Bind(2, ino).Run();
+  }
+  if (ctime) {
+    Stmt st = db_.Prepare("UPDATE inodes SET ctime=?1 WHERE id=?2");
+    st.Bind(1, now_).Bind(2, ino).Run();
+  }
+}
+
+void StoreOps::DropLink(int64_t ino) {
+  Inode n = LoadInode(ino);
+  if (!IsDir(n) && n.nlink > 1) {
+    AddNlink(db_, ino, -1);
+    Touch(ino, false, true);
+    return;
+  }
+  DeleteVersions(ino, std::nullopt);
+  Stmt st = db_.Prepare("DELETE FROM inodes WHERE id=?1");
+  st.Bind(1, ino).Run();
+}
+
+Json StoreOps::Lookup(const Args& a) {
+  LoadDir(a.Ino("parent"));
+  auto e = FindEntry(db_, a.Ino("parent"), a.Key("key"));
+  if (!e) throw OpError{ENOENT, "no such entry"};
+  return Json{{"attr", InodeJson(LoadInode(e->child))}, {"name", e->name}};
+}
+
+Json StoreOps::GetAttr(const Args& a) { return Json{{"attr", InodeJson(LoadInode(a.Ino("ino")))}}; }
+
+Json StoreOps::SetAttr(const Args& a) {
+  Inode n = LoadInode(a.Ino("ino"));
+  auto mode = a.OptInt("mode", 0, 07777);
+  auto uid = a.OptInt("uid", 0, UINT32_MAX);
+  auto gid = a.OptInt("gid", 0, UINT32_MAX);
+  auto size = a.OptInt("size", 0, INT64_MAX);
+  auto atime = a.OptInt("atime", INT64_MIN, INT64_MAX);
+  auto mtime = a.OptInt("mtime", INT64_MIN, INT64_MAX);
+  auto xattrs = a.OptStr("xattrs", kMaxXattrs);
+  if (size && IsDir(n)) throw OpError{EISDIR, "cannot set the size of a directory"};
+  if (size && n.type != "file") throw OpError{EINVAL, "size applies to regular files only"};
+  if (mode) n.mode = *mode;
+  if (uid) n.uid = *uid;
+  if (gid) n.gid = *gid;
+  if (size) n.size = *size;
+  if (atime) n.atime = *atime;
+  if (mtime) n.mtime = *mtime;
+  if (xattrs) n.xattrs = xattrs->empty() ? std::nullopt : xattrs;
+  n.ctime = now_;
+  Stmt st = db_.Prepare(
+      "UPDATE inodes SET mode=?1, uid=?2, gid=?3, size=?4, atime=?5, mtime=?6, ctime=?7, "
+      "xattrs=?8 WHERE id=?9");
+  st.Bind(1, n.mode).Bind(2, n.uid).Bind(3, n.gid).Bind(4, n.size).Bind(5, n.atime);
+  st.Bind(6, n.mtime).Bind(7, n.ctime).Bind(8, n.xattrs).Bind(9, n.id).Run();
+  return Json{{"attr", InodeJson(n)}};
+}
+
+Json StoreOps::Mkdir(const Args& a) {
+  int64_t parent = a.Ino("parent");
+  std::string key = a.Key("key");
+  std::string name = a.Str("name", kMaxSealedName);
+  int64_t mode = a.OptInt("mode", 0, 07777).value_or(0755);
+  int64_t uid = a.OptInt("uid", 0, UINT32_MAX).value_or(0);
+  int64_t gid = a.OptInt("gid", 0, UINT32_MAX).value_or(0);
+  LoadDir(parent);
+  if (FindEntry(db_, parent, key)) throw OpError{EEXIST, "entry exists"};
+  int64_t id = NewInode("dir", mode, uid, gid, 0, std::nullopt);
+  InsertEntry(db_, parent, key, name, id);
+  AddNlink(db_, parent, 1);
+  Touch(parent, true, true);
+  return Json{{"attr", InodeJson(LoadInode(id))}};
+}
+
+Json StoreOps::Create(const Args& a) {
+  int64_t parent = a.Ino("parent");
+  std::string key = a.Key("key");
+  std::string name = a.Str("name", kMaxSealedName);
+  std::string type = a.OptStr("type", 16).value_or("file");
+  static const std::set<std::string> kTypes = {"file", "fifo", "socket", "chr", "blk"};
+  if (!kTypes.count(type)) {
+    throw OpError{EINVAL,
+                  "create: type must be file, fifo, socket, chr or blk (use mkdir/symlink)"};
+  }
+  int64_t mode = a.OptInt("mode", 0, 07777).value_or(0644);
+  int64_t uid = a.OptInt("uid", 0, UINT32_MAX).value_or(0);
+  int64_t gid = a.OptInt("gid", 0, UINT32_MAX).value_or(0);
+  int64_t rdev = a.OptInt("rdev", 0, INT64_MAX).value_or(0);
+  LoadDir(parent);
+  if (FindEntry(db_, parent, key)) throw OpError{EEXIST, "entry exists"};
+  int64_t id = NewInode(type, mode, uid, gid, rdev, std::nullopt);
+  InsertEntry(db_, parent, key, name, id);
+  Touch(parent, true, true);
+  return Json{{"attr", InodeJson(LoadInode(id))}};
+}
+
+Json StoreOps::Symlink(const Args& a) {
+  int64_t parent = a.Ino("parent");
+  std::string key = a.Key("key");
+  std::string name = a.Str("name", kMaxSealedName);
+  std::string target = a.Str("target", kMaxTarget);
+  int64_t uid = a.OptInt("uid", 0, UINT32_MAX).value_or(0);
+  int64_t gid = a.OptInt("gid", 0, UINT32_MAX).value_or(0);
+  LoadDir(parent);
+  if (FindEntry(db_, parent, key)) throw OpError{EEXIST, "entry exists"};
+  int64_t id = NewInode("symlink", 0777, uid, gid, 0, target);
+  InsertEntry(db_, parent, key, name, id);
+  Touch(parent, true, true);
+  return Json{{"attr", InodeJson(LoadInode(id))}};
+}
+
+Json StoreOps::Readlink(const Args& a) {
+  Inode n = LoadInode(a.Ino("ino"));
+  if (n.type != "symlink" || !n.target) throw OpError{EINVAL, "not a symbolic link"};
+  return Json{{"target", *n.target}};
+}
+
+Json StoreOps::Link(const Args& a) {
+  int64_t ino = a.Ino("ino");
+  int64_t parent = a.Ino("parent");
+  std::string key = a.Key("key");
+  std::string name = a.Str("name", kMaxSealedName);
+  Inode n = LoadInode(ino);
+  if (IsDir(n)) throw OpError{EPERM, "cannot hard-link a directory"};
+  LoadDir(parent);
+  if (FindEntry(db_, parent, key)) throw OpError{EEXIST, "entry exists"};
+  InsertEntry(db_, parent, key, name, ino);
+  AddNlink(db_, ino, 1);
+  Touch(ino, false, true);
+  Touch(parent, true, true);
+  return Json{{"attr", InodeJson(LoadInode(ino))}};
+}
+
+Json StoreOps::Unlink(const Args& a) {
+  int64_t parent = a.Ino("parent");
+  std::string key = a.Key("key");
+  LoadDir(parent);
+  auto e = FindEntry(db_, parent, key);
+  if (!e) throw OpError{ENOENT, "no such entry"};
+  Inode n = LoadInode(e->child);
+  if (IsDir(n)) throw OpError{EISDIR, "is a directory (use rmdir)"};
+  DeleteEntry(db_, parent, key);
+  DropLink(n.id);
+  Touch(parent, true, true);
+  return Json::object();
+}
+
+Json StoreOps::Rmdir(const Args& a) {
+  int64_t parent = a.Ino("parent");
+  std::string key = a.Key("key");
+  LoadDir(parent);
+  auto e = FindEntry(db_, parent, key);
+  if (!e) throw OpError{ENOENT, "no such entry"};
+  Inode n = LoadInode(e->child);
+  if (!IsDir(n)) throw OpError{ENOTDIR, "not a directory"};
+  if (HasChildren(db_, n.id)) throw OpError{ENOTEMPTY, "directory not empty"};
+  DeleteEntry(db_, parent, key);
+  DropLink(n.id);
+  AddNlink(db_, parent, -1);
+  Touch(parent, true, true);
+  return Json::object();
+}
+
+Json StoreOps::Rename(const Args& a) {
+  constexpr int64_t kNoReplace = 1, kExchange = 2;
+  int64_t sp = a.Ino("parent");
+  std::string skey = a.Key("key");
+  int64_t dp = a.Ino("new_parent");
+  std::string dkey = a.Key("new_key");
+  int64_t flags = a.OptInt("flags", 0, 3).value_or(0);
+  if (flags == (kNoReplace | kExchange)) throw OpError{EINVAL, "NOREPLACE and EXCHANGE conflict"};
+  LoadDir(sp);
+  LoadDir(dp);
+  auto src = FindEntry(db_, sp, skey);
+  if (!src) throw OpError{ENOENT, "rename source does not exist"};
+  Inode s = LoadInode(src->child);
+  auto dst = FindEntry(db_, dp, dkey);
+
+  if (flags & kExchange) {
+    if (!dst) throw OpError{ENOENT, "exchange target does not exist"};
+    if (sp == dp && skey == dkey) return Json::object();
+    Inode d = LoadInode(dst->child);
+    if (IsDir(s) && IsAncestorOrSelf(db_, s.id, dp)) {
+      throw OpError{EINVAL, "cannot move a directory into itself"};
+    }
+    if (IsDir(d) && IsAncestorOrSelf(db_, d.id, sp)) {
+      throw OpError{EINVAL, "cannot move a directory into itself"};
+    }
+    Stmt st = db_.Prepare("UPDATE dentries SET child=?1 WHERE parent=?2 AND key=?3");
+    st.Bind(1, d.id).Bind(2, sp).Bind(3, skey).Run();
+    Stmt st2 = db_.Prepare("UPDATE dentries SET child=?1 WHERE parent=?2 AND key=?3");
+    st2.Bind(1, s.id).Bind(2, dp).Bind(3, dkey).Run();
+    if (sp != dp) {
+      int64_t delta = (IsDir(s) ? 1 : 0) - (IsDir(d) ? 1 : 0);
+      if (delta != 0) {
+        AddNlink(db_, sp, -delta);
+        AddNlink(db_, dp, delta);
+      }
+    }
+    Touch(s.id, false, true);
+    Touch(d.id, false, true);
+    Touch(sp, true, true);
+    Touch(dp, true, true);
+    return Json::object();
+  }
+
+  std::string new_name = a.Str("new_name", kMaxSealedName);
+  if (IsDir(s) && IsAncestorOrSelf(db_, s.id, dp)) {
+    throw OpError{EINVAL, "cannot move a directory into itself"};
+  }
+  if (dst) {
+    if (flags & kNoReplace) throw OpError{EEXIST, "rename target exists"};
+    if (dst->child == s.id) return Json::object();  // same inode: POSIX says do nothing
+    Inode d = LoadInode(dst->child);
+    if (IsDir(s) && !IsDir(d)) throw OpError{ENOTDIR, "rename target is not a directory"};
+    if (!IsDir(s) && IsDir(d)) throw OpError{EISDIR, "rename target is a directory"};
+    if (IsDir(d)) {
+      if (HasChildren(db_, d.id)) throw OpError{ENOTEMPTY, "rename target directory not empty"};
+      AddNlink(db_, dp, -1);
+    }
+    DeleteEntry(db_, dp, dkey);
+    DropLink(d.id);
+  }
+  DeleteEntry(db_, sp, skey);
+  InsertEntry(db_, dp, dkey, new_name, s.id);
+  if (IsDir(s) && sp != dp) {
+    AddNlink(db_, sp, -1);
+    AddNlink(db_, dp, 1);
+  }
+  Touch(s.id, false, true);
+  Touch(sp, true, true);
+  if (dp != sp) Touch(dp, true, true);
+  return Json::object();
+}
+
+Json StoreOps::Readdir(const Args& a) {
+  int64_t dir = a.Ino("ino");
+  std::string cursor = a.OptStr("cursor", 128).value_or("");
+  int64_t limit = a.OptInt("limit", 1, 1000).value_or(256);
+  LoadDir(dir);
+  Stmt st = db_.Prepare(
+      "SELECT d.key, d.name, d.child, i.type FROM dentries d JOIN inodes i ON i.id=d.child "
+      "WHERE d.parent=?1 AND d.key>?2 ORDER BY d.key LIMIT ?3");
+  st.Bind(1, dir).Bind(2, cursor).Bind(3, limit + 1);
+  Json entries = Json::array();
+  Json next = nullptr;
+  while (st.Step()) {
+    if (static_cast<int64_t>(entries.size()) == limit) {
+      next = entries.back()["key"];
+      break;
+    }
+    entries.push_back(
+        {{"key", st.Text(0)}, {"name", st.Text(1)}, {"ino", st.Int(2)}, {"type", st.Text(3)}});
+  }
+  return Json{{"entries", std::move(entries)}, {"next", next}};
+}
+
+}  // namespace vaultfs::meta

@@ -1,0 +1,646 @@
+// Every metadata operation, including its errors, against one real `vaultfs-meta --single`
+// process, plus hostile input (malformed JSON, unknown ops, wrong types, huge frames, no
+// session) after which the node must still serve.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <set>
+
+#include "src/common/frame.h"
+#include "src/common/hex.h"
+#include "src/common/socket.h"
+#include "src/crypto/token.h"
+#include "tests/meta/meta_cluster.h"
+
+namespace vaultfs::testing {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string K(const std::string& name) { return HexEncode(name); }
+const std::string kAuth = std::string(64, 'a');
+
+class MetaSingleTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new MetaCluster(1, /*single=*/true);
+    Status st = cluster_->StartAll();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  struct User {
+    std::unique_ptr<MetaClient> c;
+    int64_t root = 0;
+    std::string id;
+  };
+
+  User NewUser(const std::string& name) {
+    User u;
+    u.c = cluster_->Client();
+    auto r = u.c->Call("register", {{"user", name},
+                                    {"salt", "00112233"},
+                                    {"kdf", {{"alg", "scrypt"}, {"n", 16384}}},
+                                    {"auth_key", kAuth},
+                                    {"wrapped_master_key", "wrapped-" + name}});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    auto l = u.c->Login(name, kAuth);
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    if (l.ok()) {
+      u.root = (*l)["root"].get<int64_t>();
+      u.id = (*l)["user_id"].get<std::string>();
+    }
+    return u;
+  }
+
+  static int64_t Ino(const Result<Json>& r) {
+    return r.ok() ? (*r)["attr"]["ino"].get<int64_t>() : -1;
+  }
+
+  static MetaCluster* cluster_;
+};
+MetaCluster* MetaSingleTest::cluster_ = nullptr;
+
+// Expects an error reply with errno `code`. Variadic so braced JSON arguments pass through.
+void CheckErrno(int line, const Result<Json>& r, int code) {
+  SCOPED_TRACE("line " + std::to_string(line));
+  ASSERT_FALSE(r.ok()) << "expected " << ErrnoName(code) << ", got success: " << r->dump();
+  EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+}
+#define EXPECT_ERRNO(...) CheckErrno(__LINE__, __VA_ARGS__)
+
+TEST_F(MetaSingleTest, RegisterLoginSaltPasswd) {
+  User u = NewUser("acct");
+  ASSERT_GT(u.root, 0);
+  auto c = cluster_->Client();
+  EXPECT_ERRNO(c->Call("register", {{"user", "acct"},
+                                    {"salt", "00"},
+                                    {"kdf", Json::object()},
+                                    {"auth_key", kAuth},
+                                    {"wrapped_master_key", "w"}}),
+               EEXIST);
+  EXPECT_ERRNO(c->Call("register", {{"user", "_bad"},
+                                    {"salt", "00"},
+                                    {"kdf", Json::object()},
+                                    {"auth_key", kAuth},
+                                    {"wrapped_master_key", "w"}}),
+               EINVAL);
+  EXPECT_ERRNO(c->Call("register", {{"user", "nokdf"},
+                                    {"salt", "00"},
+                                    {"kdf", "x"},
+                                    {"auth_key", kAuth},
+                                    {"wrapped_master_key", "w"}}),
+               EINVAL);
+  auto salt = c->Call("get_salt", {{"user", "acct"}});
+  ASSERT_TRUE(salt.ok()) << salt.status().ToString();
+  EXPECT_EQ((*salt)["salt"], "00112233");
+  EXPECT_EQ((*salt)["kdf"]["n"], 16384);
+  EXPECT_ERRNO(c->Call("get_salt", {{"user", "nobody"}}), ENOENT);
+  EXPECT_ERRNO(c->Login("acct", std::string(64, 'b')), EACCES);
+  EXPECT_ERRNO(c->Login("nobody", kAuth), EACCES);
+  auto l = c->Login("acct", kAuth);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ((*l)["wrapped_master_key"], "wrapped-acct");
+
+  // passwd: wrong old key refused; success revokes older sessions and returns a new one.
+  EXPECT_ERRNO(u.c->Call("passwd", {{"old_auth_key", std::string(64, 'c')},
+                                    {"auth_key", std::string(64, 'd')},
+                                    {"salt", "99"},
+                                    {"kdf", Json::object()},
+                                    {"wrapped_master_key", "w2"}}),
+               EACCES);
+  auto p = u.c->Call("passwd", {{"old_auth_key", kAuth},
+                                {"auth_key", std::string(64, 'd')},
+                                {"salt", "99"},
+                                {"kdf", Json::object()},
+                                {"wrapped_master_key", "w2"}});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_ERRNO(c->Call("getattr", {{"ino", u.root}}), EACCES);  // old session revoked
+  u.c->SetSession((*p)["session"]);
+  EXPECT_TRUE(u.c->Call("getattr", {{"ino", u.root}}).ok());
+  EXPECT_ERRNO(c->Login("acct", kAuth), EACCES);
+  auto l2 = c->Login("acct", std::string(64, 'd'));
+  ASSERT_TRUE(l2.ok());
+  EXPECT_EQ((*l2)["wrapped_master_key"], "w2");
+}
+
+TEST_F(MetaSingleTest, RepeatedFailedLoginsAreThrottled) {
+  User u = NewUser("guessed");
+  auto c = cluster_->Client();
+  for (int i = 0; i < 5; ++i) EXPECT_ERRNO(c->Login("guessed", std::string(64, 'f')), EACCES);
+  EXPECT_ERRNO(c->Login("guessed", std::string(64, 'f')), EACCES);  // 6th: now blocked
+  auto blocked = c->Login("guessed", kAuth);  // even the right key waits out the delay
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_NE(blocked.status().message().find("too many failed logins"), std::string::npos)
+      << blocked.status().ToString();
+  EXPECT_TRUE(u.c->Call("getattr", {{"ino", u.root}}).ok());  // existing sessions unaffected
+}
+
+TEST_F(MetaSingleTest, TreeOperationsAndErrors) {
+  User u = NewUser("tree");
+  auto& c = *u.c;
+  auto d = c.Call("mkdir",
+                  {{"parent", u.root}, {"key", K("dir")}, {"name", "sealed-dir"}, {"mode", 0750}});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  int64_t dir = Ino(d);
+  EXPECT_EQ((*d)["attr"]["type"], "dir");
+  EXPECT_EQ((*d)["attr"]["mode"], 0750);
+  EXPECT_ERRNO(c.Call("mkdir", {{"parent", u.root}, {"key", K("dir")}, {"name", "x"}}), EEXIST);
+  auto f = c.Call("create", {{"parent", dir},
+                             {"key", K("file")},
+                             {"name", "sealed-file"},
+                             {"mode", 0600},
+                             {"uid", 1000},
+                             {"gid", 1000}});
+  ASSERT_TRUE(f.ok());
+  int64_t file = Ino(f);
+  EXPECT_ERRNO(c.Call("create", {{"parent", dir}, {"key", K("file")}, {"name", "x"}}), EEXIST);
+  EXPECT_ERRNO(c.Call("create", {{"parent", file}, {"key", K("x")}, {"name", "x"}}), ENOTDIR);
+  EXPECT_ERRNO(c.Call("create", {{"parent", 999999}, {"key", K("x")}, {"name", "x"}}), ENOENT);
+  EXPECT_ERRNO(c.Call("create", {{"parent", dir}, {"key", K("t")}, {"name", "x"}, {"type", "dir"}}),
+               EINVAL);
+  auto fifo =
+      c.Call("create", {{"parent", dir}, {"key", K("fifo")}, {"name", "n"}, {"type", "fifo"}});
+  ASSERT_TRUE(fifo.ok());
+  EXPECT_EQ((*fifo)["attr"]["type"], "fifo");
+  auto dev =
+      c.Call("create",
+             {{"parent", dir}, {"key", K("dev")}, {"name", "n"}, {"type", "chr"}, {"rdev", 259}});
+  ASSERT_TRUE(dev.ok());
+  EXPECT_EQ((*dev)["attr"]["rdev"], 259);
+
+  auto lk = c.Call("lookup", {{"parent", dir}, {"key", K("file")}});
+  ASSERT_TRUE(lk.ok());
+  EXPECT_EQ((*lk)["attr"]["ino"], file);
+  EXPECT_EQ((*lk)["name"], "sealed-file");
+  EXPECT_ERRNO(c.Call("lookup", {{"parent", dir}, {"key", K("missing")}}), ENOENT);
+  auto ga = c.Call("getattr", {{"ino", file}});
+  ASSERT_TRUE(ga.ok());
+  EXPECT_EQ((*ga)["attr"]["uid"], 1000);
+  auto sa =
+      c.Call("setattr", {{"ino", file}, {"mode", 0640}, {"mtime", 12345}, {"xattrs", "sealed-x"}});
+  ASSERT_TRUE(sa.ok());
+  EXPECT_EQ((*sa)["attr"]["mode"], 0640);
+  EXPECT_EQ((*sa)["attr"]["mtime"], 12345);
+  EXPECT_EQ((*sa)["attr"]["xattrs"], "sealed-x");
+  EXPECT_ERRNO(c.Call("setattr", {{"ino", dir}, {"size", 10}}), EISDIR);
+  EXPECT_ERRNO(c.Call("getattr", {{"ino", 987654}}), ENOENT);
+
+  // symlink / readlink
+  auto sl = c.Call(
+      "symlink", {{"parent", dir}, {"key", K("link")}, {"name", "n"}, {"target", "sealed-target"}});
+  ASSERT_TRUE(sl.ok());
+  auto rl = c.Call("readlink", {{"ino", Ino(sl)}});
+  ASSERT_TRUE(rl.ok());
+  EXPECT_EQ((*rl)["target"], "sealed-target");
+  EXPECT_ERRNO(c.Call("readlink", {{"ino", file}}), EINVAL);
+
+  // hard links
+  auto hl = c.Call("link", {{"ino", file}, {"parent", u.root}, {"key", K("hard")}, {"name", "n"}});
+  ASSERT_TRUE(hl.ok());
+  EXPECT_EQ((*hl)["attr"]["nlink"], 2);
+  EXPECT_ERRNO(c.Call("link", {{"ino", dir}, {"parent", u.root}, {"key", K("hd")}, {"name", "n"}}),
+               EPERM);
+  EXPECT_ERRNO(
+      c.Call("link", {{"ino", file}, {"parent", u.root}, {"key", K("hard")}, {"name", "n"}}),
+      EEXIST);
+
+  // unlink / rmdir
+  EXPECT_ERRNO(c.Call("unlink", {{"parent", u.root}, {"key", K("dir")}}), EISDIR);
+  EXPECT_ERRNO(c.Call("rmdir", {{"parent", u.root}, {"key", K("dir")}}), ENOTEMPTY);
+  EXPECT_ERRNO(c.Call("rmdir", {{"parent", u.root}, {"key", K("hard")}}), ENOTDIR);
+  EXPECT_ERRNO(c.Call("unlink", {{"parent", u.root}, {"key", K("nothing")}}), ENOENT);
+  ASSERT_TRUE(c.Call("unlink", {{"parent", u.root}, {"key", K("hard")}}).ok());
+  auto ga2 = c.Call("getattr", {{"ino", file}});
+  ASSERT_TRUE(ga2.ok());
+  EXPECT_EQ((*ga2)["attr"]["nlink"], 1);
+  for (const char* n : {"file", "fifo", "dev", "link"}) {
+    ASSERT_TRUE(c.Call("unlink", {{"parent", dir}, {"key", K(n)}}).ok()) << n;
+  }
+  EXPECT_ERRNO(c.Call("getattr", {{"ino", file}}), ENOENT);
+  ASSERT_TRUE(c.Call("rmdir", {{"parent", u.root}, {"key", K("dir")}}).ok());
+  EXPECT_ERRNO(c.Call("getattr", {{"ino", dir}}), ENOENT);
+  auto root = c.Call("getattr", {{"ino", u.root}});
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ((*root)["attr"]["nlink"], 2);
+}
+
+TEST_F(MetaSingleTest, ReaddirPages) {
+  User u = NewUser("pages");
+  std::set<std::string> want;
+  for (int i = 0; i < 25; ++i) {
+    std::string key = K("entry" + std::to_string(i));
+    want.insert(key);
+    ASSERT_TRUE(u.c->Call("create", {{"parent", u.root}, {"key", key}, {"name", "n"}}).ok());
+  }
+  std::set<std::string> got;
+  Json cursor = "";
+  int pages = 0;
+  while (true) {
+    auto r = u.c->Call("readdir", {{"ino", u.root}, {"cursor", cursor}, {"limit", 10}});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ++pages;
+    for (const Json& e : (*r)["entries"]) got.insert(e["key"].get<std::string>());
+    if ((*r)["next"].is_null()) break;
+    cursor = (*r)["next"];
+    ASSERT_LT(pages, 10);
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(got, want);
+  EXPECT_ERRNO(u.c->Call("readdir", {{"ino", u.root}, {"limit", 0}}), EINVAL);
+}
+
+TEST_F(MetaSingleTest, RenameSemantics) {
+  User u = NewUser("renamer");
+  auto& c = *u.c;
+  auto mk = [&](int64_t parent, const std::string& n) {
+    return Ino(c.Call("mkdir", {{"parent", parent}, {"key", K(n)}, {"name", n}}));
+  };
+  auto mf = [&](int64_t parent, const std::string& n) {
+    return Ino(c.Call("create", {{"parent", parent}, {"key", K(n)}, {"name", n}}));
+  };
+  int64_t a = mk(u.root, "a");
+  int64_t b = mk(a, "b");
+  int64_t f1 = mf(u.root, "f1");
+  int64_t f2 = mf(u.root, "f2");
+  int64_t empty = mk(u.root, "empty");
+  int64_t full = mk(u.root, "full");
+  mf(full, "inside");
+  auto rn = [&](const std::string& from, int64_t np, const std::string& to, int flags = 0,
+                int64_t sp = 0) {
+    return c.Call("rename", {{"parent", sp ? sp : u.root},
+                             {"key", K(from)},
+                             {"new_parent", np},
+                             {"new_key", K(to)},
+                             {"new_name", to},
+                             {"flags", flags}});
+  };
+  EXPECT_ERRNO(rn("a", b, "a2"), EINVAL);  // into its own subtree
+  EXPECT_ERRNO(rn("a", a, "a2"), EINVAL);  // into itself
+  EXPECT_ERRNO(rn("a", u.root, "full"), ENOTEMPTY);
+  EXPECT_ERRNO(rn("f1", u.root, "empty"), EISDIR);
+  EXPECT_ERRNO(rn("a", u.root, "f1"), ENOTDIR);
+  EXPECT_ERRNO(rn("f1", u.root, "f2", 1), EEXIST);  // NOREPLACE
+  EXPECT_ERRNO(rn("missing", u.root, "x"), ENOENT);
+  EXPECT_ERRNO(rn("f1", u.root, "x", 3), EINVAL);
+  // file over file: f2 disappears
+  ASSERT_TRUE(rn("f1", u.root, "f2").ok());
+  EXPECT_ERRNO(c.Call("getattr", {{"ino", f2}}), ENOENT);
+  auto l = c.Call("lookup", {{"parent", u.root}, {"key", K("f2")}});
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ((*l)["attr"]["ino"], f1);
+  EXPECT_ERRNO(c.Call("lookup", {{"parent", u.root}, {"key", K("f1")}}), ENOENT);
+  // dir over empty dir
+  ASSERT_TRUE(rn("a", u.root, "empty").ok());
+  EXPECT_ERRNO(c.Call("getattr", {{"ino", empty}}), ENOENT);
+  // move a directory down into another one; parent nlink follows
+  ASSERT_TRUE(rn("empty", full, "moved").ok());
+  auto fa = c.Call("getattr", {{"ino", full}});
+  EXPECT_EQ((*fa)["attr"]["nlink"], 3);
+  // EXCHANGE swaps two entries atomically
+  int64_t g = mf(u.root, "g");
+  ASSERT_TRUE(rn("g", full, "moved", 2).ok());
+  auto x1 = c.Call("lookup", {{"parent", full}, {"key", K("moved")}});
+  auto x2 = c.Call("lookup", {{"parent", u.root}, {"key", K("g")}});
+  ASSERT_TRUE(x1.ok() && x2.ok());
+  EXPECT_EQ((*x1)["attr"]["ino"], g);
+  EXPECT_EQ((*x2)["attr"]["ino"], a);
+  EXPECT_ERRNO(rn("g", full, "nothing-there", 2), ENOENT);
+  // rename onto another link of the same inode: no-op
+  ASSERT_TRUE(
+      c.Call("link", {{"ino", f1}, {"parent", u.root}, {"key", K("f1b")}, {"name", "n"}}).ok());
+  ASSERT_TRUE(rn("f1b", u.root, "f2").ok());
+  EXPECT_TRUE(c.Call("lookup", {{"parent", u.root}, {"key", K("f1b")}}).ok());
+  (void)b;
+}
+
+TEST_F(MetaSingleTest, OtherUsersInodesAreForbidden) {
+  User alice = NewUser("alice");
+  User bob = NewUser("bob");
+  int64_t f =
+      Ino(alice.c->Call("create", {{"parent", alice.root}, {"key", K("secret")}, {"name", "n"}}));
+  ASSERT_GT(f, 0);
+  EXPECT_ERRNO(bob.c->Call("getattr", {{"ino", f}}), EACCES);
+  EXPECT_ERRNO(bob.c->Call("readdir", {{"ino", alice.root}}), EACCES);
+  EXPECT_ERRNO(bob.c->Call("lookup", {{"parent", alice.root}, {"key", K("secret")}}), EACCES);
+  EXPECT_ERRNO(bob.c->Call("create", {{"parent", alice.root}, {"key", K("x")}, {"name", "n"}}),
+               EACCES);
+  EXPECT_ERRNO(bob.c->Call("unlink", {{"parent", alice.root}, {"key", K("secret")}}), EACCES);
+  EXPECT_ERRNO(
+      bob.c->Call("link", {{"ino", f}, {"parent", bob.root}, {"key", K("x")}, {"name", "n"}}),
+      EACCES);
+  EXPECT_ERRNO(bob.c->Call("rename", {{"parent", bob.root},
+                                      {"key", K("x")},
+                                      {"new_parent", alice.root},
+                                      {"new_key", K("y")},
+                                      {"new_name", "n"}}),
+               EACCES);
+  EXPECT_ERRNO(bob.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}}), EACCES);
+  EXPECT_ERRNO(bob.c->Call("get_version", {{"ino", f}}), EACCES);
+  EXPECT_TRUE(alice.c->Call("getattr", {{"ino", f}}).ok());
+}
+
+TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
+  User u = NewUser("writer");
+  auto& c = *u.c;
+  int64_t f = Ino(c.Call("create", {{"parent", u.root}, {"key", K("big")}, {"name", "n"}}));
+  auto b1 = c.Call("begin_version", {{"ino", f}, {"wrapped_key", "wk1"}});
+  ASSERT_TRUE(b1.ok()) << b1.status().ToString();
+  const Json& shards = (*b1)["shards"];
+  ASSERT_EQ(shards.size(), 14u);
+  std::set<int64_t> servers;
+  for (const Json& s : shards) servers.insert(s["server"].get<int64_t>());
+  EXPECT_EQ(servers.size(), 14u);  // distinct data servers
+  std::string token = (*b1)["token"];
+  auto claims = crypto::VerifyToken(token, cluster_->secret(), "data", crypto::kRightWrite,
+                                    crypto::UnixNow());
+  ASSERT_TRUE(claims.ok()) << claims.status().ToString();
+  EXPECT_EQ(claims->user, u.id);
+  std::string v1 = (*b1)["version"];
+
+  auto commit = [&](const std::string& v, Json expected, int ok_shards) {
+    Json sh = Json::array();
+    for (int i = 0; i < 14; ++i) {
+      if (i < ok_shards)
+        sh.push_back({{"index", i}, {"state", "ok"}, {"root", std::string(64, 'a')}});
+      else
+        sh.push_back({{"index", i}, {"state", "missing"}});
+    }
+    return c.Call(
+        "commit_version",
+        {{"ino", f}, {"version", v}, {"expected", expected}, {"size", 5000000}, {"shards", sh}});
+  };
+  EXPECT_ERRNO(commit(v1, nullptr, 11), EIO);    // below the write quorum of 12
+  EXPECT_ERRNO(commit(v1, "0123", 14), ESTALE);  // compare-and-swap on the current version
+  auto c1 = commit(v1, nullptr, 13);
+  ASSERT_TRUE(c1.ok()) << c1.status().ToString();
+  EXPECT_EQ((*c1)["attr"]["version"], v1);
+  EXPECT_EQ((*c1)["attr"]["size"], 5000000);
+  EXPECT_ERRNO(commit(v1, v1, 14), EINVAL);  // already committed
+
+  auto rep = c.Call("repair_list", Json::object());
+  ASSERT_TRUE(rep.ok());
+  ASSERT_EQ((*rep)["items"].size(), 1u);
+  EXPECT_EQ((*rep)["items"][0]["version"], v1);
+
+  auto gv = c.Call("get_version", {{"ino", f}});
+  ASSERT_TRUE(gv.ok());
+  EXPECT_EQ((*gv)["wrapped_key"], "wk1");
+  EXPECT_EQ((*gv)["shards"][13]["state"], "missing");
+  EXPECT_FALSE((*gv)["shards"][0]["address"].get<std::string>().empty());
+  EXPECT_TRUE(crypto::VerifyToken((*gv)["token"].get<std::string>(), cluster_->secret(), "data",
+                                  crypto::kRightRead, crypto::UnixNow())
+                  .ok());
+
+  // repair_done fixes shard 13 on a new server: the old chunk goes to GC, the queue empties.
+  std::string old_chunk = (*gv)["shards"][13]["chunk"];
+  auto rd = c.Call(
+      "repair_done",
+      {{"version", v1},
+       {"shards",
+        {{{"index", 13}, {"server", 1}, {"chunk", "abcdef"}, {"root", std::string(64, 'b')}}}}});
+  ASSERT_TRUE(rd.ok()) << rd.status().ToString();
+  EXPECT_EQ((*rd)["remaining"], 0);
+  EXPECT_EQ((*c.Call("repair_list", Json::object()))["items"].size(), 0u);
+
+  // A second version replaces the first: all 14 of its chunks (+ the repaired-away one) to GC.
+  auto b2 = c.Call("begin_version", {{"ino", f}, {"wrapped_key", "wk2"}});
+  ASSERT_TRUE(b2.ok());
+  ASSERT_TRUE(commit((*b2)["version"], v1, 14).ok());
+  auto gc = c.Call("gc_list", {{"limit", 100}});
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ((*gc)["items"].size(), 15u);
+  bool saw_old = false;
+  Json seqs = Json::array();
+  for (const Json& it : (*gc)["items"]) {
+    if (it["chunk"] == old_chunk) saw_old = true;
+    seqs.push_back(it["seq"]);
+  }
+  EXPECT_TRUE(saw_old);
+  EXPECT_ERRNO(c.Call("get_version", {{"ino", f}, {"version", v1}}), ENOENT);
+  auto done = c.Call("gc_done", {{"seqs", seqs}});
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ((*done)["removed"], 15);
+  EXPECT_EQ((*c.Call("gc_list", Json::object()))["items"].size(), 0u);
+
+  // Inline small file.
+  int64_t small = Ino(c.Call("create", {{"parent", u.root}, {"key", K("small")}, {"name", "n"}}));
+  auto bi = c.Call("begin_version", {{"ino", small}, {"wrapped_key", "wk"}, {"inline", true}});
+  ASSERT_TRUE(bi.ok());
+  EXPECT_EQ((*bi)["shards"].size(), 0u);
+  ASSERT_TRUE(c.Call("commit_version", {{"ino", small},
+                                        {"version", (*bi)["version"]},
+                                        {"expected", nullptr},
+                                        {"size", 5},
+                                        {"content", "c2VhbGVk"}})
+                  .ok());
+  auto gi = c.Call("get_version", {{"ino", small}});
+  ASSERT_TRUE(gi.ok());
+  EXPECT_EQ((*gi)["content"], "c2VhbGVk");
+  EXPECT_EQ((*gi)["inline"], true);
+
+  // The wrapped key may also arrive with the commit instead of begin_version.
+  int64_t late = Ino(c.Call("create", {{"parent", u.root}, {"key", K("late")}, {"name", "n"}}));
+  auto bl = c.Call("begin_version", {{"ino", late}, {"inline", true}});
+  ASSERT_TRUE(bl.ok()) << bl.status().ToString();
+  EXPECT_ERRNO(c.Call("commit_version", {{"ino", late},
+                                         {"version", (*bl)["version"]},
+                                         {"expected", nullptr},
+                                         {"size", 1},
+                                         {"content", "00"}}),
+               EINVAL);
+  ASSERT_TRUE(c.Call("commit_version", {{"ino", late},
+                                        {"version", (*bl)["version"]},
+                                        {"expected", nullptr},
+                                        {"size", 1},
+                                        {"content", "00"},
+                                        {"wrapped_key", "late-key"}})
+                  .ok());
+  EXPECT_EQ((*c.Call("get_version", {{"ino", late}}))["wrapped_key"], "late-key");
+
+  // Deleting the file queues its chunks.
+  ASSERT_TRUE(c.Call("unlink", {{"parent", u.root}, {"key", K("big")}}).ok());
+  EXPECT_EQ((*c.Call("gc_list", Json::object()))["items"].size(), 14u);
+  EXPECT_ERRNO(c.Call("begin_version", {{"ino", u.root}, {"wrapped_key", "k"}}), EISDIR);
+}
+
+TEST_F(MetaSingleTest, ServersStatfsAndClusterMap) {
+  User u = NewUser("ops");
+  auto map = u.c->Call("cluster_map", Json::object());
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ((*map)["data"].size(), 14u);
+  EXPECT_EQ((*map)["meta"].size(), 1u);
+  EXPECT_TRUE((*map)["meta"][0]["leader"].get<bool>());
+  for (int id = 1; id <= 14; ++id) {
+    ASSERT_TRUE(
+        u.c->Call("report_server",
+                  {{"server", id}, {"state", "up"}, {"capacity", 1000000000}, {"free", 500000000}})
+            .ok());
+  }
+  auto fs = u.c->Call("statfs", Json::object());
+  ASSERT_TRUE(fs.ok());
+  EXPECT_EQ((*fs)["raw_total_bytes"], 14000000000LL);
+  EXPECT_EQ((*fs)["servers_up"], 14);
+  EXPECT_ERRNO(u.c->Call("report_server", {{"server", 99}, {"state", "up"}}), ENOENT);
+  EXPECT_ERRNO(u.c->Call("report_server", {{"server", 1}, {"state", "lost"}}), EACCES);
+  EXPECT_ERRNO(u.c->Call("report_server", {{"server", 1}, {"state", "sideways"}}), EINVAL);
+  // One server down: 13 left < k+m, so placement refuses.
+  ASSERT_TRUE(u.c->Call("report_server", {{"server", 3}, {"state", "down"}}).ok());
+  int64_t f = Ino(u.c->Call("create", {{"parent", u.root}, {"key", K("f")}, {"name", "n"}}));
+  EXPECT_ERRNO(u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}}), ENOSPC);
+  // A cluster maintenance session (minted with the server secret) may retire servers, but
+  // cannot touch any user's tree.
+  crypto::TokenClaims cl{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "00"};
+  auto ct = crypto::SignToken(cl, cluster_->secret());
+  ASSERT_TRUE(ct.ok());
+  auto admin = cluster_->Client();
+  admin->SetSession(*ct);
+  EXPECT_TRUE(admin->Call("report_server", {{"server", 3}, {"state", "draining"}}).ok());
+  EXPECT_ERRNO(admin->Call("getattr", {{"ino", u.root}}), EACCES);
+  EXPECT_TRUE(admin->Call("gc_list", Json::object()).ok());
+  // Versions begun but never committed expire through a cluster session only.
+  auto pending = u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}, {"inline", true}});
+  ASSERT_TRUE(pending.ok());
+  EXPECT_ERRNO(u.c->Call("expire_pending", {{"older_than_s", 0}}), EACCES);
+  auto expired = admin->Call("expire_pending", {{"older_than_s", 0}});
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  EXPECT_GE((*expired)["expired"].get<int64_t>(), 1);
+  EXPECT_ERRNO(u.c->Call("commit_version", {{"ino", f},
+                                            {"version", (*pending)["version"]},
+                                            {"expected", nullptr},
+                                            {"size", 0},
+                                            {"content", ""}}),
+               ENOENT);
+  ASSERT_TRUE(u.c->Call("report_server", {{"server", 3}, {"state", "up"}}).ok());
+  EXPECT_TRUE(u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}}).ok());
+}
+
+TEST_F(MetaSingleTest, BusyPortsFailWithAClearMessage) {
+  std::string data = cluster_->dir() + "/busy-node";
+  // The running node's raft port is taken.
+  std::string out;
+  int rc = RunMetaBinary({"--single", "--id", "7", "--listen", "127.0.0.1:0", "--raft-listen",
+                          cluster_->config().meta[0].raft_address.ToString(), "--data-dir", data,
+                          "--secret", cluster_->secret_path()},
+                         &out, std::chrono::seconds(30));
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("cannot listen for raft traffic"), std::string::npos) << out;
+  EXPECT_NE(out.find("in use"), std::string::npos) << out;
+  // The running node's client port is taken (raft port free).
+  auto free_fd = ListenTcp(HostPort{"127.0.0.1", 0});
+  ASSERT_TRUE(free_fd.ok());
+  uint16_t raft_port = *LocalPort(free_fd->get());
+  free_fd->Reset();
+  rc = RunMetaBinary(
+      {"--single", "--id", "7", "--listen", cluster_->config().meta[0].address.ToString(),
+       "--raft-listen", "127.0.0.1:" + std::to_string(raft_port), "--data-dir", data + "2",
+       "--secret", cluster_->secret_path()},
+      &out, std::chrono::seconds(30));
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("cannot listen for clients"), std::string::npos) << out;
+  // A secret readable by others is refused.
+  std::string loose = cluster_->dir() + "/loose-secret";
+  { std::ofstream(loose) << std::string(64, 'a'); }
+  ::chmod(loose.c_str(), 0644);
+  rc = RunMetaBinary(
+      {"--single", "--listen", "127.0.0.1:0", "--raft-listen",
+       "127.0.0.1:" + std::to_string(raft_port), "--data-dir", data + "3", "--secret", loose},
+      &out, std::chrono::seconds(30));
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
+}
+
+TEST_F(MetaSingleTest, RetriedRequestIdAppliesOnce) {
+  User u = NewUser("retry");
+  Json args = {{"parent", u.root}, {"key", K("once")}, {"name", "n"}, {"rid", "fixed-rid-1"}};
+  auto r1 = u.c->Call("create", args);
+  auto r2 = u.c->Call("create", args);  // a retry after an unknown outcome
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  EXPECT_EQ(*r1.value().find("attr"), *r2.value().find("attr"));
+  args["rid"] = "fixed-rid-2";
+  EXPECT_ERRNO(u.c->Call("create", args), EEXIST);  // a new request is executed
+}
+
+TEST_F(MetaSingleTest, HostileInputGetsClearErrorsAndNodeKeepsServing) {
+  const HostPort addr = cluster_->config().meta[0].address;
+  auto frame = [](const std::string& body) { return *EncodeFrame(body, SIZE_MAX); };
+  auto expect_code = [&](const std::string& bytes, const std::string& code) {
+    auto r = RawExchange(addr, bytes, std::chrono::seconds(10));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    Json j = Json::parse(*r, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << *r;
+    EXPECT_EQ(j["ok"], false);
+    EXPECT_EQ(j["error"]["code"], code) << *r;
+    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
+  };
+  expect_code(frame("{not json"), "EINVAL");
+  expect_code(frame("[1,2,3]"), "EINVAL");
+  expect_code(frame(R"({"id":1})"), "EINVAL");
+  expect_code(frame(R"({"id":"x","op":"getattr"})"), "EINVAL");
+  expect_code(frame(R"({"id":1,"op":"launch_missiles"})"), "EINVAL");
+  expect_code(frame(R"({"id":1,"op":42})"), "EINVAL");
+  // Deep nesting must not exhaust the stack (2 MB frame, a million levels).
+  expect_code(frame(std::string(1000000, '[') + std::string(1000000, ']')), "EINVAL");
+  expect_code(frame(R"({"id":1,"op":"getattr","ino":)" + std::string(200000, '[') +
+                    std::string(200000, ']') + "}"),
+              "EACCES");
+  expect_code(frame(R"({"id":1,"op":"getattr","ino":1})"), "EACCES");  // no session
+  expect_code(frame(R"({"id":1,"op":"getattr","ino":1,"session":"v1.meta.u.f.9999999999.00.00"})"),
+              "EACCES");                                                   // forged
+  expect_code(frame(R"({"id":1,"op":"register","user":"x"})"), "EINVAL");  // no rid
+  // Huge declared frame: refused before buffering, connection closed.
+  std::string huge(4, '\0');
+  PutBigEndian32(100u << 20, huge.data());
+  expect_code(huge, "EMSGSIZE");
+
+  // A thousand pipelined requests in one write: every one is answered, in bounded memory.
+  {
+    std::string burst;
+    constexpr int kBurst = 1000;
+    for (int i = 0; i < kBurst; ++i) {
+      // cluster_map waits for a raft barrier, so requests really pile up in the server.
+      burst += frame(R"({"op":"cluster_map","id":)" + std::to_string(i) + "}");
+    }
+    auto deadline = DeadlineIn(std::chrono::seconds(30));
+    auto fd = ConnectTcp(addr, deadline);
+    ASSERT_TRUE(fd.ok());
+    ASSERT_TRUE(WriteAll(fd->get(), burst, deadline).ok());
+    std::set<int64_t> ids;
+    for (int i = 0; i < kBurst; ++i) {
+      auto r = ReadFrame(fd->get(), deadline);
+      ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+      Json j = Json::parse(*r);
+      EXPECT_EQ(j["ok"], true);
+      ids.insert(j["id"].get<int64_t>());
+    }
+    EXPECT_EQ(ids.size(), static_cast<size_t>(kBurst));
+  }
+
+  User u = NewUser("hostile");
+  Json bad_types[] = {
+      {{"parent", "one"}, {"key", K("a")}, {"name", "n"}},
+      {{"parent", u.root}, {"key", 5}, {"name", "n"}},
+      {{"parent", u.root}, {"key", "NOT-HEX"}, {"name", "n"}},
+      {{"parent", u.root}, {"key", K("a")}, {"name", Json::array()}},
+      {{"parent", u.root}, {"key", K("a")}, {"name", "n"}, {"mode", "rwx"}},
+      {{"parent", -4}, {"key", K("a")}, {"name", "n"}},
+      {{"parent", u.root}, {"key", K("a")}},
+  };
+  for (const Json& a : bad_types) {
+    SCOPED_TRACE(a.dump());
+    EXPECT_ERRNO(u.c->Call("mkdir", a), EINVAL);
+  }
+  // Nothing partial was written, and the node still serves.
+  auto r = u.c->Call("readdir", {{"ino", u.root}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["entries"].size(), 0u);
+  EXPECT_TRUE(u.c->Call("mkdir", {{"parent", u.root}, {"key", K("a")}, {"name", "n"}}).ok());
+}
+
+}  // namespace
+}  // namespace vaultfs::testing
