@@ -35,6 +35,11 @@ void ServerHealth::ReportFailure(uint64_t server, const std::string& why) {
   s.last_error = why;
 }
 
+void ServerHealth::Reset() {
+  std::lock_guard<std::mutex> lock(mu_);
+  servers_.clear();
+}
+
 bool ServerHealth::IsUp(uint64_t server) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = servers_.find(server);

@@ -38,6 +38,9 @@ class ServerHealth {
   void ReportSuccess(uint64_t server);
   void ReportFailure(uint64_t server, const std::string& why);
 
+  // Forgets every failure, e.g. after an operator says the servers are back.
+  void Reset();
+
   bool IsUp(uint64_t server) const;
   std::vector<uint64_t> DownServers() const;
   std::string LastError(uint64_t server) const;

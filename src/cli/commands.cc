@@ -1,0 +1,610 @@
+// The `vaultfs` subcommands: see commands.h.
+#include "src/cli/commands.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "src/cli/progress.h"
+#include "src/cluster/data_client.h"
+#include "src/cluster/vault.h"
+#include "src/common/log.h"
+#include "src/crypto/random.h"
+
+namespace vaultfs::cli {
+
+using cluster::Attr;
+using cluster::Vault;
+using nlohmann::json;
+
+namespace {
+
+std::string Basename(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  auto slash = p.rfind('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+std::string JoinRemote(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir == "/") return "/" + name;
+  return (dir.back() == '/' ? dir : dir + "/") + name;
+}
+
+Result<ClusterConfig> LoadConfig(const GlobalOptions& g) {
+  auto c = LoadClusterConfig(g.cluster);
+  if (!c.ok()) {
+    return Status(c.status().code(),
+                  c.status().message() +
+                      "\n(point --cluster or VAULTFS_CLUSTER at your cluster.json, or start a "
+                      "local cluster with: tools/mkcluster up)");
+  }
+  return c;
+}
+
+// A logged-in vault for the commands that touch files.
+Result<std::unique_ptr<Vault>> OpenVault(const GlobalOptions& g) {
+  VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
+  auto vault = std::make_unique<Vault>(std::move(config));
+  if (g.user.empty()) return InvalidArgument("no user: pass --user NAME or set VAULTFS_USER");
+  VFS_ASSIGN_OR_RETURN(std::string pw,
+                       ReadPassword(g.password, "password for vault user '" + g.user + "': "));
+  VFS_RETURN_IF_ERROR(vault->Login(g.user, pw));
+  return vault;
+}
+
+// ---- local files ----
+
+class LocalReader {
+ public:
+  static Result<LocalReader> Open(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status(errno, "cannot open " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    fstat(fd, &st);
+    return LocalReader(fd, path, static_cast<uint64_t>(st.st_size));
+  }
+  LocalReader(LocalReader&& o) noexcept : fd_(o.fd_), path_(o.path_), size_(o.size_) { o.fd_ = -1; }
+  ~LocalReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  uint64_t size() const { return size_; }
+  Status Read(uint8_t* buf, size_t n) {
+    size_t off = 0;
+    while (off < n) {
+      ssize_t r = ::read(fd_, buf + off, n - off);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return Status(errno, "read " + path_ + ": " + std::strerror(errno));
+      if (r == 0) return IoError(path_ + " shrank while it was being uploaded");
+      off += static_cast<size_t>(r);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  LocalReader(int fd, std::string path, uint64_t size)
+      : fd_(fd), path_(std::move(path)), size_(size) {}
+  int fd_;
+  std::string path_;
+  uint64_t size_;
+};
+
+// Writes to PATH.vaultfs-part, then fsync and rename, so a failed download never leaves a
+// truncated file under the real name.
+class LocalWriter {
+ public:
+  static Result<LocalWriter> Open(const std::string& path) {
+    std::string part = path + ".vaultfs-part";
+    int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Status(errno, "cannot create " + part + ": " + std::strerror(errno));
+    return LocalWriter(fd, path, part);
+  }
+  LocalWriter(LocalWriter&& o) noexcept : fd_(o.fd_), path_(o.path_), part_(o.part_) { o.fd_ = -1; }
+  ~LocalWriter() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(part_.c_str());
+    }
+  }
+  Status Write(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t w = ::write(fd_, data.data(), data.size());
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status(errno, "write " + part_ + ": " + std::strerror(errno));
+      data.remove_prefix(static_cast<size_t>(w));
+    }
+    return Status::Ok();
+  }
+  Status Commit() {
+    if (::fsync(fd_) != 0) return Status(errno, "fsync " + part_ + ": " + std::strerror(errno));
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(part_.c_str(), path_.c_str()) != 0) {
+      int err = errno;
+      ::unlink(part_.c_str());
+      return Status(err, "rename to " + path_ + ": " + std::strerror(err));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  LocalWriter(int fd, std::string path, std::string part)
+      : fd_(fd), path_(std::move(path)), part_(std::move(part)) {}
+  int fd_;
+  std::string path_;
+  std::string part_;
+};
+
+bool IsLocalDir(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// ---- put / get helpers ----
+
+Status PutFile(Vault& v, const GlobalOptions& g, const std::string& local,
+               const std::string& remote) {
+  VFS_ASSIGN_OR_RETURN(LocalReader in, LocalReader::Open(local));
+  VFS_ASSIGN_OR_RETURN(auto parent_name, v.ResolveParent(remote));
+  auto& [parent, name] = parent_name;
+  Progress progress("put " + Basename(local), in.size(), !g.quiet);
+  auto read = [&](uint8_t* buf, size_t n) { return in.Read(buf, n); };
+  auto on_progress = [&](uint64_t done) { progress.Update(done); };
+  cluster::ContentReport report;
+  auto existing = v.Lookup(parent.ino, name);
+  if (existing.ok()) {
+    if (existing->is_dir()) return Status(EISDIR, remote + " is a directory");
+    // A new version of the same inode: the commit is one atomic compare-and-swap.
+    VFS_ASSIGN_OR_RETURN(Attr done,
+                         v.WriteContent(*existing, in.size(), read, on_progress, &report));
+    (void)done;
+  } else if (existing.status().code() == ENOENT) {
+    // A new file appears only complete: written under a temporary name, then renamed.
+    VFS_ASSIGN_OR_RETURN(std::string tag, crypto::RandomHexId(6));
+    std::string tmp = ".vaultfs-put-" + tag;
+    VFS_ASSIGN_OR_RETURN(Attr created, v.Create(parent.ino, tmp, 0644));
+    auto written = v.WriteContent(created, in.size(), read, on_progress, &report);
+    Status st = written.status();
+    if (st.ok()) st = v.Rename(parent.ino, tmp, parent.ino, name, 0);
+    if (!st.ok()) {
+      (void)v.Unlink(parent.ino, tmp);
+      return st;
+    }
+  } else {
+    return existing.status();
+  }
+  if (report.shards_missing > 0 && !g.quiet) {
+    std::fprintf(stderr,
+                 "vaultfs: %s stored with %d shard(s) missing (servers down); it is readable and "
+                 "queued for repair\n",
+                 remote.c_str(), report.shards_missing);
+  }
+  return Status::Ok();
+}
+
+Status PutTree(Vault& v, const GlobalOptions& g, const std::string& local,
+               const std::string& remote) {
+  if (!IsLocalDir(local)) return PutFile(v, g, local, remote);
+  auto existing = v.Resolve(remote);
+  if (!existing.ok()) {
+    if (existing.status().code() != ENOENT) return existing.status();
+    VFS_ASSIGN_OR_RETURN(auto pn, v.ResolveParent(remote));
+    VFS_RETURN_IF_ERROR(v.Mkdir(pn.first.ino, pn.second, 0755).status());
+  } else if (!existing->is_dir()) {
+    return Status(ENOTDIR, remote + " exists and is not a directory");
+  }
+  DIR* d = ::opendir(local.c_str());
+  if (d == nullptr) return Status(errno, "cannot open directory " + local);
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    std::string lp = local + "/" + n;
+    struct stat st {};
+    if (::lstat(lp.c_str(), &st) != 0) continue;
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+      std::fprintf(stderr, "vaultfs: skipping %s (only files and directories are copied)\n",
+                   lp.c_str());
+      continue;
+    }
+    VFS_RETURN_IF_ERROR(PutTree(v, g, lp, JoinRemote(remote, n)));
+  }
+  return Status::Ok();
+}
+
+Status GetFile(Vault& v, const GlobalOptions& g, const Attr& a, const std::string& remote,
+               const std::string& local) {
+  if (a.is_dir()) return Status(EISDIR, remote + " is a directory (use get -r)");
+  if (local == "-") {
+    return v.ReadContent(a, 0, a.size, [](std::string_view piece) {
+      if (std::fwrite(piece.data(), 1, piece.size(), stdout) != piece.size()) {
+        return IoError("write to stdout failed");
+      }
+      return Status::Ok();
+    });
+  }
+  VFS_ASSIGN_OR_RETURN(LocalWriter out, LocalWriter::Open(local));
+  Progress progress("get " + Basename(remote), a.size, !g.quiet);
+  cluster::ContentReport report;
+  VFS_RETURN_IF_ERROR(v.ReadContent(
+      a, 0, a.size, [&](std::string_view piece) { return out.Write(piece); },
+      [&](uint64_t done) { progress.Update(done); }, &report));
+  VFS_RETURN_IF_ERROR(out.Commit());
+  size_t bad = 0, unreachable = 0;
+  for (const auto& p : report.problems) (p.state == "unreachable" ? unreachable : bad)++;
+  if (bad > 0 && !g.quiet) {
+    std::fprintf(stderr,
+                 "vaultfs: %s read correctly around %zu bad shard(s); they are queued for "
+                 "repair\n",
+                 remote.c_str(), bad);
+  }
+  if (unreachable > 0 && !g.quiet) {
+    std::fprintf(stderr, "vaultfs: %s read correctly with %zu data server(s) unreachable\n",
+                 remote.c_str(), unreachable);
+  }
+  return Status::Ok();
+}
+
+Status GetTree(Vault& v, const GlobalOptions& g, const Attr& a, const std::string& remote,
+               const std::string& local) {
+  if (!a.is_dir()) return GetFile(v, g, a, remote, local);
+  if (::mkdir(local.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status(errno, "cannot create directory " + local + ": " + std::strerror(errno));
+  }
+  VFS_ASSIGN_OR_RETURN(auto entries, v.ReadDir(a.ino));
+  for (const auto& e : entries) {
+    VFS_ASSIGN_OR_RETURN(Attr child, v.GetAttr(e.ino));
+    VFS_RETURN_IF_ERROR(GetTree(v, g, child, JoinRemote(remote, e.name), local + "/" + e.name));
+  }
+  return Status::Ok();
+}
+
+Status RemoveTree(Vault& v, uint64_t parent, const std::string& name, const Attr& a) {
+  if (!a.is_dir()) return v.Unlink(parent, name);
+  VFS_ASSIGN_OR_RETURN(auto entries, v.ReadDir(a.ino));
+  for (const auto& e : entries) {
+    VFS_ASSIGN_OR_RETURN(Attr child, v.GetAttr(e.ino));
+    VFS_RETURN_IF_ERROR(RemoveTree(v, a.ino, e.name, child));
+  }
+  return v.Rmdir(parent, name);
+}
+
+std::string ModeString(const Attr& a) {
+  char t = '-';
+  if (a.type == "dir") t = 'd';
+  if (a.type == "symlink") t = 'l';
+  std::string s(1, t);
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) s += (a.mode & (0400 >> i)) ? rwx[i] : '-';
+  return s;
+}
+
+std::string TimeString(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+}  // namespace
+
+int ExitCodeFor(const Status& st) {
+  if (st.ok()) return 0;
+  switch (st.code()) {
+    case EACCES:
+      return 3;
+    case ENOENT:
+      return 4;
+    case EIO:
+    case ETIMEDOUT:
+    case ECONNREFUSED:
+    case EHOSTUNREACH:
+    case EAGAIN:
+      return 5;
+    default:
+      return 1;
+  }
+}
+
+std::string DefaultClusterPath() {
+  if (const char* env = std::getenv("VAULTFS_CLUSTER"); env != nullptr && *env) return env;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/root") + "/.local/share/vaultfs/cluster/cluster.json";
+}
+
+std::string DefaultUser() {
+  if (const char* env = std::getenv("VAULTFS_USER"); env != nullptr && *env) return env;
+  if (const char* env = std::getenv("USER"); env != nullptr && *env) return env;
+  return "";
+}
+
+Status CmdRegister(const GlobalOptions& g, const std::string& user) {
+  VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
+  Vault v(std::move(config));
+  VFS_ASSIGN_OR_RETURN(std::string pw,
+                       ReadPassword(g.password, "choose a password for '" + user + "': ", true));
+  VFS_RETURN_IF_ERROR(v.Register(user, pw));
+  if (!g.quiet) std::fprintf(stderr, "vaultfs: registered '%s'\n", user.c_str());
+  return Status::Ok();
+}
+
+Status CmdPasswd(const GlobalOptions& g) {
+  VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
+  if (g.user.empty()) return InvalidArgument("no user: pass --user NAME or set VAULTFS_USER");
+  Vault v(std::move(config));
+  VFS_ASSIGN_OR_RETURN(std::string old_pw,
+                       ReadPassword(g.password, "current password for '" + g.user + "': "));
+  VFS_RETURN_IF_ERROR(v.Login(g.user, old_pw));
+  // The new password: $VAULTFS_NEW_PASSWORD for scripts, else asked twice on the terminal.
+  std::string new_pw;
+  if (const char* next = std::getenv("VAULTFS_NEW_PASSWORD"); next != nullptr) {
+    new_pw = next;
+  } else {
+    PasswordSource prompt_only;
+    prompt_only.use_env = false;
+    VFS_ASSIGN_OR_RETURN(new_pw, ReadPassword(prompt_only, "new password: ", true));
+  }
+  if (new_pw.empty()) return InvalidArgument("the new password is empty");
+  VFS_RETURN_IF_ERROR(v.ChangePassword(old_pw, new_pw));
+  if (!g.quiet) std::fprintf(stderr, "vaultfs: password changed; other sessions are logged out\n");
+  return Status::Ok();
+}
+
+Status CmdPut(const GlobalOptions& g, const std::string& local, const std::string& remote_arg,
+              bool recursive) {
+  bool is_dir = IsLocalDir(local);
+  if (is_dir && !recursive) return Status(EISDIR, local + " is a directory (use put -r)");
+  VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
+  std::string remote = remote_arg.empty() ? "/" + Basename(local) : remote_arg;
+  auto target = v->Resolve(remote);
+  if (target.ok() && target->is_dir() && !remote_arg.empty()) {
+    remote = JoinRemote(remote, Basename(local));
+  }
+  return recursive ? PutTree(*v, g, local, remote) : PutFile(*v, g, local, remote);
+}
+
+Status CmdGet(const GlobalOptions& g, const std::string& remote, const std::string& local_arg,
+              bool recursive) {
+  VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
+  VFS_ASSIGN_OR_RETURN(Attr a, v->Resolve(remote));
+  if (a.is_dir() && !recursive) return Status(EISDIR, remote + " is a directory (use get -r)");
+  std::string local = local_arg.empty() ? Basename(remote) : local_arg;
+  if (local != "-" && IsLocalDir(local)) local += "/" + Basename(remote);
+  return recursive ? GetTree(*v, g, a, remote, local) : GetFile(*v, g, a, remote, local);
+}
+
+Status CmdCat(const GlobalOptions& g, const std::vector<std::string>& paths) {
+  VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
+  for (const auto& p : paths) {
+    VFS_ASSIGN_OR_RETURN(Attr a, v->Resolve(p));
+    VFS_RETURN_IF_ERROR(GetFile(*v, g, a, p, "-"));
+  }
+  std::fflush(stdout);
+  return Status::Ok();
+}
+
+Status CmdLs(const GlobalOptions& g, const std::string& path, bool long_format) {
+  VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
+  VFS_ASSIGN_OR_RETURN(Attr a, v->Resolve(path));
+  std::vector<std::pair<std::string, Attr>> rows;
+  if (a.is_dir()) {
+    VFS_ASSIGN_OR_RETURN(auto entries, v->ReadDir(a.ino));
+    for (const auto& e : entries) {
+      if (long_format) {
+        VFS_ASSIGN_OR_RETURN(Attr c, v->GetAttr(e.ino));
+        rows.emplace_back(e.name, c);
+      } else {
+        rows.emplace_back(e.name, Attr{});
+      }
+    }
+  } else {
+    rows.emplace_back(Basename(path), a);
+  }
+  std::sort(rows.begin(), rows.end(), [](auto& x, auto& y) { return x.first < y.first; });
+  for (const auto& [name, attr] : rows) {
+    if (long_format) {
+      std::printf("%s %3llu %12llu %s %s%s\n", ModeString(attr).c_str(),
+                  static_cast<unsigned long long>(attr.nlink),
+                  static_cast<unsigned long long>(attr.size), TimeString(attr.mtime_ns).c_str(),
+                  name.c_str(), attr.is_dir() ? "/" : "");
+    } else {
+      std::printf("%s\n", name.c_str());
+    }
+  }
+  return Status::Ok();
+}
+
+Status CmdMkdir(const GlobalOptions& g, const std::vector<std::string>& paths, bool parents) {
+  VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
+  for (const auto& p : paths) {
+    if (parents) {
+      std::string walked;
+      uint64_t cur = v->root();
+      size_t i = 0;
+      while (i < p.size()) {
+        size_t j = p.find('/', i);
+        if (j == std::string::npos) j = p.size();
+        std::string part = p.substr(i, j - i);
+        i = j + 1;
+        if (part.empty() || part == ".") continue;
+        walked += "/" + part;
+        auto next = v->Lookup(cur, part);
+        if (next.ok()) {
+          if (!next->is_dir()) return Status(ENOTDIR, walked + " exists and is not a directory");
+          cur = next->ino;
+          continue;
+        }
+        if (next.status().code() != ENOENT) return next.status();
+        auto made = v->Mkdir(cur, part, 0755);
+        if (!made.ok() && made.status().code() == EEXIST) {
+          VFS_ASSIGN_OR_RETURN(Attr raced, v->Lookup(cur, part));  // made by someone else
+          cur = raced.ino;
+          continue;
+        }
+        if (!made.ok()) return made.status().Annotate(walked);
+        cur = made->ino;
+      }
+    } else {
+      VFS_ASSIGN_OR_RETURN(auto pn, v->ResolveParent(p));
+      auto made = v->Mkdir(pn.first.ino, pn.second, 0755);
+      if (!made.ok()) return made.status().Annotate("mkdir " + p);
+    }
+  }
+  return Status::Ok();
+}
+
+Status CmdMv(const GlobalOptions& g, const std::string& from, const std::string& to) {
+  VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
+  VFS_ASSIGN_OR_RETURN(auto src, v->ResolveParent(from));
+  std::string dest = to;
+  auto target = v->Resolve(to);
+  if (target.ok() && target->is_dir()) dest = JoinRemote(to, src.second);
+  VFS_ASSIGN_OR_RETURN(auto dst, v->ResolveParent(dest));
+  return v->Rename(src.first.ino, src.second, dst.first.ino, dst.second, 0)
+      .Annotate("mv " + from + " " + to);
+}
+
+Status CmdRm(const GlobalOptions& g, const std::vector<std::string>& paths, bool recursive) {
+  VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
+  for (const auto& p : paths) {
+    VFS_ASSIGN_OR_RETURN(auto pn, v->ResolveParent(p));
+    VFS_ASSIGN_OR_RETURN(Attr a, v->Lookup(pn.first.ino, pn.second));
+    if (a.is_dir() && !recursive) return Status(EISDIR, p + " is a directory (use rm -r)");
+    VFS_RETURN_IF_ERROR(RemoveTree(*v, pn.first.ino, pn.second, a).Annotate("rm " + p));
+  }
+  return Status::Ok();
+}
+
+Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
+  VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
+  MetaClientOptions mopts;
+  if (o.wait_leader || o.leader_id) mopts.deadline = std::chrono::milliseconds(3000);
+  MetaClient meta(config, mopts);
+  auto map = meta.Call("cluster_map");
+  if (o.wait_leader) {
+    if (!map.ok()) return map.status();
+    return (*map)["leader"].is_string() ? Status::Ok() : Status(EAGAIN, "no leader yet");
+  }
+  if (o.leader_id) {
+    if (!map.ok()) return map.status();
+    for (const auto& n : (*map)["meta"]) {
+      if (n.value("leader", false)) {
+        std::printf("%llu\n", static_cast<unsigned long long>(n["id"].get<uint64_t>()));
+        return Status::Ok();
+      }
+    }
+    return Status(EAGAIN, "the metadata group has no leader right now");
+  }
+
+  // Metadata group.
+  json out;
+  if (map.ok()) {
+    out["meta"] = (*map)["meta"];
+    out["leader"] = (*map)["leader"];
+  } else {
+    out["meta_error"] = map.status().ToString();
+  }
+  // Data servers: what the metadata service records, and what each says itself right now.
+  cluster::DataClientOptions dopts;
+  dopts.connect_timeout = std::chrono::milliseconds(1000);
+  dopts.request_timeout = std::chrono::milliseconds(2000);
+  cluster::DataClient data(dopts);
+  std::vector<std::future<Result<HealthInfo>>> probes;
+  for (const auto& d : config.data) probes.push_back(data.Health(d.address));
+  json servers = json::array();
+  int up = 0;
+  for (size_t i = 0; i < config.data.size(); ++i) {
+    const auto& d = config.data[i];
+    json s = {{"id", d.id}, {"address", d.address.ToString()}};
+    auto h = probes[i].get();
+    if (h.ok()) {
+      ++up;
+      s["up"] = true;
+      s["free_bytes"] = h->free_bytes;
+      s["used_bytes"] = h->used_bytes;
+      s["objects"] = h->objects;
+    } else {
+      s["up"] = false;
+      s["error"] = h.status().message();
+    }
+    if (map.ok()) {
+      for (const auto& r : (*map)["data"]) {
+        if (r["id"] == d.id) s["recorded_state"] = r["state"];
+      }
+    }
+    servers.push_back(std::move(s));
+  }
+  out["data"] = servers;
+  out["data_up"] = up;
+
+  // The user's own degraded versions, when we can log in without asking.
+  bool can_login = !o.servers_only && !g.user.empty() &&
+                   (!g.password.file.empty() || std::getenv("VAULTFS_PASSWORD") != nullptr);
+  if (can_login) {
+    auto v = OpenVault(g);
+    if (v.ok()) {
+      auto rq = (*v)->meta().Call("repair_list", {{"limit", 1000}});
+      if (rq.ok()) out["degraded_versions"] = (*rq)["items"].size();
+    } else {
+      out["login_error"] = v.status().ToString();
+    }
+  }
+
+  if (o.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return Status::Ok();
+  }
+  if (map.ok()) {
+    std::printf("metadata: leader %s\n",
+                out["leader"].is_string() ? out["leader"].get<std::string>().c_str() : "(none)");
+  } else {
+    std::printf("metadata: %s\n", out["meta_error"].get<std::string>().c_str());
+  }
+  std::printf("data servers: %d of %zu up (k=%d m=%d: reads need %d, writes %d)\n", up,
+              config.data.size(), config.k, config.m, config.k, config.write_quorum);
+  for (const auto& s : servers) {
+    if (s["up"].get<bool>()) {
+      std::printf("  data-%-3llu %-21s up    free %-10s used %-10s objects %llu\n",
+                  static_cast<unsigned long long>(s["id"].get<uint64_t>()),
+                  s["address"].get<std::string>().c_str(),
+                  HumanBytes(s["free_bytes"].get<uint64_t>()).c_str(),
+                  HumanBytes(s["used_bytes"].get<uint64_t>()).c_str(),
+                  static_cast<unsigned long long>(s["objects"].get<uint64_t>()));
+    } else {
+      std::printf("  data-%-3llu %-21s DOWN  %s\n",
+                  static_cast<unsigned long long>(s["id"].get<uint64_t>()),
+                  s["address"].get<std::string>().c_str(), s["error"].get<std::string>().c_str());
+    }
+  }
+  if (out.contains("degraded_versions")) {
+    std::printf("your degraded file versions (queued for repair): %zu\n",
+                out["degraded_versions"].get<size_t>());
+  } else if (out.contains("login_error")) {
+    std::printf("(could not log in to show your files: %s)\n",
+                out["login_error"].get<std::string>().c_str());
+  }
+  if (up < config.k) {
+    return Status(EIO, "only " + std::to_string(up) + " data servers are up; reads need " +
+                           std::to_string(config.k));
+  }
+  return Status::Ok();
+}
+
+}  // namespace vaultfs::cli

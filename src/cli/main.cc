@@ -1,0 +1,109 @@
+// vaultfs: the client command. Parses the command line (CLI11) and runs one subcommand from
+// commands.h. Global options may come before or after the subcommand.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "src/cli/commands.h"
+#include "src/common/log.h"
+
+namespace {
+
+int Run(int argc, char** argv) {
+  using namespace vaultfs::cli;
+  GlobalOptions g;
+  g.cluster = DefaultClusterPath();
+  g.user = DefaultUser();
+  std::string log_level = "warn";
+
+  CLI::App app{
+      "vaultfs: an encrypted, erasure-coded distributed filesystem.\n"
+      "Files are encrypted on this machine, cut into k+m shards and spread over the cluster's\n"
+      "data servers. See `man vaultfs`."};
+  app.set_version_flag("--version", std::string("vaultfs ") + VAULTFS_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options are accepted after the subcommand too
+  app.add_option("--cluster", g.cluster,
+                 "cluster.json to use (default: $VAULTFS_CLUSTER, then "
+                 "~/.local/share/vaultfs/cluster/cluster.json)");
+  app.add_option("--user,-u", g.user, "vault user name (default: $VAULTFS_USER, then $USER)");
+  app.add_option("--password-file", g.password.file,
+                 "read the password from this file's first line (else $VAULTFS_PASSWORD, else "
+                 "a prompt)");
+  app.add_flag("--quiet,-q", g.quiet, "no progress bars or notices");
+  app.add_option("--log-level", log_level, "debug, info, warn or error (default warn)");
+
+  std::string user_arg, local, remote, from, to, path = "/";
+  std::vector<std::string> paths;
+  bool recursive = false, parents = false, long_format = false;
+  StatusOptions so;
+
+  auto* reg = app.add_subcommand("register", "create a vault user (asks for a password)");
+  reg->add_option("USER", user_arg, "the new user's name")->required();
+  auto* passwd = app.add_subcommand(
+      "passwd", "change your password (new one from $VAULTFS_NEW_PASSWORD or a prompt)");
+  auto* put = app.add_subcommand("put", "upload a local file (or a directory with -r)");
+  put->add_option("LOCAL", local, "local file or directory")->required();
+  put->add_option("REMOTE", remote, "vault path (default: /BASENAME; into it if a directory)");
+  put->add_flag("-r,--recursive", recursive, "upload a directory tree");
+  auto* get = app.add_subcommand("get", "download a file (or a directory with -r)");
+  get->add_option("REMOTE", remote, "vault path")->required();
+  get->add_option("LOCAL", local, "local path (default: ./BASENAME; '-' for stdout)");
+  get->add_flag("-r,--recursive", recursive, "download a directory tree");
+  auto* cat = app.add_subcommand("cat", "print files to stdout");
+  cat->add_option("PATH", paths, "vault paths")->required();
+  auto* ls = app.add_subcommand("ls", "list a directory");
+  ls->add_option("PATH", path, "vault path (default: /)");
+  ls->add_flag("-l", long_format, "long format: mode, links, size, modification time");
+  auto* mkdir = app.add_subcommand("mkdir", "create directories");
+  mkdir->add_option("PATH", paths, "vault paths")->required();
+  mkdir->add_flag("-p,--parents", parents, "create missing parents; no error if it exists");
+  auto* mv = app.add_subcommand("mv", "rename or move (atomic)");
+  mv->add_option("FROM", from, "vault path")->required();
+  mv->add_option("TO", to, "new vault path, or a directory to move into")->required();
+  auto* rm = app.add_subcommand("rm", "remove files (directories with -r)");
+  rm->add_option("PATH", paths, "vault paths")->required();
+  rm->add_flag("-r,--recursive", recursive, "remove directories and their contents");
+  auto* status = app.add_subcommand(
+      "status", "servers up or down, free space, metadata leader, your degraded files");
+  status->add_flag("--json", so.json, "machine-readable output");
+  status->add_flag("--servers-only", so.servers_only, "do not log in");
+  status->add_flag("--wait-leader", so.wait_leader,
+                   "exit 0 if the metadata group has a leader, 5 if not (for scripts)");
+  status->add_flag("--leader-id", so.leader_id, "print the metadata leader's node id");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto level = vaultfs::ParseLogLevel(log_level);
+  if (!level.ok()) {
+    std::fprintf(stderr, "vaultfs: %s\n", level.status().message().c_str());
+    return 2;
+  }
+  vaultfs::SetLogLevel(*level);
+  vaultfs::SetLogProgramName("vaultfs");
+
+  vaultfs::Status st;
+  if (*reg) st = CmdRegister(g, user_arg);
+  if (*passwd) st = CmdPasswd(g);
+  if (*put) st = CmdPut(g, local, remote, recursive);
+  if (*get) st = CmdGet(g, remote, local, recursive);
+  if (*cat) st = CmdCat(g, paths);
+  if (*ls) st = CmdLs(g, path, long_format);
+  if (*mkdir) st = CmdMkdir(g, paths, parents);
+  if (*mv) st = CmdMv(g, from, to);
+  if (*rm) st = CmdRm(g, paths, recursive);
+  if (*status) st = CmdStatus(g, so);
+  if (!st.ok()) {
+    std::fprintf(stderr, "vaultfs: %s\n", st.message().c_str());
+    return ExitCodeFor(st);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

@@ -1,0 +1,241 @@
+// Read pipeline: see object_reader.h.
+#include "src/cluster/object_reader.h"
+
+#include <cstring>
+#include <deque>
+
+#include "src/cluster/data_client.h"
+#include "src/cluster/object_writer.h"
+#include "src/crypto/hash.h"
+
+namespace vaultfs::cluster {
+
+ObjectReader::ObjectReader(ShardTransport* transport, ServerHealth* health,
+                           const erasure::Codec* codec, crypto::SegmentCipher cipher,
+                           SegmentLayout layout, std::vector<ShardSource> shards, std::string token,
+                           ReaderOptions options)
+    : transport_(transport),
+      health_(health),
+      codec_(codec),
+      cipher_(std::move(cipher)),
+      layout_(layout),
+      shards_(std::move(shards)),
+      token_(std::move(token)),
+      options_(options) {
+  const size_t n = shards_.size();
+  object_size_ = ShardIndexBuilder::ObjectSize(layout_.shard_data_size(),
+                                               static_cast<uint32_t>(layout_.block_size(0)));
+  trailer_fetch_.resize(n);
+  index_.resize(n);
+  bad_.assign(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (shards_[i].root_hex.empty()) {
+      bad_[i] = true;  // known missing: the metadata service has no root for it
+    }
+  }
+}
+
+void ObjectReader::MarkBad(int shard, const std::string& kind, const Status& why) {
+  if (bad_[shard]) return;
+  bad_[shard] = true;
+  const ShardPlacement& w = shards_[shard].where;
+  std::string state = kind;
+  if (IsServerFailure(why)) {
+    health_->ReportFailure(w.server, why.ToString());
+    state = "unreachable";
+  } else if (why.code() == ERANGE) {
+    state = "corrupt";  // shorter than its layout says: truncated
+  }
+  problems_.push_back({shard, w.server, state,
+                       "shard " + std::to_string(shard) + " on server " + std::to_string(w.server) +
+                           " (" + w.address.ToString() + "): " + why.ToString()});
+}
+
+void ObjectReader::StartIndexLoads() {
+  const uint64_t data = layout_.shard_data_size();
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    if (bad_[i] || index_[i] || trailer_fetch_[i]) continue;
+    if (!health_->ShouldTry(shards_[i].where.server)) {
+      MarkBad(
+          static_cast<int>(i), "missing",
+          Status(EHOSTUNREACH, "server is down: " + health_->LastError(shards_[i].where.server)));
+      continue;
+    }
+    trailer_fetch_[i] = transport_->Download(shards_[i].where, token_, data, object_size_ - data);
+  }
+}
+
+const ShardIndex* ObjectReader::IndexOf(int shard) {
+  if (bad_[shard]) return nullptr;
+  if (index_[shard]) return &*index_[shard];
+  if (!trailer_fetch_[shard]) StartIndexLoads();
+  if (!trailer_fetch_[shard]) return nullptr;
+  Result<std::string> trailer = trailer_fetch_[shard]->get();
+  trailer_fetch_[shard].reset();
+  if (!trailer.ok()) {
+    MarkBad(shard, "missing", trailer.status());
+    return nullptr;
+  }
+  if (crypto::DigestToHex(crypto::Sha256(*trailer)) != shards_[shard].root_hex) {
+    MarkBad(shard, "corrupt", Corruption("shard trailer does not match its recorded root"));
+    return nullptr;
+  }
+  auto idx = ParseShardTrailer(*trailer, object_size_);
+  if (!idx.ok()) {
+    MarkBad(shard, "corrupt", idx.status());
+    return nullptr;
+  }
+  const uint64_t last = layout_.segment_count() - 1;
+  if (idx->block_count != layout_.segment_count() || idx->block_size != layout_.block_size(0) ||
+      idx->last_block_size != layout_.block_size(last)) {
+    MarkBad(shard, "corrupt", Corruption("shard index does not match the version's layout"));
+    return nullptr;
+  }
+  index_[shard] = std::move(idx).value();
+  return &*index_[shard];
+}
+
+void ObjectReader::Launch(SegmentFetch& f, size_t total) {
+  const uint64_t off = layout_.block_offset(f.seg);
+  const uint64_t len = layout_.block_size(f.seg);
+  for (size_t s = 0; s < shards_.size() && f.good.size() + f.pending.size() < total; ++s) {
+    if (bad_[s] || f.tried[s]) continue;
+    f.tried[s] = true;
+    f.pending.push_back(
+        {static_cast<int>(s), transport_->Download(shards_[s].where, token_, off, len)});
+  }
+}
+
+ObjectReader::SegmentFetch ObjectReader::Begin(uint64_t seg) {
+  StartIndexLoads();
+  SegmentFetch f;
+  f.seg = seg;
+  f.tried.assign(shards_.size(), false);
+  Launch(f, static_cast<size_t>(layout_.k()));
+  return f;
+}
+
+Result<std::string> ObjectReader::Complete(SegmentFetch& f) {
+  using std::chrono::steady_clock;
+  const int k = layout_.k(), m = layout_.m();
+  const size_t need = static_cast<size_t>(k);
+  const uint64_t bs = layout_.block_size(f.seg);
+  // Shards that went bad since Begin (in another segment) are replaced right away.
+  Launch(f, need);
+  auto hedge_at = steady_clock::now() + options_.hedge_after;
+  while (f.good.size() < need) {
+    if (f.pending.empty()) {
+      std::string msg = "segment " + std::to_string(f.seg) + ": only " +
+                        std::to_string(f.good.size()) + " of " + std::to_string(k + m) +
+                        " blocks are readable, need " + std::to_string(k);
+      for (const auto& p : problems_) msg += "\n  " + p.detail;
+      return Status(EIO, msg);
+    }
+    size_t ready = f.pending.size();
+    for (size_t i = 0; i < f.pending.size(); ++i) {
+      if (f.pending[i].block.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        ready = i;
+        break;
+      }
+    }
+    if (ready == f.pending.size()) {
+      if (steady_clock::now() >= hedge_at) {
+        // Something is slow: ask one more shard than we still need, if any is left. The slow
+        // request stays in flight and is used if it answers first.
+        Launch(f, f.good.size() + f.pending.size() + 1);
+        hedge_at = steady_clock::now() + options_.hedge_after;
+      }
+      // Short waits on the oldest request: wakes promptly when it answers, and re-polls the
+      // others every few milliseconds.
+      f.pending.front().block.wait_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    Fetch done = std::move(f.pending[ready]);
+    f.pending.erase(f.pending.begin() + static_cast<std::ptrdiff_t>(ready));
+    Result<std::string> block = done.block.get();
+    const ShardIndex* idx = block.ok() ? IndexOf(done.shard) : nullptr;
+    if (!block.ok()) {
+      MarkBad(done.shard, "missing", block.status());
+    } else if (idx != nullptr) {
+      auto want = idx->block_hashes[f.seg];
+      auto got = crypto::Sha256(*block);
+      if (block->size() != bs || std::memcmp(want.data(), got.data(), got.size()) != 0) {
+        MarkBad(done.shard, "corrupt",
+                Corruption("block " + std::to_string(f.seg) + " fails its hash"));
+      } else {
+        health_->ReportSuccess(shards_[done.shard].where.server);
+        f.good.emplace(done.shard, std::move(block).value());
+      }
+    }
+    Launch(f, need);
+  }
+  // Slow stragglers still in flight are abandoned; their futures complete on their own.
+  f.pending.clear();
+
+  // Assemble the k data blocks; decode whatever data block is missing.
+  std::string sealed(static_cast<size_t>(bs) * k, '\0');
+  bool need_decode = false;
+  for (int i = 0; i < k; ++i) {
+    auto it = f.good.find(i);
+    if (it == f.good.end()) {
+      need_decode = true;
+      continue;
+    }
+    std::memcpy(sealed.data() + i * bs, it->second.data(), bs);
+  }
+  if (need_decode) {
+    std::vector<std::string> parity(m, std::string(bs, '\0'));
+    std::vector<uint8_t*> ptrs(k + m);
+    std::vector<int> erased;
+    for (int i = 0; i < k + m; ++i) {
+      uint8_t* p = i < k ? reinterpret_cast<uint8_t*>(sealed.data() + i * bs)
+                         : reinterpret_cast<uint8_t*>(parity[i - k].data());
+      ptrs[i] = p;
+      auto it = f.good.find(i);
+      if (it == f.good.end()) {
+        erased.push_back(i);
+      } else if (i >= k) {
+        std::memcpy(p, it->second.data(), bs);
+      }
+    }
+    VFS_RETURN_IF_ERROR(codec_->Decode(ptrs.data(), erased, bs)
+                            .Annotate("decode segment " + std::to_string(f.seg)));
+  }
+  const uint64_t sealed_size = layout_.segment_sealed_size(f.seg);
+  const uint64_t plain = layout_.segment_plain_size(f.seg);
+  std::string out(plain, '\0');
+  auto* sp = reinterpret_cast<uint8_t*>(sealed.data());
+  VFS_RETURN_IF_ERROR(cipher_
+                          .Open(f.seg, layout_.is_last(f.seg), std::span(sp, sealed_size),
+                                std::span(reinterpret_cast<uint8_t*>(out.data()), plain))
+                          .Annotate("segment " + std::to_string(f.seg)));
+  return out;
+}
+
+Result<std::string> ObjectReader::ReadSegment(uint64_t seg) {
+  if (seg >= layout_.segment_count()) return InvalidArgument("no such segment");
+  SegmentFetch f = Begin(seg);
+  return Complete(f);
+}
+
+Status ObjectReader::Read(uint64_t offset, uint64_t length, const PlaintextSink& sink) {
+  if (length == 0) return Status::Ok();
+  uint64_t first = 0, last = 0;
+  VFS_RETURN_IF_ERROR(layout_.SegmentsFor(offset, length, &first, &last));
+  std::deque<SegmentFetch> window;
+  uint64_t next = first;
+  const uint64_t ahead = static_cast<uint64_t>(std::max(1, options_.readahead));
+  for (uint64_t seg = first; seg <= last; ++seg) {
+    while (next <= last && next < seg + ahead) window.push_back(Begin(next++));
+    SegmentFetch f = std::move(window.front());
+    window.pop_front();
+    VFS_ASSIGN_OR_RETURN(std::string plain, Complete(f));
+    uint64_t seg_off = layout_.segment_plain_offset(seg);
+    uint64_t from = offset > seg_off ? offset - seg_off : 0;
+    uint64_t to = std::min<uint64_t>(plain.size(), offset + length - seg_off);
+    VFS_RETURN_IF_ERROR(sink(std::string_view(plain).substr(from, to - from)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace vaultfs::cluster

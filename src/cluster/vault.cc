@@ -1,0 +1,486 @@
+// Vault: see vault.h.
+#include "src/cluster/vault.h"
+
+#include <charconv>
+
+#include "src/common/hex.h"
+#include "src/common/log.h"
+#include "src/crypto/key_wrap.h"
+#include "src/crypto/segment_cipher.h"
+
+namespace vaultfs::cluster {
+
+using nlohmann::json;
+
+namespace {
+
+// Reads a JSON field of the expected type from a server reply, or fails with EPROTO: a reply
+// that lacks what the protocol promises is a server bug, not the user's.
+template <typename T>
+Result<T> Field(const json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end()) return Status(EPROTO, std::string("server reply lacks '") + name + "'");
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return Status(EPROTO, std::string("server reply has a malformed '") + name + "'");
+  }
+}
+
+Result<std::string> HexField(const json& j, const char* name) {
+  VFS_ASSIGN_OR_RETURN(std::string hex, Field<std::string>(j, name));
+  auto raw = HexDecode(hex);
+  if (!raw.ok()) return Status(EPROTO, std::string("server reply field '") + name + "' is not hex");
+  return raw;
+}
+
+std::vector<std::string> SplitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) {
+      std::string_view part = path.substr(i, j - i);
+      if (part != ".") parts.emplace_back(part);
+    }
+    i = j + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+Result<uint64_t> VersionNumber(std::string_view version_id) {
+  if (version_id.size() < 16) return Status(EPROTO, "version id is too short");
+  uint64_t v = 0;
+  auto r = std::from_chars(version_id.data(), version_id.data() + 16, v, 16);
+  if (r.ec != std::errc() || r.ptr != version_id.data() + 16) {
+    return Status(EPROTO, "version id is not hex");
+  }
+  return v;
+}
+
+Result<Attr> Attr::FromJson(const json& j) {
+  Attr a;
+  try {
+    a.ino = j.at("ino").get<uint64_t>();
+    a.type = j.at("type").get<std::string>();
+    a.mode = j.at("mode").get<uint32_t>();
+    a.uid = j.value("uid", 0u);
+    a.gid = j.value("gid", 0u);
+    a.rdev = j.value("rdev", uint64_t{0});
+    a.nlink = j.value("nlink", uint64_t{1});
+    a.size = j.value("size", uint64_t{0});
+    a.atime_ns = j.value("atime", int64_t{0});
+    a.mtime_ns = j.value("mtime", int64_t{0});
+    a.ctime_ns = j.value("ctime", int64_t{0});
+    if (auto v = j.find("version"); v != j.end() && v->is_string())
+      a.version = v->get<std::string>();
+  } catch (const json::exception& e) {
+    return Status(EPROTO, std::string("malformed attributes from the server: ") + e.what());
+  }
+  return a;
+}
+
+Vault::Vault(ClusterConfig config, VaultOptions options)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      meta_(std::make_unique<MetaClient>(config_, options_.meta)),
+      data_(std::make_unique<DataClient>(options_.data)),
+      real_transport_(std::make_unique<DataClientTransport>(data_.get())),
+      health_(options_.health) {}
+
+Vault::~Vault() = default;
+
+ShardTransport* Vault::transport() {
+  return transport_override_ != nullptr ? transport_override_ : real_transport_.get();
+}
+
+void Vault::SetTransportForTesting(ShardTransport* t) { transport_override_ = t; }
+
+// ---- accounts ----
+
+Status Vault::Register(const std::string& user, const std::string& password) {
+  VFS_ASSIGN_OR_RETURN(std::string salt, crypto::NewSalt());
+  VFS_ASSIGN_OR_RETURN(
+      auto keys, crypto::DerivePasswordKeys(password, salt, options_.kdf, options_.kdf_limits));
+  VFS_ASSIGN_OR_RETURN(crypto::Key master, crypto::Key::Random());
+  VFS_ASSIGN_OR_RETURN(std::string wrapped, crypto::WrapMasterKey(keys.kek, master, user));
+  json args = {{"user", user},
+               {"salt", HexEncode(salt)},
+               {"kdf", crypto::KdfParamsToJson(options_.kdf)},
+               {"auth_key", HexEncode(keys.auth_key.bytes())},
+               {"wrapped_master_key", HexEncode(wrapped)}};
+  auto r = meta_->Call("register", std::move(args));
+  if (!r.ok()) return r.status().Annotate("register '" + user + "'");
+  return Status::Ok();
+}
+
+Status Vault::Login(const std::string& user, const std::string& password) {
+  auto salt_reply = meta_->Call("get_salt", {{"user", user}});
+  if (!salt_reply.ok()) {
+    if (salt_reply.status().code() == ENOENT) {
+      return PermissionDenied("no such user '" + user + "' (create it with: vaultfs register " +
+                              user + ")");
+    }
+    return salt_reply.status().Annotate("login");
+  }
+  VFS_ASSIGN_OR_RETURN(std::string salt, HexField(*salt_reply, "salt"));
+  VFS_ASSIGN_OR_RETURN(json kdf_json, Field<json>(*salt_reply, "kdf"));
+  VFS_ASSIGN_OR_RETURN(crypto::KdfParams kdf, crypto::KdfParamsFromJson(kdf_json));
+  auto keys = crypto::DerivePasswordKeys(password, salt, kdf, options_.kdf_limits);
+  if (!keys.ok()) return keys.status().Annotate("the server's key-derivation parameters");
+  auto login = meta_->Login(user, HexEncode(keys->auth_key.bytes()));
+  if (!login.ok()) {
+    if (login.status().code() == EACCES) {
+      return PermissionDenied("wrong password for '" + user + "'");
+    }
+    return login.status().Annotate("login");
+  }
+  VFS_ASSIGN_OR_RETURN(std::string wrapped, HexField(*login, "wrapped_master_key"));
+  VFS_ASSIGN_OR_RETURN(std::string user_id, Field<std::string>(*login, "user_id"));
+  VFS_ASSIGN_OR_RETURN(uint64_t root, Field<uint64_t>(*login, "root"));
+  VFS_ASSIGN_OR_RETURN(crypto::Key master, crypto::UnwrapMasterKey(keys->kek, wrapped, user));
+  VFS_ASSIGN_OR_RETURN(crypto::NameCipher names, crypto::NameCipher::Create(master));
+  user_name_ = user;
+  user_id_ = user_id;
+  root_ = root;
+  master_ = std::make_unique<crypto::Key>(std::move(master));
+  names_ = std::make_unique<crypto::NameCipher>(std::move(names));
+  return Status::Ok();
+}
+
+Status Vault::ChangePassword(const std::string& old_password, const std::string& new_password) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  auto salt_reply = meta_->Call("get_salt", {{"user", user_name_}});
+  if (!salt_reply.ok()) return salt_reply.status().Annotate("passwd");
+  VFS_ASSIGN_OR_RETURN(std::string old_salt, HexField(*salt_reply, "salt"));
+  VFS_ASSIGN_OR_RETURN(json kdf_json, Field<json>(*salt_reply, "kdf"));
+  VFS_ASSIGN_OR_RETURN(crypto::KdfParams old_kdf, crypto::KdfParamsFromJson(kdf_json));
+  VFS_ASSIGN_OR_RETURN(auto old_keys, crypto::DerivePasswordKeys(old_password, old_salt, old_kdf,
+                                                                 options_.kdf_limits));
+  VFS_ASSIGN_OR_RETURN(std::string salt, crypto::NewSalt());
+  VFS_ASSIGN_OR_RETURN(
+      auto keys, crypto::DerivePasswordKeys(new_password, salt, options_.kdf, options_.kdf_limits));
+  VFS_ASSIGN_OR_RETURN(std::string wrapped, crypto::WrapMasterKey(keys.kek, *master_, user_name_));
+  json args = {{"salt", HexEncode(salt)},
+               {"kdf", crypto::KdfParamsToJson(options_.kdf)},
+               {"old_auth_key", HexEncode(old_keys.auth_key.bytes())},
+               {"auth_key", HexEncode(keys.auth_key.bytes())},
+               {"wrapped_master_key", HexEncode(wrapped)}};
+  auto r = meta_->Call("passwd", std::move(args));
+  if (!r.ok()) {
+    if (r.status().code() == EACCES) return PermissionDenied("the current password is wrong");
+    return r.status().Annotate("passwd");
+  }
+  if (auto s = r->find("session"); s != r->end() && s->is_string()) {
+    meta_->SetSession(s->get<std::string>());
+  }
+  return Status::Ok();
+}
+
+// ---- tree ----
+
+Result<std::string> Vault::NameKey(uint64_t parent, std::string_view name) const {
+  VFS_ASSIGN_OR_RETURN(std::string key, names_->LookupKey(parent, name));
+  return HexEncode(key);
+}
+
+Result<Attr> Vault::Lookup(uint64_t parent, std::string_view name) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
+  auto r = meta_->Call("lookup", {{"parent", parent}, {"key", key}});
+  if (!r.ok()) return r.status();
+  return Attr::FromJson((*r)["attr"]);
+}
+
+Result<Attr> Vault::GetAttr(uint64_t ino) {
+  auto r = meta_->Call("getattr", {{"ino", ino}});
+  if (!r.ok()) return r.status();
+  return Attr::FromJson((*r)["attr"]);
+}
+
+Result<Attr> Vault::Mkdir(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid,
+                          uint32_t gid) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(parent, name));
+  auto r = meta_->Call("mkdir", {{"parent", parent},
+                                 {"key", key},
+                                 {"name", HexEncode(sealed)},
+                                 {"mode", mode},
+                                 {"uid", uid},
+                                 {"gid", gid}});
+  if (!r.ok()) return r.status();
+  return Attr::FromJson((*r)["attr"]);
+}
+
+Result<Attr> Vault::Create(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid,
+                           uint32_t gid) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(parent, name));
+  auto r = meta_->Call("create", {{"parent", parent},
+                                  {"key", key},
+                                  {"name", HexEncode(sealed)},
+                                  {"type", "file"},
+                                  {"mode", mode},
+                                  {"uid", uid},
+                                  {"gid", gid}});
+  if (!r.ok()) return r.status();
+  return Attr::FromJson((*r)["attr"]);
+}
+
+Status Vault::Unlink(uint64_t parent, std::string_view name) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
+  return meta_->Call("unlink", {{"parent", parent}, {"key", key}}).status();
+}
+
+Status Vault::Rmdir(uint64_t parent, std::string_view name) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
+  return meta_->Call("rmdir", {{"parent", parent}, {"key", key}}).status();
+}
+
+Status Vault::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                     std::string_view new_name, int flags) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
+  VFS_ASSIGN_OR_RETURN(std::string new_key, NameKey(new_parent, new_name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(new_parent, new_name));
+  json args = {{"parent", parent},   {"key", key},     {"new_parent", new_parent},
+               {"new_key", new_key}, {"flags", flags}, {"new_name", HexEncode(sealed)}};
+  // EXCHANGE swaps the two entries' inodes; each sealed name stays in its own directory.
+  return meta_->Call("rename", std::move(args)).status();
+}
+
+Result<std::vector<DirEntry>> Vault::ReadDir(uint64_t dir) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  std::vector<DirEntry> out;
+  std::string cursor;
+  for (;;) {
+    json args = {{"ino", dir}, {"limit", 1000}};
+    if (!cursor.empty()) args["cursor"] = cursor;
+    VFS_ASSIGN_OR_RETURN(json page, meta_->Call("readdir", std::move(args)));
+    VFS_ASSIGN_OR_RETURN(json entries, Field<json>(page, "entries"));
+    for (const json& e : entries) {
+      auto key = HexField(e, "key");
+      auto sealed = HexField(e, "name");
+      auto ino = Field<uint64_t>(e, "ino");
+      if (!key.ok() || !sealed.ok() || !ino.ok()) return Status(EPROTO, "malformed readdir entry");
+      auto name = names_->OpenName(dir, *key, *sealed);
+      if (!name.ok()) {
+        VFS_LOG(kWarn) << "directory " << dir << ": an entry's name does not open under this "
+                       << "user's key (" << name.status().ToString() << "); skipped";
+        continue;
+      }
+      out.push_back({*name, *ino, e.value("type", std::string())});
+    }
+    auto next = page.find("next");
+    if (next == page.end() || !next->is_string() || next->get<std::string>().empty()) break;
+    cursor = next->get<std::string>();
+  }
+  return out;
+}
+
+// ---- paths ----
+
+Result<Attr> Vault::Resolve(std::string_view path) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(Attr cur, GetAttr(root_));
+  std::string walked;
+  for (const std::string& part : SplitPath(path)) {
+    if (!cur.is_dir()) return Status(ENOTDIR, "'" + walked + "' is not a directory");
+    if (part == "..") return InvalidArgument("'..' is not supported in vault paths");
+    walked += "/" + part;
+    auto next = Lookup(cur.ino, part);
+    if (!next.ok()) {
+      if (next.status().code() == ENOENT) return NotFound("no such file or directory: " + walked);
+      return next.status().Annotate(walked);
+    }
+    cur = std::move(next).value();
+  }
+  return cur;
+}
+
+Result<std::pair<Attr, std::string>> Vault::ResolveParent(std::string_view path) {
+  auto parts = SplitPath(path);
+  if (parts.empty()) return InvalidArgument("the vault root has no parent");
+  std::string last = parts.back();
+  parts.pop_back();
+  std::string parent_path;
+  for (const auto& p : parts) parent_path += "/" + p;
+  VFS_ASSIGN_OR_RETURN(Attr parent, Resolve(parent_path));
+  if (!parent.is_dir()) return Status(ENOTDIR, "'" + parent_path + "' is not a directory");
+  return std::make_pair(std::move(parent), last);
+}
+
+// ---- content ----
+
+Result<const erasure::Codec*> Vault::CodecFor(int k, int m) {
+  std::lock_guard<std::mutex> lock(codec_mu_);
+  auto& c = codecs_[{k, m}];
+  if (!c) {
+    VFS_ASSIGN_OR_RETURN(c, erasure::MakeCodec(k, m, options_.engine));
+    VFS_LOG(kDebug) << "erasure engine " << c->engine_name() << " for RS(" << k << "," << m << ")";
+  }
+  return c.get();
+}
+
+Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
+                                 const std::function<void(uint64_t)>& progress,
+                                 ContentReport* report) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  if (attr.type != "file") return Status(EISDIR, "not a regular file");
+  const bool is_inline = size + crypto::SegmentCipher::kTagSize <= config_.inline_threshold;
+  VFS_ASSIGN_OR_RETURN(json begin,
+                       meta_->Call("begin_version", {{"ino", attr.ino}, {"inline", is_inline}}));
+  VFS_ASSIGN_OR_RETURN(std::string vid, Field<std::string>(begin, "version"));
+  VFS_ASSIGN_OR_RETURN(uint64_t vnum, VersionNumber(vid));
+  crypto::VersionBinding binding{user_id_, attr.ino, vnum};
+  VFS_ASSIGN_OR_RETURN(crypto::Key file_key, crypto::Key::Random());
+  VFS_ASSIGN_OR_RETURN(crypto::SegmentCipher cipher,
+                       crypto::SegmentCipher::Create(file_key, binding));
+  VFS_ASSIGN_OR_RETURN(std::string wrapped, crypto::WrapFileKey(*master_, file_key, binding));
+
+  json commit = {
+      {"ino", attr.ino}, {"version", vid}, {"size", size}, {"wrapped_key", HexEncode(wrapped)}};
+  commit["expected"] = attr.version.empty() ? json(nullptr) : json(attr.version);
+  if (is_inline) {
+    std::vector<uint8_t> buf(size + crypto::SegmentCipher::kTagSize);
+    if (size > 0) VFS_RETURN_IF_ERROR(read(buf.data(), size).Annotate("read input"));
+    VFS_RETURN_IF_ERROR(cipher.Seal(0, true, std::span(buf.data(), size), std::span(buf)));
+    commit["content"] =
+        HexEncode(std::string_view(reinterpret_cast<char*>(buf.data()), buf.size()));
+    if (progress) progress(size);
+  } else {
+    VFS_ASSIGN_OR_RETURN(int k, Field<int>(begin, "k"));
+    VFS_ASSIGN_OR_RETURN(int m, Field<int>(begin, "m"));
+    VFS_ASSIGN_OR_RETURN(uint32_t segment_size, Field<uint32_t>(begin, "segment_size"));
+    VFS_ASSIGN_OR_RETURN(std::string token, Field<std::string>(begin, "token"));
+    VFS_ASSIGN_OR_RETURN(json shards, Field<json>(begin, "shards"));
+    VFS_ASSIGN_OR_RETURN(SegmentLayout layout, SegmentLayout::Make(size, segment_size, k, m));
+    VFS_ASSIGN_OR_RETURN(const erasure::Codec* codec, CodecFor(k, m));
+    WriteRequest req;
+    req.layout = &layout;
+    req.token = token;
+    req.quorum = std::min(config_.write_quorum, k + m);
+    req.shards.resize(k + m);
+    if (shards.size() != static_cast<size_t>(k + m)) {
+      return Status(EPROTO, "begin_version placed the wrong number of shards");
+    }
+    for (const json& s : shards) {
+      VFS_ASSIGN_OR_RETURN(int idx, Field<int>(s, "index"));
+      if (idx < 0 || idx >= k + m) return Status(EPROTO, "shard index out of range");
+      ShardPlacement& p = req.shards[idx];
+      p.index = idx;
+      VFS_ASSIGN_OR_RETURN(p.server, Field<uint64_t>(s, "server"));
+      VFS_ASSIGN_OR_RETURN(p.chunk, Field<std::string>(s, "chunk"));
+      VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(s, "address"));
+      VFS_ASSIGN_OR_RETURN(p.address, ParseHostPort(addr));
+    }
+    ObjectWriter writer(transport(), &health_, codec);
+    VFS_ASSIGN_OR_RETURN(std::vector<ShardResult> results,
+                         writer.Write(req, cipher, read, progress));
+    json out = json::array();
+    for (const auto& r : results) {
+      if (r.ok) {
+        out.push_back({{"index", r.index}, {"state", "ok"}, {"root", r.root_hex}});
+      } else {
+        out.push_back({{"index", r.index}, {"state", "missing"}});
+        VFS_LOG(kWarn) << "write of inode " << attr.ino << ": " << r.error.ToString()
+                       << " (the version is queued for repair)";
+        if (report) ++report->shards_missing;
+      }
+    }
+    commit["shards"] = std::move(out);
+  }
+  auto r = meta_->Call("commit_version", std::move(commit));
+  if (!r.ok()) return r.status().Annotate("commit");
+  return Attr::FromJson((*r)["attr"]);
+}
+
+Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
+                          const PlaintextSink& sink, const std::function<void(uint64_t)>& progress,
+                          ContentReport* report) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  if (attr.type != "file") return Status(EISDIR, "not a regular file");
+  if (attr.version.empty()) return Status::Ok();  // never written: empty
+  VFS_ASSIGN_OR_RETURN(json v,
+                       meta_->Call("get_version", {{"ino", attr.ino}, {"version", attr.version}}));
+  VFS_ASSIGN_OR_RETURN(uint64_t size, Field<uint64_t>(v, "size"));
+  VFS_ASSIGN_OR_RETURN(std::string wrapped, HexField(v, "wrapped_key"));
+  VFS_ASSIGN_OR_RETURN(uint64_t vnum, VersionNumber(attr.version));
+  crypto::VersionBinding binding{user_id_, attr.ino, vnum};
+  VFS_ASSIGN_OR_RETURN(crypto::Key file_key, crypto::UnwrapFileKey(*master_, wrapped, binding));
+  VFS_ASSIGN_OR_RETURN(crypto::SegmentCipher cipher,
+                       crypto::SegmentCipher::Create(file_key, binding));
+  if (offset >= size) return Status::Ok();
+  length = std::min(length, size - offset);
+  if (length == 0) return Status::Ok();
+
+  if (v.value("inline", false)) {
+    VFS_ASSIGN_OR_RETURN(std::string sealed, HexField(v, "content"));
+    if (sealed.size() != size + crypto::SegmentCipher::kTagSize) {
+      return Corruption("inline content has the wrong size for its version");
+    }
+    std::string plain(size, '\0');
+    VFS_RETURN_IF_ERROR(cipher.Open(
+        0, true, std::span(reinterpret_cast<const uint8_t*>(sealed.data()), sealed.size()),
+        std::span(reinterpret_cast<uint8_t*>(plain.data()), size)));
+    VFS_RETURN_IF_ERROR(sink(std::string_view(plain).substr(offset, length)));
+    if (progress) progress(length);
+    return Status::Ok();
+  }
+
+  VFS_ASSIGN_OR_RETURN(int k, Field<int>(v, "k"));
+  VFS_ASSIGN_OR_RETURN(int m, Field<int>(v, "m"));
+  VFS_ASSIGN_OR_RETURN(uint32_t segment_size, Field<uint32_t>(v, "segment_size"));
+  VFS_ASSIGN_OR_RETURN(std::string token, Field<std::string>(v, "token"));
+  VFS_ASSIGN_OR_RETURN(json shards, Field<json>(v, "shards"));
+  VFS_ASSIGN_OR_RETURN(SegmentLayout layout, SegmentLayout::Make(size, segment_size, k, m));
+  VFS_ASSIGN_OR_RETURN(const erasure::Codec* codec, CodecFor(k, m));
+  if (shards.size() != static_cast<size_t>(k + m)) {
+    return Status(EPROTO, "get_version returned the wrong number of shards");
+  }
+  std::vector<ShardSource> sources(k + m);
+  for (const json& s : shards) {
+    VFS_ASSIGN_OR_RETURN(int idx, Field<int>(s, "index"));
+    if (idx < 0 || idx >= k + m) return Status(EPROTO, "shard index out of range");
+    ShardSource& src = sources[idx];
+    src.where.index = idx;
+    VFS_ASSIGN_OR_RETURN(src.where.server, Field<uint64_t>(s, "server"));
+    VFS_ASSIGN_OR_RETURN(src.where.chunk, Field<std::string>(s, "chunk"));
+    VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(s, "address"));
+    VFS_ASSIGN_OR_RETURN(src.where.address, ParseHostPort(addr));
+    if (s.value("state", std::string()) == "ok" && s["root"].is_string()) {
+      src.root_hex = s["root"].get<std::string>();
+    }
+  }
+  ObjectReader reader(transport(), &health_, codec, std::move(cipher), layout, std::move(sources),
+                      token, options_.read);
+  uint64_t done = 0;
+  Status st = reader.Read(offset, length, [&](std::string_view piece) {
+    VFS_RETURN_IF_ERROR(sink(piece));
+    done += piece.size();
+    if (progress) progress(done);
+    return Status::Ok();
+  });
+  // Tell the metadata service what we found, so repair can start; a failure to report is
+  // logged but does not fail a read that succeeded.
+  for (const ShardProblem& p : reader.problems()) {
+    VFS_LOG(kWarn) << "read of inode " << attr.ino << ": " << p.detail;
+    // An unreachable server says nothing about its shards; its absence is handled by server
+    // membership, not by per-shard repair.
+    if (p.state == "unreachable") continue;
+    auto rep = meta_->Call("report_shard",
+                           {{"version", attr.version}, {"index", p.index}, {"state", p.state}});
+    if (!rep.ok()) VFS_LOG(kWarn) << "could not report a bad shard: " << rep.status().ToString();
+  }
+  if (report) report->problems = reader.problems();
+  return st;
+}
+
+}  // namespace vaultfs::cluster

@@ -1,0 +1,189 @@
+// Vault: one user's logged-in view of the cluster — the layer the CLI, the FUSE daemon and
+// the web gateway share. It holds the user's keys (master key, name keys) and never sends
+// them anywhere; the metadata service sees only lookup keys, sealed names, wrapped keys and
+// sealed content, the data servers only shard blocks.
+//
+//   Vault v(config);
+//   v.Login("alice", password);
+//   auto a = v.Resolve("/photos/cat.jpg");
+//   v.ReadContent(*a, 0, a->size, sink);
+//
+// Accounts (DESIGN.md §6): the password runs through scrypt on this machine; HKDF splits the
+// result into the auth key (sent at login; the server keeps a hash) and the KEK, which
+// unwraps the master key the server stores for us. The master key is bound to the user name
+// (the id does not exist yet when it is wrapped at registration).
+//
+// Content (DESIGN.md §3): each write is a new version with a fresh random file key, bound to
+// (user id, inode, version); small files (sealed size <= the cluster's inline threshold) are
+// stored inline in the version record, the rest go through ObjectWriter/ObjectReader. Commits
+// are compare-and-swap on the inode's current version, so a concurrent writer gets ESTALE
+// instead of silently losing an update.
+//
+// Thread-safe after Login: the tree and content calls may run from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/cluster/data_client.h"
+#include "src/cluster/meta_client.h"
+#include "src/cluster/object_reader.h"
+#include "src/cluster/object_writer.h"
+#include "src/cluster/server_health.h"
+#include "src/common/cluster_config.h"
+#include "src/common/status.h"
+#include "src/crypto/key.h"
+#include "src/crypto/name_cipher.h"
+#include "src/crypto/password_kdf.h"
+#include "src/erasure/codec.h"
+
+namespace vaultfs::cluster {
+
+struct Attr {
+  uint64_t ino = 0;
+  std::string type;  // file, dir, symlink, fifo, socket, chr, blk
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t rdev = 0;
+  uint64_t nlink = 0;
+  uint64_t size = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  std::string version;  // current content version; empty before the first write
+
+  bool is_dir() const { return type == "dir"; }
+  static Result<Attr> FromJson(const nlohmann::json& j);
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  std::string type;
+};
+
+// Client-side defaults: a dead data server costs one 1 s connect timeout, after which the
+// health view skips it; a server that stops answering mid-transfer is given up after 10 s
+// without progress (reads hedge to parity long before that).
+inline DataClientOptions DefaultVaultDataOptions() {
+  DataClientOptions o;
+  o.connect_timeout = std::chrono::milliseconds(1000);
+  o.request_timeout = std::chrono::milliseconds(10000);
+  return o;
+}
+
+struct VaultOptions {
+  crypto::KdfParams kdf;         // used when registering or changing the password
+  crypto::KdfLimits kdf_limits;  // what this client accepts from the server
+  DataClientOptions data = DefaultVaultDataOptions();
+  ReaderOptions read;
+  MetaClientOptions meta;
+  ServerHealth::Options health;
+  erasure::Engine engine = erasure::Engine::kDefault;
+};
+
+// Content read from or written to a version, for reports to the user (`status`, `get`).
+struct ContentReport {
+  std::vector<ShardProblem> problems;  // shards found missing or corrupt while reading
+  int shards_missing = 0;              // shards that could not be stored while writing
+};
+
+class Vault {
+ public:
+  explicit Vault(ClusterConfig config, VaultOptions options = {});
+  ~Vault();
+  Vault(const Vault&) = delete;
+  Vault& operator=(const Vault&) = delete;
+
+  // ---- accounts ----
+  // Creates the account; does not log in. EEXIST if the name is taken.
+  Status Register(const std::string& user, const std::string& password);
+  // EACCES for a wrong password, and for an unknown user (with a hint to register).
+  Status Login(const std::string& user, const std::string& password);
+  // Re-wraps the master key under the new password; file data is untouched.
+  Status ChangePassword(const std::string& old_password, const std::string& new_password);
+
+  bool logged_in() const { return master_ != nullptr; }
+  const std::string& user_name() const { return user_name_; }
+  const std::string& user_id() const { return user_id_; }
+  uint64_t root() const { return root_; }
+  const ClusterConfig& config() const { return config_; }
+
+  // ---- tree (inode based; names are plaintext here and sealed on the way out) ----
+  Result<Attr> Lookup(uint64_t parent, std::string_view name);
+  Result<Attr> GetAttr(uint64_t ino);
+  Result<Attr> Mkdir(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid = 0,
+                     uint32_t gid = 0);
+  Result<Attr> Create(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid = 0,
+                      uint32_t gid = 0);
+  Status Unlink(uint64_t parent, std::string_view name);
+  Status Rmdir(uint64_t parent, std::string_view name);
+  // flags: 0, 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE.
+  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, int flags = 0);
+  // Every entry of a directory (all pages), names opened. An entry whose sealed name fails to
+  // open is skipped and logged (it cannot be ours).
+  Result<std::vector<DirEntry>> ReadDir(uint64_t dir);
+
+  // ---- paths ("/a/b"; "" and "/" are the root) ----
+  Result<Attr> Resolve(std::string_view path);
+  // The directory that holds `path` and the last component. EINVAL for the root itself.
+  Result<std::pair<Attr, std::string>> ResolveParent(std::string_view path);
+
+  // ---- content ----
+  // Writes a new version of `ino` holding `size` bytes from `read` and commits it if the
+  // inode's version is still `attr.version` (else ESTALE). Returns the new attributes.
+  Result<Attr> WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
+                            const std::function<void(uint64_t)>& progress = {},
+                            ContentReport* report = nullptr);
+  // Reads [offset, offset+length) of the version `attr.version` (clipped to its size).
+  // Shards found missing or corrupt are reported to the metadata service for repair.
+  Status ReadContent(const Attr& attr, uint64_t offset, uint64_t length, const PlaintextSink& sink,
+                     const std::function<void(uint64_t)>& progress = {},
+                     ContentReport* report = nullptr);
+
+  // ---- cluster ----
+  MetaClient& meta() { return *meta_; }
+  ServerHealth& health() { return health_; }
+  // For fault tests: route all shard traffic through `t` (must outlive the vault); nullptr
+  // restores the real data client.
+  void SetTransportForTesting(ShardTransport* t);
+
+ private:
+  Result<std::string> NameKey(uint64_t parent, std::string_view name) const;
+  Result<const erasure::Codec*> CodecFor(int k, int m);
+  ShardTransport* transport();
+
+  ClusterConfig config_;
+  VaultOptions options_;
+  std::unique_ptr<MetaClient> meta_;
+  std::unique_ptr<DataClient> data_;
+  std::unique_ptr<DataClientTransport> real_transport_;
+  ShardTransport* transport_override_ = nullptr;
+  ServerHealth health_;
+
+  std::string user_name_;
+  std::string user_id_;
+  uint64_t root_ = 0;
+  std::unique_ptr<crypto::Key> master_;
+  std::unique_ptr<crypto::NameCipher> names_;
+
+  std::mutex codec_mu_;
+  std::map<std::pair<int, int>, std::unique_ptr<erasure::Codec>> codecs_;  // guarded
+};
+
+// The 64-bit number a hex version id binds into AAD: its first 16 hex digits. Ids are random
+// 128-bit values, so two versions of one file never share it in practice, and each version
+// also has its own random key.
+Result<uint64_t> VersionNumber(std::string_view version_id);
+
+}  // namespace vaultfs::cluster

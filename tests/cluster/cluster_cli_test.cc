@@ -1,0 +1,380 @@
+// Suite 'cluster': the client object layer and the vaultfs CLI against a real local cluster
+// (3 metadata + 14 data servers started by tools/mkcluster). Tests that kill servers run
+// last and revive what they killed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "src/cluster/data_client.h"
+#include "src/cluster/shard_transport.h"
+#include "src/cluster/vault.h"
+#include "src/crypto/token.h"
+#include "tests/cluster/cluster_fixture.h"
+
+namespace vaultfs::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr char kAlice[] = "alice";
+constexpr char kAlicePw[] = "correct horse battery staple";
+
+class ClusterCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto c = TestCluster::Start();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    cluster_ = std::move(c).value().release();
+    auto r = cluster_->Vaultfs({"register", kAlice}, kAlice, kAlicePw);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    char tmpl[] = "/tmp/vaultfs-local-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    local_ = tmpl;
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+    std::error_code ec;
+    fs::remove_all(local_, ec);
+  }
+  void SetUp() override { ASSERT_NE(cluster_, nullptr) << "the cluster did not start"; }
+
+  CommandResult Cli(const std::vector<std::string>& args,
+                    std::chrono::seconds timeout = std::chrono::seconds(600)) {
+    return cluster_->Vaultfs(args, kAlice, kAlicePw, timeout);
+  }
+  std::string Local(const std::string& name) { return local_ + "/" + name; }
+
+  // A logged-in in-process vault for alice.
+  std::unique_ptr<cluster::Vault> AliceVault() {
+    auto v = std::make_unique<cluster::Vault>(cluster_->config());
+    Status st = v->Login(kAlice, kAlicePw);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return v;
+  }
+
+  // Where each shard of the current version of `path` lives on disk.
+  std::vector<std::string> ShardFiles(cluster::Vault& v, const std::string& path) {
+    auto a = v.Resolve(path);
+    EXPECT_TRUE(a.ok());
+    auto gv = v.meta().Call("get_version", {{"ino", a->ino}});
+    EXPECT_TRUE(gv.ok()) << gv.status().ToString();
+    std::vector<std::string> files((*gv)["shards"].size());
+    for (const auto& s : (*gv)["shards"]) {
+      files[s["index"].get<int>()] = cluster_->DataStorage(s["server"].get<int>()) + "/" +
+                                     v.user_id() + "/" + s["chunk"].get<std::string>() + ".chunk";
+    }
+    return files;
+  }
+
+  void PutGetRoundTrip(const std::string& name, size_t size, uint64_t seed) {
+    WriteFile(Local(name), TestBytes(size, seed));
+    auto put = Cli({"put", Local(name), "/" + name});
+    ASSERT_EQ(put.exit_code, 0) << put.err;
+    auto get = Cli({"get", "/" + name, Local(name + ".back")});
+    ASSERT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_EQ(FileSha256(Local(name + ".back")), FileSha256(Local(name))) << name;
+    fs::remove(Local(name + ".back"));
+  }
+
+  static TestCluster* cluster_;
+  static std::string local_;
+};
+
+TestCluster* ClusterCliTest::cluster_ = nullptr;
+std::string ClusterCliTest::local_;
+
+TEST_F(ClusterCliTest, RoundTripsSmallOddAndSegmentSizedFiles) {
+  PutGetRoundTrip("empty", 0, 1);
+  PutGetRoundTrip("one", 1, 2);
+  PutGetRoundTrip("inline-max", 16384 - 16, 3);         // largest inline file
+  PutGetRoundTrip("just-above-inline", 16384 - 15, 4);  // smallest sharded file
+  PutGetRoundTrip("odd", 1234567, 5);
+  PutGetRoundTrip("one-segment", 1 << 20, 6);
+  PutGetRoundTrip("segment-plus-one", (1 << 20) + 1, 7);
+}
+
+TEST_F(ClusterCliTest, RoundTrips300MiB) { PutGetRoundTrip("big", 300u << 20, 8); }
+
+TEST_F(ClusterCliTest, OverwriteKeepsOneVersionAndReadsNewBytes) {
+  PutGetRoundTrip("over", 100000, 9);
+  PutGetRoundTrip("over", 70000, 10);  // same remote name, new content
+  auto cat = Cli({"cat", "/over"});
+  ASSERT_EQ(cat.exit_code, 0);
+  EXPECT_EQ(cat.out, TestBytes(70000, 10));
+}
+
+TEST_F(ClusterCliTest, TreeCommandsAndErrors) {
+  ASSERT_EQ(Cli({"mkdir", "-p", "/t/a/b"}).exit_code, 0);
+  ASSERT_EQ(Cli({"mkdir", "-p", "/t/a/b"}).exit_code, 0);  // idempotent with -p
+  auto again = Cli({"mkdir", "/t/a"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_THAT(again.err, HasSubstr("exists"));
+  WriteFile(Local("n.txt"), "note");
+  ASSERT_EQ(Cli({"put", Local("n.txt"), "/t/a"}).exit_code, 0);  // into the directory
+  ASSERT_EQ(Cli({"mv", "/t/a/n.txt", "/t/a/b"}).exit_code, 0);
+  auto ls = Cli({"ls", "-l", "/t/a/b"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_THAT(ls.out, HasSubstr("n.txt"));
+  EXPECT_THAT(ls.out, HasSubstr("-rw-r--r--"));
+  auto missing = Cli({"get", "/t/nope", Local("x")});
+  EXPECT_EQ(missing.exit_code, 4);
+  EXPECT_THAT(missing.err, HasSubstr("no such file"));
+  auto rmdir = Cli({"rm", "/t"});
+  EXPECT_NE(rmdir.exit_code, 0);
+  EXPECT_THAT(rmdir.err, HasSubstr("rm -r"));
+  ASSERT_EQ(Cli({"rm", "-r", "/t"}).exit_code, 0);
+  EXPECT_EQ(Cli({"ls", "/t"}).exit_code, 4);
+  // Recursive put and get of a small tree.
+  fs::create_directories(Local("tree/sub"));
+  WriteFile(Local("tree/a"), TestBytes(20000, 11));
+  WriteFile(Local("tree/sub/b"), "bee");
+  ASSERT_EQ(Cli({"put", "-r", Local("tree"), "/tree"}).exit_code, 0);
+  ASSERT_EQ(Cli({"get", "-r", "/tree", Local("tree.back")}).exit_code, 0);
+  EXPECT_EQ(ReadFile(Local("tree.back/a")), TestBytes(20000, 11));
+  EXPECT_EQ(ReadFile(Local("tree.back/sub/b")), "bee");
+}
+
+TEST_F(ClusterCliTest, WrongPasswordAndUnknownUserSayWhatToDo) {
+  auto wrong = cluster_->Vaultfs({"ls"}, kAlice, "not the password");
+  EXPECT_EQ(wrong.exit_code, 3);
+  EXPECT_THAT(wrong.err, HasSubstr("wrong password"));
+  auto unknown = cluster_->Vaultfs({"ls"}, "nobody", "x");
+  EXPECT_EQ(unknown.exit_code, 3);
+  EXPECT_THAT(unknown.err, HasSubstr("vaultfs register"));
+  auto dup = cluster_->Vaultfs({"register", kAlice}, kAlice, "other");
+  EXPECT_NE(dup.exit_code, 0);
+  EXPECT_THAT(dup.err, HasSubstr("already exists"));
+}
+
+TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
+  const size_t size = 16384 + 1000;  // just above the inline threshold: 14 real shards
+  WriteFile(Local("combo"), TestBytes(size, 12));
+  ASSERT_EQ(Cli({"put", Local("combo"), "/combo"}).exit_code, 0);
+  auto v = AliceVault();
+  auto a = v->Resolve("/combo");
+  ASSERT_TRUE(a.ok());
+  auto gv = v->meta().Call("get_version", {{"ino", a->ino}});
+  ASSERT_TRUE(gv.ok());
+  std::vector<uint64_t> servers;
+  for (const auto& s : (*gv)["shards"]) servers.push_back(s["server"].get<uint64_t>());
+  ASSERT_EQ(servers.size(), 14u);
+
+  cluster::DataClient data;
+  cluster::DataClientTransport real(&data);
+  cluster::FaultInjectingTransport faulty(&real);
+  v->SetTransportForTesting(&faulty);
+  const std::string want = TestBytes(size, 12);
+  int combos = 0;
+  std::vector<bool> pick(14, false);
+  std::fill(pick.begin(), pick.begin() + 4, true);
+  do {
+    std::set<uint64_t> dead;
+    for (int i = 0; i < 14; ++i) {
+      if (pick[i]) dead.insert(servers[i]);
+    }
+    faulty.SetDead(dead);
+    v->health().Reset();  // each combination starts from a clean health view
+    std::string got;
+    Status st = v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
+      got.append(p);
+      return Status::Ok();
+    });
+    ASSERT_TRUE(st.ok()) << "combination " << combos << ": " << st.ToString();
+    ASSERT_EQ(got, want) << "combination " << combos;
+    ++combos;
+  } while (std::prev_permutation(pick.begin(), pick.end()));
+  EXPECT_EQ(combos, 1001);
+
+  // Five lost: a clean EIO naming the problem, never wrong bytes.
+  faulty.SetDead({servers[0], servers[3], servers[7], servers[10], servers[13]});
+  v->health().Reset();
+  std::string got;
+  Status st = v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
+    got.append(p);
+    return Status::Ok();
+  });
+  EXPECT_EQ(st.code(), EIO);
+  EXPECT_THAT(st.message(), HasSubstr("need 10"));
+  EXPECT_TRUE(got.empty());
+  v->SetTransportForTesting(nullptr);
+}
+
+TEST_F(ClusterCliTest, CorruptShardsOnDiskAreDetectedReadAroundAndQueued) {
+  const size_t size = 3u << 20;
+  WriteFile(Local("corrupt"), TestBytes(size, 13));
+  ASSERT_EQ(Cli({"put", Local("corrupt"), "/corrupt"}).exit_code, 0);
+  auto v = AliceVault();
+  auto files = ShardFiles(*v, "/corrupt");
+  ASSERT_EQ(files.size(), 14u);
+  // Flip bytes inside blocks of two data shards and one parity shard, and truncate another
+  // data shard.
+  for (int idx : {1, 6, 12}) {
+    std::fstream f(files[idx], std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good()) << files[idx];
+    for (std::streamoff off : {100, 200000}) {
+      f.seekg(off);
+      char c = 0;
+      f.read(&c, 1);
+      c = static_cast<char>(c ^ 0xff);
+      f.seekp(off);
+      f.write(&c, 1);
+    }
+  }
+  fs::resize_file(files[3], fs::file_size(files[3]) / 2);
+  auto get = Cli({"get", "/corrupt", Local("corrupt.back")});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(FileSha256(Local("corrupt.back")), FileSha256(Local("corrupt")));
+  EXPECT_THAT(get.err, HasSubstr("queued for repair"));
+  auto rq = v->meta().Call("repair_list", {{"limit", 100}});
+  ASSERT_TRUE(rq.ok()) << rq.status().ToString();
+  auto a = v->Resolve("/corrupt");
+  bool queued = false;
+  for (const auto& item : (*rq)["items"]) {
+    if (item["version"] == a->version) queued = true;
+  }
+  EXPECT_TRUE(queued) << rq->dump();
+}
+
+TEST_F(ClusterCliTest, MarkerNeverReachesAnyServer) {
+  const std::string marker = "VAULTFS-PRIVACY-MARKER-7f3a9c";
+  WriteFile(Local("small-secret"), "top " + marker + " secret");
+  std::string big = TestBytes(2 << 20, 14);
+  for (size_t off = 0; off + marker.size() < big.size(); off += 100000) {
+    big.replace(off, marker.size(), marker);
+  }
+  WriteFile(Local("big-secret"), big);
+  ASSERT_EQ(Cli({"mkdir", "/dir-" + marker}).exit_code, 0);
+  ASSERT_EQ(Cli({"put", Local("small-secret"), "/dir-" + marker + "/name-" + marker}).exit_code, 0);
+  ASSERT_EQ(Cli({"put", Local("big-secret"), "/big-" + marker}).exit_code, 0);
+  auto ls = Cli({"ls", "/dir-" + marker});
+  ASSERT_EQ(ls.exit_code, 0);
+  EXPECT_THAT(ls.out, HasSubstr("name-" + marker));  // the client still sees it
+  // Every byte the servers keep: storage, databases, raft logs, logs.
+  int scanned = 0;
+  for (const auto& e : fs::recursive_directory_iterator(cluster_->dir())) {
+    if (!e.is_regular_file()) continue;
+    ++scanned;
+    std::string content = ReadFile(e.path().string());
+    EXPECT_EQ(content.find(marker), std::string::npos) << "marker found in " << e.path();
+    EXPECT_EQ(content.find(kAlicePw), std::string::npos) << "password found in " << e.path();
+  }
+  EXPECT_GT(scanned, 30);
+}
+
+TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
+  ASSERT_EQ(cluster_->Vaultfs({"register", "bob"}, "bob", "bobs password").exit_code, 0);
+  WriteFile(Local("alice-only"), TestBytes(50000, 15));
+  ASSERT_EQ(Cli({"put", Local("alice-only"), "/alice-only"}).exit_code, 0);
+  // Bob's vault is his own tree: alice's file is not there.
+  auto ls = cluster_->Vaultfs({"ls"}, "bob", "bobs password");
+  ASSERT_EQ(ls.exit_code, 0);
+  EXPECT_THAT(ls.out, ::testing::Not(HasSubstr("alice-only")));
+  EXPECT_EQ(
+      cluster_->Vaultfs({"get", "/alice-only", Local("stolen")}, "bob", "bobs password").exit_code,
+      4);
+
+  // Bob, holding alice's inode number, gets EACCES from the metadata service...
+  auto alice = AliceVault();
+  auto a = alice->Resolve("/alice-only");
+  ASSERT_TRUE(a.ok());
+  cluster::Vault bob(cluster_->config());
+  ASSERT_TRUE(bob.Login("bob", "bobs password").ok());
+  for (const char* op : {"getattr", "get_version", "begin_version"}) {
+    auto r = bob.meta().Call(op, {{"ino", a->ino}});
+    EXPECT_EQ(r.status().code(), EACCES) << op;
+  }
+  EXPECT_EQ(bob.meta()
+                .Call("unlink", {{"parent", alice->root()}, {"key", std::string(64, 'a')}})
+                .status()
+                .code(),
+            EACCES);
+  EXPECT_EQ(bob.meta().Call("readdir", {{"ino", alice->root()}}).status().code(), EACCES);
+  // ...and his data-server token cannot fetch, overwrite or delete alice's shards.
+  auto gv = alice->meta().Call("get_version", {{"ino", a->ino}});
+  ASSERT_TRUE(gv.ok());
+  const auto& shard = (*gv)["shards"][0];
+  auto addr = ParseHostPort(shard["address"].get<std::string>());
+  ASSERT_TRUE(addr.ok());
+  std::string chunk = shard["chunk"].get<std::string>();
+  auto bobs_version = bob.Resolve("/");
+  ASSERT_TRUE(bobs_version.ok());
+  WriteFile(Local("b"), "x");
+  ASSERT_EQ(cluster_->Vaultfs({"put", Local("b"), "/b"}, "bob", "bobs password").exit_code, 0);
+  auto bf = bob.Resolve("/b");
+  ASSERT_TRUE(bf.ok());
+  auto bob_begin = bob.meta().Call("begin_version", {{"ino", bf->ino}, {"inline", false}});
+  ASSERT_TRUE(bob_begin.ok()) << bob_begin.status().ToString();
+  std::string bob_token = (*bob_begin)["token"];
+  cluster::DataClient data;
+  auto dl = data.Download(*addr, bob_token, chunk).get();
+  EXPECT_FALSE(dl.ok());
+  EXPECT_EQ(data.Delete(*addr, bob_token, chunk).get().code() == 0, false);
+  auto up = data.Upload(*addr, bob_token, chunk, "overwrite").get();
+  ASSERT_TRUE(up.ok());  // lands in bob's own namespace, not alice's
+  auto back = Cli({"get", "/alice-only", Local("alice-only.back")});
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_EQ(FileSha256(Local("alice-only.back")), FileSha256(Local("alice-only")));
+}
+
+// ---- tests that kill servers: keep them last ----
+
+TEST_F(ClusterCliTest, PutWithTwoServersDownSucceedsAndShowsDegraded) {
+  ASSERT_TRUE(cluster_->KillData(2).ok());
+  ASSERT_TRUE(cluster_->KillData(9).ok());
+  WriteFile(Local("degraded"), TestBytes(2 << 20, 16));
+  auto put = Cli({"put", Local("degraded"), "/degraded"});
+  EXPECT_EQ(put.exit_code, 0) << put.err;
+  EXPECT_THAT(put.err, HasSubstr("queued for repair"));
+  auto status = Cli({"status"});
+  EXPECT_THAT(status.out, HasSubstr("12 of 14 up"));
+  EXPECT_THAT(status.out, HasSubstr("degraded file versions (queued for repair): "));
+  EXPECT_THAT(status.out,
+              ::testing::Not(HasSubstr("degraded file versions (queued for repair): 0")));
+  auto get = Cli({"get", "/degraded", Local("degraded.back")});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(FileSha256(Local("degraded.back")), FileSha256(Local("degraded")));
+  ASSERT_TRUE(cluster_->ReviveData(2).ok());
+  ASSERT_TRUE(cluster_->ReviveData(9).ok());
+}
+
+TEST_F(ClusterCliTest, KillAnyFourRealServersWhileReadingStillExact_FiveFailsFast) {
+  const size_t size = 24u << 20;
+  WriteFile(Local("resilient"), TestBytes(size, 17));
+  ASSERT_EQ(Cli({"put", Local("resilient"), "/resilient"}).exit_code, 0);
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 3; ++round) {
+    std::vector<int> ids(14);
+    std::iota(ids.begin(), ids.end(), 1);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    ids.resize(4);
+    for (int id : ids) {
+      Status st = cluster_->KillData(id);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+    }
+    auto get = Cli({"get", "/resilient", Local("resilient.back")});
+    EXPECT_EQ(get.exit_code, 0) << "killed " << ::testing::PrintToString(ids) << ": " << get.err;
+    EXPECT_EQ(FileSha256(Local("resilient.back")), FileSha256(Local("resilient")));
+    for (int id : ids) {
+      Status st = cluster_->ReviveData(id);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+    }
+  }
+  for (int id : {1, 4, 6, 11, 14}) ASSERT_TRUE(cluster_->KillData(id).ok());
+  auto get = Cli({"get", "/resilient", Local("resilient.fail")}, std::chrono::seconds(60));
+  EXPECT_EQ(get.exit_code, 5) << get.err;
+  EXPECT_THAT(get.err, HasSubstr("need 10"));
+  EXPECT_LT(get.seconds, 10.0) << "a read with 5 servers down must fail promptly";
+  EXPECT_FALSE(fs::exists(Local("resilient.fail")));  // no partial file left behind
+  for (int id : {1, 4, 6, 11, 14}) ASSERT_TRUE(cluster_->ReviveData(id).ok());
+}
+
+}  // namespace
+}  // namespace vaultfs::testing
