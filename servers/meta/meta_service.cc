@@ -350,6 +350,14 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
           sh["address"] = d ? d->address.ToString() : std::string();
         }
       }
+    } else if (op == "gc_list") {
+      // Each item carries a delete-only token for its owner's namespace on the data server,
+      // so whoever collects (the owner's client, or a cluster worker) can remove it.
+      for (Json& item : result["items"]) {
+        auto token = DataToken(item["owner"].get<std::string>(), crypto::kRightDelete);
+        if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
+        item["token"] = *token;
+      }
     } else if (op == "passwd") {
       auto token = SessionToken(s.user, result["session_gen"].get<int64_t>());
       if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));

@@ -153,6 +153,13 @@ bool IsLocalDir(const std::string& path) {
 
 // ---- put / get helpers ----
 
+// Old versions' shards are deleted right after the command that replaced or removed them;
+// a failure here never fails the command (the queue keeps them for a later pass).
+void CollectGarbage(Vault& v) {
+  auto n = v.CollectGarbage();
+  if (!n.ok()) VFS_LOG(kInfo) << "garbage collection postponed: " << n.status().ToString();
+}
+
 Status PutFile(Vault& v, const GlobalOptions& g, const std::string& local,
                const std::string& remote) {
   VFS_ASSIGN_OR_RETURN(LocalReader in, LocalReader::Open(local));
@@ -169,6 +176,7 @@ Status PutFile(Vault& v, const GlobalOptions& g, const std::string& local,
     VFS_ASSIGN_OR_RETURN(Attr done,
                          v.WriteContent(*existing, in.size(), read, on_progress, &report));
     (void)done;
+    CollectGarbage(v);
   } else if (existing.status().code() == ENOENT) {
     // A new file appears only complete: written under a temporary name, then renamed.
     VFS_ASSIGN_OR_RETURN(std::string tag, crypto::RandomHexId(6));
@@ -477,8 +485,10 @@ Status CmdMv(const GlobalOptions& g, const std::string& from, const std::string&
   auto target = v->Resolve(to);
   if (target.ok() && target->is_dir()) dest = JoinRemote(to, src.second);
   VFS_ASSIGN_OR_RETURN(auto dst, v->ResolveParent(dest));
-  return v->Rename(src.first.ino, src.second, dst.first.ino, dst.second, 0)
-      .Annotate("mv " + from + " " + to);
+  VFS_RETURN_IF_ERROR(v->Rename(src.first.ino, src.second, dst.first.ino, dst.second, 0)
+                          .Annotate("mv " + from + " " + to));
+  CollectGarbage(*v);  // a file moved over another one freed the old one's shards
+  return Status::Ok();
 }
 
 Status CmdRm(const GlobalOptions& g, const std::vector<std::string>& paths, bool recursive) {
@@ -489,6 +499,7 @@ Status CmdRm(const GlobalOptions& g, const std::vector<std::string>& paths, bool
     if (a.is_dir() && !recursive) return Status(EISDIR, p + " is a directory (use rm -r)");
     VFS_RETURN_IF_ERROR(RemoveTree(*v, pn.first.ino, pn.second, a).Annotate("rm " + p));
   }
+  CollectGarbage(*v);
   return Status::Ok();
 }
 

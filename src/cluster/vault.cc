@@ -483,4 +483,41 @@ Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
   return st;
 }
 
+Result<size_t> Vault::CollectGarbage() {
+  if (!logged_in()) return PermissionDenied("log in first");
+  size_t removed = 0;
+  for (int pass = 0; pass < 100; ++pass) {  // bounded: 100 pages of 1000
+    VFS_ASSIGN_OR_RETURN(json page, meta_->Call("gc_list", {{"limit", 1000}}));
+    VFS_ASSIGN_OR_RETURN(json items, Field<json>(page, "items"));
+    if (items.empty()) break;
+    std::vector<std::pair<int64_t, std::future<Status>>> deletes;
+    for (const json& it : items) {
+      ShardPlacement where;
+      VFS_ASSIGN_OR_RETURN(int64_t seq, Field<int64_t>(it, "seq"));
+      VFS_ASSIGN_OR_RETURN(where.server, Field<uint64_t>(it, "server"));
+      VFS_ASSIGN_OR_RETURN(where.chunk, Field<std::string>(it, "chunk"));
+      VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(it, "address"));
+      VFS_ASSIGN_OR_RETURN(std::string token, Field<std::string>(it, "token"));
+      auto hp = ParseHostPort(addr);
+      if (!hp.ok() || !health_.ShouldTry(where.server)) continue;
+      where.address = *hp;
+      deletes.emplace_back(seq, transport()->Delete(where, token));
+    }
+    json done = json::array();
+    for (auto& [seq, f] : deletes) {
+      Status st = f.get();
+      if (st.ok() || st.code() == ENOENT) {  // already gone counts as collected
+        done.push_back(seq);
+      } else {
+        VFS_LOG(kInfo) << "garbage collection: " << st.ToString() << " (will retry later)";
+      }
+    }
+    if (done.empty()) break;  // nothing reachable: leave the rest for a later pass
+    VFS_RETURN_IF_ERROR(meta_->Call("gc_done", {{"seqs", done}}).status());
+    removed += done.size();
+    if (done.size() < items.size()) break;
+  }
+  return removed;
+}
+
 }  // namespace vaultfs::cluster

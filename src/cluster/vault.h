@@ -151,6 +151,11 @@ class Vault {
                      const std::function<void(uint64_t)>& progress = {},
                      ContentReport* report = nullptr);
 
+  // Deletes the shards of this user's replaced and deleted versions that the metadata
+  // service queued for garbage collection, and tells it which are gone. Shards on servers
+  // that are down stay queued for the next pass. Returns how many were removed.
+  Result<size_t> CollectGarbage();
+
   // ---- cluster ----
   MetaClient& meta() { return *meta_; }
   ServerHealth& health() { return health_; }

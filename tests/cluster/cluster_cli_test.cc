@@ -111,6 +111,24 @@ TEST_F(ClusterCliTest, OverwriteKeepsOneVersionAndReadsNewBytes) {
   EXPECT_EQ(cat.out, TestBytes(70000, 10));
 }
 
+TEST_F(ClusterCliTest, ReplacedAndRemovedVersionsLeaveTheDisks) {
+  WriteFile(Local("gc"), TestBytes(3u << 20, 20));
+  ASSERT_EQ(Cli({"put", Local("gc"), "/gc"}).exit_code, 0);
+  auto v = AliceVault();
+  auto first = ShardFiles(*v, "/gc");
+  for (const auto& f : first) ASSERT_TRUE(fs::exists(f)) << f;
+  WriteFile(Local("gc"), TestBytes(2u << 20, 21));
+  ASSERT_EQ(Cli({"put", Local("gc"), "/gc"}).exit_code, 0);  // a new version
+  for (const auto& f : first) EXPECT_FALSE(fs::exists(f)) << "old shard still on disk: " << f;
+  auto second = ShardFiles(*v, "/gc");
+  for (const auto& f : second) ASSERT_TRUE(fs::exists(f)) << f;
+  ASSERT_EQ(Cli({"rm", "/gc"}).exit_code, 0);
+  for (const auto& f : second) EXPECT_FALSE(fs::exists(f)) << "removed file's shard: " << f;
+  auto gc = v->meta().Call("gc_list", {{"limit", 1000}});
+  ASSERT_TRUE(gc.ok());
+  EXPECT_TRUE((*gc)["items"].empty()) << gc->dump();
+}
+
 TEST_F(ClusterCliTest, TreeCommandsAndErrors) {
   ASSERT_EQ(Cli({"mkdir", "-p", "/t/a/b"}).exit_code, 0);
   ASSERT_EQ(Cli({"mkdir", "-p", "/t/a/b"}).exit_code, 0);  // idempotent with -p
