@@ -28,6 +28,7 @@ ObjectReader::ObjectReader(ShardTransport* transport, ServerHealth* health,
   trailer_fetch_.resize(n);
   index_.resize(n);
   bad_.assign(n, false);
+  slow_.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
     if (shards_[i].root_hex.empty()) {
       bad_[i] = true;  // known missing: the metadata service has no root for it
@@ -98,11 +99,14 @@ const ShardIndex* ObjectReader::IndexOf(int shard) {
 void ObjectReader::Launch(SegmentFetch& f, size_t total) {
   const uint64_t off = layout_.block_offset(f.seg);
   const uint64_t len = layout_.block_size(f.seg);
-  for (size_t s = 0; s < shards_.size() && f.good.size() + f.pending.size() < total; ++s) {
-    if (bad_[s] || f.tried[s]) continue;
-    f.tried[s] = true;
-    f.pending.push_back(
-        {static_cast<int>(s), transport_->Download(shards_[s].where, token_, off, len)});
+  // Fast shards first (data before parity); shards that were slow only as a last resort.
+  for (bool allow_slow : {false, true}) {
+    for (size_t s = 0; s < shards_.size() && f.good.size() + f.pending.size() < total; ++s) {
+      if (bad_[s] || f.tried[s] || (slow_[s] && !allow_slow)) continue;
+      f.tried[s] = true;
+      f.pending.push_back(
+          {static_cast<int>(s), transport_->Download(shards_[s].where, token_, off, len)});
+    }
   }
 }
 
@@ -120,8 +124,14 @@ Result<std::string> ObjectReader::Complete(SegmentFetch& f) {
   const int k = layout_.k(), m = layout_.m();
   const size_t need = static_cast<size_t>(k);
   const uint64_t bs = layout_.block_size(f.seg);
-  // Shards that went bad since Begin (in another segment) are replaced right away.
-  Launch(f, need);
+  // Requests to shards that went bad or slow since Begin (in another segment) get a
+  // replacement right away rather than after a hedge delay of their own.
+  auto top_up = [&] {
+    size_t slow_pending = 0;
+    for (const auto& p : f.pending) slow_pending += slow_[p.shard] ? 1 : 0;
+    Launch(f, need + slow_pending);
+  };
+  top_up();
   auto hedge_at = steady_clock::now() + options_.hedge_after;
   while (f.good.size() < need) {
     if (f.pending.empty()) {
@@ -140,14 +150,23 @@ Result<std::string> ObjectReader::Complete(SegmentFetch& f) {
     }
     if (ready == f.pending.size()) {
       if (steady_clock::now() >= hedge_at) {
-        // Something is slow: ask one more shard than we still need, if any is left. The slow
-        // request stays in flight and is used if it answers first.
+        // Something is slow: ask one more shard than we still need, if any is left, and skip
+        // the laggards in later segments. Their requests stay in flight and are used if they
+        // answer first.
+        for (const auto& p : f.pending) slow_[p.shard] = true;
         Launch(f, f.good.size() + f.pending.size() + 1);
         hedge_at = steady_clock::now() + options_.hedge_after;
       }
-      // Short waits on the oldest request: wakes promptly when it answers, and re-polls the
-      // others every few milliseconds.
-      f.pending.front().block.wait_for(std::chrono::milliseconds(2));
+      // Block on the oldest request that is not known slow, until the hedge deadline: the
+      // segment needs k blocks anyway, so others that finish meanwhile come right after.
+      Fetch* wait_on = &f.pending.front();
+      for (auto& p : f.pending) {
+        if (!slow_[p.shard]) {
+          wait_on = &p;
+          break;
+        }
+      }
+      wait_on->block.wait_until(hedge_at);
       continue;
     }
     Fetch done = std::move(f.pending[ready]);
@@ -167,7 +186,7 @@ Result<std::string> ObjectReader::Complete(SegmentFetch& f) {
         f.good.emplace(done.shard, std::move(block).value());
       }
     }
-    Launch(f, need);
+    top_up();
   }
   // Slow stragglers still in flight are abandoned; their futures complete on their own.
   f.pending.clear();

@@ -107,6 +107,7 @@ class ObjectReader {
   std::vector<std::optional<std::future<Result<std::string>>>> trailer_fetch_;
   std::vector<std::optional<ShardIndex>> index_;
   std::vector<bool> bad_;
+  std::vector<bool> slow_;  // missed a hedge deadline: asked only when nothing else is left
   std::vector<ShardProblem> problems_;
 };
 

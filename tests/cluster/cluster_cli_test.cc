@@ -342,7 +342,28 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
   EXPECT_EQ(FileSha256(Local("alice-only.back")), FileSha256(Local("alice-only")));
 }
 
-// ---- tests that kill servers: keep them last ----
+// ---- tests that stop or kill servers: keep them last ----
+
+TEST_F(ClusterCliTest, StoppedServerCostsOneHedgeNotOnePerSegment) {
+  const size_t size = 24u << 20;  // 24 segments
+  WriteFile(Local("slow"), TestBytes(size, 18));
+  ASSERT_EQ(Cli({"put", Local("slow"), "/slow"}).exit_code, 0);
+  auto v = AliceVault();
+  auto a = v->Resolve("/slow");
+  ASSERT_TRUE(a.ok());
+  auto gv = v->meta().Call("get_version", {{"ino", a->ino}});
+  ASSERT_TRUE(gv.ok());
+  int server = (*gv)["shards"][0]["server"].get<int>();  // holds data shard 0
+  auto stop = cluster_->Mkcluster({"stop", "data", std::to_string(server)});
+  ASSERT_EQ(stop.exit_code, 0) << stop.err;
+  auto get = Cli({"get", "/slow", Local("slow.back")}, std::chrono::seconds(120));
+  auto cont = cluster_->Mkcluster({"cont", "data", std::to_string(server)});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(FileSha256(Local("slow.back")), FileSha256(Local("slow")));
+  // Hedging once per segment would take 24 x 1.5 s; remembering the laggard takes one.
+  EXPECT_LT(get.seconds, 20.0);
+  ASSERT_EQ(cont.exit_code, 0) << cont.err;
+}
 
 TEST_F(ClusterCliTest, PutWithTwoServersDownSucceedsAndShowsDegraded) {
   ASSERT_TRUE(cluster_->KillData(2).ok());
