@@ -34,6 +34,20 @@ Result<std::string> HexField(const json& j, const char* name) {
   return raw;
 }
 
+// One entry of a version's "shards" array: {index, server, address, chunk, ...}.
+Result<ShardPlacement> ParsePlacement(const json& s, int shard_count) {
+  ShardPlacement p;
+  VFS_ASSIGN_OR_RETURN(p.index, Field<int>(s, "index"));
+  if (p.index < 0 || p.index >= shard_count) return Status(EPROTO, "shard index out of range");
+  VFS_ASSIGN_OR_RETURN(p.server, Field<uint64_t>(s, "server"));
+  VFS_ASSIGN_OR_RETURN(p.chunk, Field<std::string>(s, "chunk"));
+  VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(s, "address"));
+  auto hp = ParseHostPort(addr);
+  if (!hp.ok()) return Status(EPROTO, "shard address: " + hp.status().message());
+  p.address = *hp;
+  return p;
+}
+
 std::vector<std::string> SplitPath(std::string_view path) {
   std::vector<std::string> parts;
   size_t i = 0;
@@ -372,14 +386,9 @@ Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const Plaintex
       return Status(EPROTO, "begin_version placed the wrong number of shards");
     }
     for (const json& s : shards) {
-      VFS_ASSIGN_OR_RETURN(int idx, Field<int>(s, "index"));
-      if (idx < 0 || idx >= k + m) return Status(EPROTO, "shard index out of range");
-      ShardPlacement& p = req.shards[idx];
-      p.index = idx;
-      VFS_ASSIGN_OR_RETURN(p.server, Field<uint64_t>(s, "server"));
-      VFS_ASSIGN_OR_RETURN(p.chunk, Field<std::string>(s, "chunk"));
-      VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(s, "address"));
-      VFS_ASSIGN_OR_RETURN(p.address, ParseHostPort(addr));
+      VFS_ASSIGN_OR_RETURN(ShardPlacement p, ParsePlacement(s, k + m));
+      if (!req.shards[p.index].chunk.empty()) return Status(EPROTO, "shard index placed twice");
+      req.shards[p.index] = std::move(p);
     }
     ObjectWriter writer(transport(), &health_, codec);
     VFS_ASSIGN_OR_RETURN(std::vector<ShardResult> results,
@@ -447,14 +456,10 @@ Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
   }
   std::vector<ShardSource> sources(k + m);
   for (const json& s : shards) {
-    VFS_ASSIGN_OR_RETURN(int idx, Field<int>(s, "index"));
-    if (idx < 0 || idx >= k + m) return Status(EPROTO, "shard index out of range");
-    ShardSource& src = sources[idx];
-    src.where.index = idx;
-    VFS_ASSIGN_OR_RETURN(src.where.server, Field<uint64_t>(s, "server"));
-    VFS_ASSIGN_OR_RETURN(src.where.chunk, Field<std::string>(s, "chunk"));
-    VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(s, "address"));
-    VFS_ASSIGN_OR_RETURN(src.where.address, ParseHostPort(addr));
+    VFS_ASSIGN_OR_RETURN(ShardPlacement where, ParsePlacement(s, k + m));
+    ShardSource& src = sources[where.index];
+    if (!src.where.chunk.empty()) return Status(EPROTO, "shard index listed twice");
+    src.where = std::move(where);
     if (s.value("state", std::string()) == "ok" && s["root"].is_string()) {
       src.root_hex = s["root"].get<std::string>();
     }
