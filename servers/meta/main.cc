@@ -17,6 +17,7 @@
 #include "servers/meta/raft_replicator.h"
 #include "src/common/cluster_config.h"
 #include "src/common/log.h"
+#include "src/common/socket.h"
 
 using namespace vaultfs;
 using namespace vaultfs::meta;
@@ -145,6 +146,20 @@ int main(int argc, char** argv) {
   if (!listen_addr.ok()) return Fail(listen_addr.status());
   auto raft_addr = ParseHostPort(raft_listen);
   if (!raft_addr.ok()) return Fail(raft_addr.status().Annotate("--raft-listen"));
+  // Busy ports are the usual start-up failure: find out before the loop and raft exist, so
+  // the node exits with a clear message and nothing half-built (libraft's own bind error
+  // has an empty message).
+  for (const auto& [addr, what] :
+       {std::pair{*raft_addr, "raft traffic"}, std::pair{*listen_addr, "clients"}}) {
+    if (addr.port == 0) continue;
+    auto probe = ListenTcp(addr);
+    if (!probe.ok() && probe.status().code() == EADDRINUSE) {
+      return Fail(Status(EADDRINUSE, std::string("cannot listen for ") + what + " on " +
+                                         addr.ToString() +
+                                         ": address already in use (is "
+                                         "another server using this port?)"));
+    }
+  }
 
   RaftOptions ropts;
   ropts.id = id;

@@ -99,6 +99,11 @@ int Run(int argc, char** argv) {
   if (*status) st = CmdStatus(g, so);
   if (!st.ok()) {
     std::fprintf(stderr, "vaultfs: %s\n", st.message().c_str());
+    if (ExitCodeFor(st) == 5 && !*status) {
+      std::fprintf(stderr,
+                   "vaultfs: run `vaultfs status` to see which servers are down, and retry once "
+                   "enough of them are back (stored data is not lost)\n");
+    }
     return ExitCodeFor(st);
   }
   return 0;

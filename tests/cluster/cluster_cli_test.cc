@@ -411,6 +411,8 @@ TEST_F(ClusterCliTest, KillAnyFourRealServersWhileReadingStillExact_FiveFailsFas
   EXPECT_EQ(get.exit_code, 5) << get.err;
   EXPECT_THAT(get.err, HasSubstr("need 10"));
   EXPECT_LT(get.seconds, 10.0) << "a read with 5 servers down must fail promptly";
+  EXPECT_THAT(get.err, HasSubstr("vaultfs status"));
+  std::printf("get with 5 of 14 data servers down failed cleanly in %.2f s\n", get.seconds);
   EXPECT_FALSE(fs::exists(Local("resilient.fail")));  // no partial file left behind
   for (int id : {1, 4, 6, 11, 14}) ASSERT_TRUE(cluster_->ReviveData(id).ok());
 }
