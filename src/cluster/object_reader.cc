@@ -5,7 +5,6 @@
 #include <deque>
 
 #include "src/cluster/data_client.h"
-#include "src/cluster/object_writer.h"
 #include "src/crypto/hash.h"
 
 namespace vaultfs::cluster {

@@ -9,22 +9,6 @@
 
 namespace vaultfs::cluster {
 
-bool IsServerFailure(const Status& st) {
-  switch (st.code()) {
-    case ECONNREFUSED:
-    case ECONNRESET:
-    case ETIMEDOUT:
-    case EHOSTUNREACH:
-    case ENETDOWN:
-    case EPIPE:
-    case EPROTO:
-    case ECANCELED:
-      return true;
-    default:
-      return false;
-  }
-}
-
 namespace {
 
 struct ShardSink {
@@ -90,7 +74,6 @@ Result<std::vector<ShardResult>> ObjectWriter::Write(
     }
     auto up = transport_->BeginUpload(*s.where, req.token, object_size);
     if (!up.ok()) {
-      s.upload.reset();
       Fail(s, health_, up.status());
       continue;
     }
@@ -157,8 +140,7 @@ Result<std::vector<ShardResult>> ObjectWriter::Write(
     }
     health_->ReportSuccess(s.where->server);
     s.result.ok = true;
-    s.upload.reset();
-    s.upload = std::unique_ptr<ShardUpload>();  // finished
+    s.upload.reset();  // finished
   }
   int ok = 0;
   std::vector<ShardResult> results;

@@ -61,8 +61,4 @@ class ObjectWriter {
   const erasure::Codec* codec_;
 };
 
-// True for errors that say the server itself is unreachable or broken (as opposed to a
-// request-level refusal), so the health view should back off from it.
-bool IsServerFailure(const Status& st);
-
 }  // namespace vaultfs::cluster

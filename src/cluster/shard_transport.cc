@@ -28,6 +28,22 @@ Status Refused(const ShardPlacement& where) {
 
 }  // namespace
 
+bool IsServerFailure(const Status& st) {
+  switch (st.code()) {
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+    case EPIPE:
+    case EPROTO:
+    case ECANCELED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Result<std::unique_ptr<ShardUpload>> DataClientTransport::BeginUpload(const ShardPlacement& where,
                                                                       const std::string& token,
                                                                       uint64_t size) {

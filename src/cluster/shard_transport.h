@@ -26,6 +26,10 @@ struct ShardPlacement {
   std::string chunk;  // object id on that server
 };
 
+// True for errors that say the server itself is unreachable or broken (as opposed to a
+// request-level refusal), so the health view should back off from it.
+bool IsServerFailure(const Status& st);
+
 // One streamed shard upload of a size announced up front.
 class ShardUpload {
  public:

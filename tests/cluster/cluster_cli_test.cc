@@ -322,8 +322,6 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
   auto addr = ParseHostPort(shard["address"].get<std::string>());
   ASSERT_TRUE(addr.ok());
   std::string chunk = shard["chunk"].get<std::string>();
-  auto bobs_version = bob.Resolve("/");
-  ASSERT_TRUE(bobs_version.ok());
   WriteFile(Local("b"), "x");
   ASSERT_EQ(cluster_->Vaultfs({"put", Local("b"), "/b"}, "bob", "bobs password").exit_code, 0);
   auto bf = bob.Resolve("/b");

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 
 #include "src/crypto/hash.h"
 
@@ -120,10 +119,8 @@ void WriteFile(const std::string& path, const std::string& data) {
 }
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = ReadFileToString(path);
+  return text.ok() ? *text : std::string();
 }
 
 Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta) {

@@ -126,6 +126,24 @@ void Worker(const MetaCluster& cl, const std::string& session, int64_t dir, int 
   }
 }
 
+// Waits until all three nodes report the same last applied index and state digest.
+bool Converged(MetaCluster& cl, std::string* why) {
+  auto deadline = SteadyClock::now() + seconds(60);
+  Json infos[3];
+  while (SteadyClock::now() < deadline) {
+    for (int i = 0; i < 3; ++i) infos[i] = cl.NodeInfo(i, /*digest=*/true);
+    bool same = infos[0].is_object() && infos[1].is_object() && infos[2].is_object() &&
+                infos[0]["last_applied"] == infos[1]["last_applied"] &&
+                infos[1]["last_applied"] == infos[2]["last_applied"] &&
+                infos[0]["digest"] == infos[1]["digest"] &&
+                infos[1]["digest"] == infos[2]["digest"];
+    if (same) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  *why = infos[0].dump() + "\n" + infos[1].dump() + "\n" + infos[2].dump();
+  return false;
+}
+
 TEST(MetaFailoverTest, LeaderKilledTwentyTimesLosesNothing) {
   MetaCluster cl(3, /*single=*/false);
   ASSERT_TRUE(cl.StartAll().ok());
@@ -250,18 +268,8 @@ TEST(MetaFailoverTest, LeaderKilledTwentyTimesLosesNothing) {
 
   // The three databases converge to the same state.
   ASSERT_TRUE(check->Call("mkdir", {{"parent", root}, {"key", K("final")}, {"name", "n"}}).ok());
-  auto deadline = SteadyClock::now() + seconds(60);
-  bool same = false;
-  Json infos[3];
-  while (!same && SteadyClock::now() < deadline) {
-    for (int i = 0; i < 3; ++i) infos[i] = cl.NodeInfo(i, /*digest=*/true);
-    same = infos[0].is_object() && infos[1].is_object() && infos[2].is_object() &&
-           infos[0]["last_applied"] == infos[1]["last_applied"] &&
-           infos[1]["last_applied"] == infos[2]["last_applied"] &&
-           infos[0]["digest"] == infos[1]["digest"] && infos[1]["digest"] == infos[2]["digest"];
-    if (!same) std::this_thread::sleep_for(milliseconds(50));
-  }
-  EXPECT_TRUE(same) << infos[0].dump() << "\n" << infos[1].dump() << "\n" << infos[2].dump();
+  std::string why;
+  EXPECT_TRUE(Converged(cl, &why)) << why;
 }
 
 TEST(MetaFailoverTest, IsolatedLeaderStopsAcknowledgingWrites) {
@@ -319,24 +327,6 @@ TEST(MetaFailoverTest, IsolatedLeaderStopsAcknowledgingWrites) {
   after->SetSession(c->session());
   auto ok = after->Call("mkdir", {{"parent", root}, {"key", K("healed")}, {"name", "n"}});
   EXPECT_TRUE(ok.ok()) << ok.status().ToString();
-}
-
-// Waits until all three nodes report the same last applied index and state digest.
-bool Converged(MetaCluster& cl, std::string* why) {
-  auto deadline = SteadyClock::now() + seconds(60);
-  Json infos[3];
-  while (SteadyClock::now() < deadline) {
-    for (int i = 0; i < 3; ++i) infos[i] = cl.NodeInfo(i, /*digest=*/true);
-    bool same = infos[0].is_object() && infos[1].is_object() && infos[2].is_object() &&
-                infos[0]["last_applied"] == infos[1]["last_applied"] &&
-                infos[1]["last_applied"] == infos[2]["last_applied"] &&
-                infos[0]["digest"] == infos[1]["digest"] &&
-                infos[1]["digest"] == infos[2]["digest"];
-    if (same) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  *why = infos[0].dump() + "\n" + infos[1].dump() + "\n" + infos[2].dump();
-  return false;
 }
 
 TEST(MetaFailoverTest, LaggingNodeCatchesUpFromSnapshotAndAllRestartConsistently) {
