@@ -618,4 +618,15 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
   return Status::Ok();
 }
 
+Status CmdMount(const GlobalOptions& g, fuse::MountOptions o) {
+  VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
+  VFS_ASSIGN_OR_RETURN(std::string password,
+                       ReadPassword(g.password, "password for vault user '" + g.user + "': "));
+  return fuse::Mount(config, g.user, password, std::move(o));
+}
+
+Status CmdUmount(const std::string& mountpoint, int wait_s) {
+  return fuse::Unmount(mountpoint, wait_s);
+}
+
 }  // namespace vaultfs::cli

@@ -8,6 +8,7 @@
 
 #include "src/cli/password.h"
 #include "src/common/status.h"
+#include "src/fuse/mount.h"
 
 namespace vaultfs::cli {
 
@@ -46,5 +47,8 @@ struct StatusOptions {
   bool json = false;
 };
 Status CmdStatus(const GlobalOptions& g, const StatusOptions& o);
+
+Status CmdMount(const GlobalOptions& g, fuse::MountOptions o);
+Status CmdUmount(const std::string& mountpoint, int wait_s);
 
 }  // namespace vaultfs::cli

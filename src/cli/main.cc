@@ -73,6 +73,28 @@ int Run(int argc, char** argv) {
                    "exit 0 if the metadata group has a leader, 5 if not (for scripts)");
   status->add_flag("--leader-id", so.leader_id, "print the metadata leader's node id");
 
+  vaultfs::fuse::MountOptions mo;
+  std::string mountpoint;
+  int umount_wait = 120;
+  auto* mount = app.add_subcommand(
+      "mount", "mount your vault as a directory (returns once it is live; see man vaultfs)");
+  mount->add_option("MOUNTPOINT", mo.mountpoint, "an existing, empty directory")->required();
+  mount->add_option("--cache-dir", mo.cache_dir,
+                    "staging files and the daemon's log (default ~/.cache/vaultfs/USER)");
+  mount->add_option("--pid-file", mo.pid_file, "write the daemon's pid here");
+  mount->add_flag("-f,--foreground", mo.foreground, "stay in the foreground, log to stderr");
+  mount->add_flag("-d,--debug", mo.debug, "trace every FUSE request (with --foreground)");
+  mount
+      ->add_option("-o", mo.fuse_opts,
+                   "mount options, e.g. allow_other (root: a multi-user filesystem), ro")
+      ->delimiter(',');
+  mount->add_option("--attr-timeout", mo.attr_timeout,
+                    "seconds the kernel may cache names and attributes (default 1)");
+  auto* umount = app.add_subcommand(
+      "umount", "unmount, and wait until the daemon has committed everything it holds");
+  umount->add_option("MOUNTPOINT", mountpoint, "the mount point")->required();
+  umount->add_option("--wait", umount_wait, "seconds to wait for the daemon (default 120)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,6 +119,8 @@ int Run(int argc, char** argv) {
   if (*mv) st = CmdMv(g, from, to);
   if (*rm) st = CmdRm(g, paths, recursive);
   if (*status) st = CmdStatus(g, so);
+  if (*mount) st = CmdMount(g, mo);
+  if (*umount) st = CmdUmount(mountpoint, umount_wait);
   if (!st.ok()) {
     std::fprintf(stderr, "vaultfs: %s\n", st.message().c_str());
     if (ExitCodeFor(st) == 5 && !*status) {

@@ -6,6 +6,7 @@
 #include "src/common/hex.h"
 #include "src/common/log.h"
 #include "src/crypto/key_wrap.h"
+#include "src/crypto/random.h"
 #include "src/crypto/segment_cipher.h"
 
 namespace vaultfs::cluster {
@@ -95,6 +96,30 @@ Result<Attr> Attr::FromJson(const json& j) {
     return Status(EPROTO, std::string("malformed attributes from the server: ") + e.what());
   }
   return a;
+}
+
+void AttrUpdate::Merge(const AttrUpdate& later) {
+  if (later.mode) mode = later.mode;
+  if (later.uid) uid = later.uid;
+  if (later.gid) gid = later.gid;
+  if (later.atime_ns) atime_ns = later.atime_ns;
+  if (later.mtime_ns) mtime_ns = later.mtime_ns;
+}
+
+void AttrUpdate::ApplyTo(Attr& a) const {
+  if (mode) a.mode = *mode;
+  if (uid) a.uid = *uid;
+  if (gid) a.gid = *gid;
+  if (atime_ns) a.atime_ns = *atime_ns;
+  if (mtime_ns) a.mtime_ns = *mtime_ns;
+}
+
+void AttrUpdate::AddTo(json& args) const {
+  if (mode) args["mode"] = *mode;
+  if (uid) args["uid"] = *uid;
+  if (gid) args["gid"] = *gid;
+  if (atime_ns) args["atime"] = *atime_ns;
+  if (mtime_ns) args["mtime"] = *mtime_ns;
 }
 
 Vault::Vault(ClusterConfig config, VaultOptions options)
@@ -246,6 +271,77 @@ Result<Attr> Vault::Create(uint64_t parent, std::string_view name, uint32_t mode
   return Attr::FromJson((*r)["attr"]);
 }
 
+Result<Attr> Vault::CallForAttr(const char* op, json args) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  auto r = meta_->Call(op, std::move(args));
+  if (!r.ok()) return r.status();
+  return Attr::FromJson((*r)["attr"]);
+}
+
+Result<Attr> Vault::Mknod(uint64_t parent, std::string_view name, std::string_view type,
+                          uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(parent, name));
+  return CallForAttr("create", {{"parent", parent},
+                                {"key", key},
+                                {"name", HexEncode(sealed)},
+                                {"type", type},
+                                {"mode", mode},
+                                {"uid", uid},
+                                {"gid", gid},
+                                {"rdev", rdev}});
+}
+
+// A symlink target is sealed before the inode exists, so it is bound to a random 64-bit link
+// id stored in front of it (DESIGN.md §6): the server can't read or alter a target, only swap
+// two of the same user's targets whole.
+Result<Attr> Vault::Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                            uint32_t uid, uint32_t gid) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed_name, names_->SealName(parent, name));
+  VFS_ASSIGN_OR_RETURN(std::string id_hex, crypto::RandomHexId(8));
+  VFS_ASSIGN_OR_RETURN(uint64_t link_id, VersionNumber(id_hex));
+  VFS_ASSIGN_OR_RETURN(std::string sealed_target, names_->SealSymlinkTarget(link_id, target));
+  return CallForAttr("symlink", {{"parent", parent},
+                                 {"key", key},
+                                 {"name", HexEncode(sealed_name)},
+                                 {"target", id_hex + HexEncode(sealed_target)},
+                                 {"uid", uid},
+                                 {"gid", gid}});
+}
+
+Result<std::string> Vault::ReadLink(uint64_t ino) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(json r, meta_->Call("readlink", {{"ino", ino}}));
+  VFS_ASSIGN_OR_RETURN(std::string stored, Field<std::string>(r, "target"));
+  if (stored.size() < 16) return Corruption("symlink " + std::to_string(ino) + ": short target");
+  VFS_ASSIGN_OR_RETURN(uint64_t link_id, VersionNumber(stored.substr(0, 16)));
+  auto sealed = HexDecode(std::string_view(stored).substr(16));
+  if (!sealed.ok()) return Corruption("symlink " + std::to_string(ino) + ": target is not hex");
+  auto target = names_->OpenSymlinkTarget(link_id, *sealed);
+  if (!target.ok()) {
+    return Corruption("symlink " + std::to_string(ino) + ": target does not open (" +
+                      target.status().message() + ")");
+  }
+  return target;
+}
+
+Result<Attr> Vault::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(new_parent, new_name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(new_parent, new_name));
+  return CallForAttr(
+      "link", {{"ino", ino}, {"parent", new_parent}, {"key", key}, {"name", HexEncode(sealed)}});
+}
+
+Result<Attr> Vault::SetAttr(uint64_t ino, const AttrUpdate& update) {
+  json args = {{"ino", ino}};
+  update.AddTo(args);
+  return CallForAttr("setattr", std::move(args));
+}
+
 Status Vault::Unlink(uint64_t parent, std::string_view name) {
   if (!logged_in()) return PermissionDenied("log in first");
   VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
@@ -299,6 +395,40 @@ Result<std::vector<DirEntry>> Vault::ReadDir(uint64_t dir) {
   return out;
 }
 
+Result<Vault::DirPage> Vault::ReadDirPage(uint64_t dir, const std::string& cursor, int limit,
+                                          bool with_attrs) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  json args = {{"ino", dir}, {"limit", limit}};
+  if (with_attrs) args["attrs"] = true;
+  if (!cursor.empty()) args["cursor"] = cursor;
+  VFS_ASSIGN_OR_RETURN(json page, meta_->Call("readdir", std::move(args)));
+  VFS_ASSIGN_OR_RETURN(json entries, Field<json>(page, "entries"));
+  DirPage out;
+  for (const json& e : entries) {
+    auto key = HexField(e, "key");
+    auto sealed = HexField(e, "name");
+    auto ino = Field<uint64_t>(e, "ino");
+    if (!key.ok() || !sealed.ok() || !ino.ok()) return Status(EPROTO, "malformed readdir entry");
+    auto name = names_->OpenName(dir, *key, *sealed);
+    if (!name.ok()) {
+      VFS_LOG(kWarn) << "directory " << dir << ": an entry's name does not open under this "
+                     << "user's key (" << name.status().ToString() << "); skipped";
+      continue;
+    }
+    Attr attr;
+    attr.ino = *ino;
+    if (auto a = e.find("attr"); a != e.end()) {
+      VFS_ASSIGN_OR_RETURN(attr, Attr::FromJson(*a));
+    } else if (with_attrs) {  // a server without attrs in readdir: one getattr each
+      VFS_ASSIGN_OR_RETURN(attr, GetAttr(*ino));
+    }
+    out.entries.push_back({DirEntry{*name, *ino, e.value("type", std::string())}, attr});
+  }
+  auto next = page.find("next");
+  if (next != page.end() && next->is_string()) out.next = next->get<std::string>();
+  return out;
+}
+
 // ---- paths ----
 
 Result<Attr> Vault::Resolve(std::string_view path) {
@@ -346,6 +476,16 @@ Result<const erasure::Codec*> Vault::CodecFor(int k, int m) {
 Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
                                  const std::function<void(uint64_t)>& progress,
                                  ContentReport* report) {
+  WriteOptions o;
+  o.progress = progress;
+  o.report = report;
+  return WriteContent(attr, size, read, o);
+}
+
+Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
+                                 const WriteOptions& options) {
+  const auto& progress = options.progress;
+  ContentReport* report = options.report;
   if (!logged_in()) return PermissionDenied("log in first");
   if (attr.type != "file") return Status(EISDIR, "not a regular file");
   const bool is_inline = size + crypto::SegmentCipher::kTagSize <= config_.inline_threshold;
@@ -406,17 +546,31 @@ Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const Plaintex
     }
     commit["shards"] = std::move(out);
   }
-  auto r = meta_->Call("commit_version", std::move(commit));
-  if (!r.ok()) return r.status().Annotate("commit");
-  return Attr::FromJson((*r)["attr"]);
+  options.attrs.AddTo(commit);
+  for (int attempt = 0;; ++attempt) {
+    auto r = meta_->Call("commit_version", commit);
+    if (r.ok()) return Attr::FromJson((*r)["attr"]);
+    if (r.status().code() != ESTALE || !options.replace_newer || attempt >= 3) {
+      return r.status().Annotate("commit");
+    }
+    // Another client committed meanwhile; our content is complete, so it replaces theirs.
+    VFS_ASSIGN_OR_RETURN(Attr now, GetAttr(attr.ino));
+    VFS_LOG(kWarn) << "inode " << attr.ino << " was changed by another client while being written;"
+                   << " the last writer wins";
+    commit["expected"] = now.version.empty() ? json(nullptr) : json(now.version);
+  }
 }
 
-Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
-                          const PlaintextSink& sink, const std::function<void(uint64_t)>& progress,
-                          ContentReport* report) {
+Result<std::unique_ptr<VersionReader>> Vault::OpenVersion(const Attr& attr) {
   if (!logged_in()) return PermissionDenied("log in first");
   if (attr.type != "file") return Status(EISDIR, "not a regular file");
-  if (attr.version.empty()) return Status::Ok();  // never written: empty
+  std::unique_ptr<VersionReader> vr(new VersionReader());
+  vr->vault_ = this;
+  vr->attr_ = attr;
+  if (attr.version.empty()) {  // never written: empty
+    vr->inline_plain_ = std::string();
+    return vr;
+  }
   VFS_ASSIGN_OR_RETURN(json v,
                        meta_->Call("get_version", {{"ino", attr.ino}, {"version", attr.version}}));
   VFS_ASSIGN_OR_RETURN(uint64_t size, Field<uint64_t>(v, "size"));
@@ -426,9 +580,7 @@ Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
   VFS_ASSIGN_OR_RETURN(crypto::Key file_key, crypto::UnwrapFileKey(*master_, wrapped, binding));
   VFS_ASSIGN_OR_RETURN(crypto::SegmentCipher cipher,
                        crypto::SegmentCipher::Create(file_key, binding));
-  if (offset >= size) return Status::Ok();
-  length = std::min(length, size - offset);
-  if (length == 0) return Status::Ok();
+  vr->size_ = size;
 
   if (v.value("inline", false)) {
     VFS_ASSIGN_OR_RETURN(std::string sealed, HexField(v, "content"));
@@ -439,9 +591,8 @@ Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
     VFS_RETURN_IF_ERROR(cipher.Open(
         0, true, std::span(reinterpret_cast<const uint8_t*>(sealed.data()), sealed.size()),
         std::span(reinterpret_cast<uint8_t*>(plain.data()), size)));
-    VFS_RETURN_IF_ERROR(sink(std::string_view(plain).substr(offset, length)));
-    if (progress) progress(length);
-    return Status::Ok();
+    vr->inline_plain_ = std::move(plain);
+    return vr;
   }
 
   VFS_ASSIGN_OR_RETURN(int k, Field<int>(v, "k"));
@@ -464,27 +615,56 @@ Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
       src.root_hex = s["root"].get<std::string>();
     }
   }
-  ObjectReader reader(transport(), &health_, codec, std::move(cipher), layout, std::move(sources),
-                      token, options_.read);
+  vr->segment_size_ = segment_size;
+  vr->reader_ = std::make_unique<ObjectReader>(transport(), &health_, codec, std::move(cipher),
+                                               layout, std::move(sources), token, options_.read);
+  return vr;
+}
+
+VersionReader::~VersionReader() = default;
+
+Status VersionReader::Read(uint64_t offset, uint64_t length, const PlaintextSink& sink) {
+  if (offset >= size_) return Status::Ok();
+  length = std::min(length, size_ - offset);
+  if (length == 0) return Status::Ok();
+  if (inline_plain_) return sink(std::string_view(*inline_plain_).substr(offset, length));
+  Status st = reader_->Read(offset, length, sink);
+  ReportNewProblems();
+  return st;
+}
+
+std::vector<ShardProblem> VersionReader::problems() const {
+  return reader_ ? reader_->problems() : std::vector<ShardProblem>{};
+}
+
+// Tells the metadata service what we found, so repair can start; a failure to report is
+// logged but does not fail a read that succeeded.
+void VersionReader::ReportNewProblems() {
+  const auto& problems = reader_->problems();
+  for (; reported_ < problems.size(); ++reported_) {
+    const ShardProblem& p = problems[reported_];
+    VFS_LOG(kWarn) << "read of inode " << attr_.ino << ": " << p.detail;
+    // An unreachable server says nothing about its shards; its absence is handled by server
+    // membership, not by per-shard repair.
+    if (p.state == "unreachable") continue;
+    auto rep = vault_->meta().Call(
+        "report_shard", {{"version", attr_.version}, {"index", p.index}, {"state", p.state}});
+    if (!rep.ok()) VFS_LOG(kWarn) << "could not report a bad shard: " << rep.status().ToString();
+  }
+}
+
+Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
+                          const PlaintextSink& sink, const std::function<void(uint64_t)>& progress,
+                          ContentReport* report) {
+  VFS_ASSIGN_OR_RETURN(std::unique_ptr<VersionReader> reader, OpenVersion(attr));
   uint64_t done = 0;
-  Status st = reader.Read(offset, length, [&](std::string_view piece) {
+  Status st = reader->Read(offset, length, [&](std::string_view piece) {
     VFS_RETURN_IF_ERROR(sink(piece));
     done += piece.size();
     if (progress) progress(done);
     return Status::Ok();
   });
-  // Tell the metadata service what we found, so repair can start; a failure to report is
-  // logged but does not fail a read that succeeded.
-  for (const ShardProblem& p : reader.problems()) {
-    VFS_LOG(kWarn) << "read of inode " << attr.ino << ": " << p.detail;
-    // An unreachable server says nothing about its shards; its absence is handled by server
-    // membership, not by per-shard repair.
-    if (p.state == "unreachable") continue;
-    auto rep = meta_->Call("report_shard",
-                           {{"version", attr.version}, {"index", p.index}, {"state", p.state}});
-    if (!rep.ok()) VFS_LOG(kWarn) << "could not report a bad shard: " << rep.status().ToString();
-  }
-  if (report) report->problems = reader.problems();
+  if (report) report->problems = reader->problems();
   return st;
 }
 
@@ -523,6 +703,31 @@ Result<size_t> Vault::CollectGarbage() {
     if (done.size() < items.size()) break;
   }
   return removed;
+}
+
+Result<FsStats> Vault::StatFs() {
+  FsStats st;
+  std::vector<std::future<Result<HealthInfo>>> asks;
+  for (const auto& d : config_.data) asks.push_back(data_->Health(d.address));
+  uint64_t min_total = UINT64_MAX, min_free = UINT64_MAX;
+  for (auto& f : asks) {
+    ++st.servers;
+    auto h = f.get();
+    if (!h.ok()) continue;
+    ++st.servers_up;
+    uint64_t total = h->total_bytes, free = h->free_bytes;
+    if (h->quota_bytes > 0) {
+      total = std::min(total, h->quota_bytes);
+      free = std::min(free, h->quota_bytes > h->used_bytes ? h->quota_bytes - h->used_bytes : 0);
+    }
+    min_total = std::min(min_total, total);
+    min_free = std::min(min_free, free);
+  }
+  if (st.servers_up == 0) return Status(EHOSTDOWN, "no data server answers a health check");
+  const double usable = static_cast<double>(st.servers_up) * config_.k / (config_.k + config_.m);
+  st.total_bytes = static_cast<uint64_t>(static_cast<double>(min_total) * usable);
+  st.free_bytes = static_cast<uint64_t>(static_cast<double>(min_free) * usable);
+  return st;
 }
 
 }  // namespace vaultfs::cluster

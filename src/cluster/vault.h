@@ -97,6 +97,42 @@ struct ContentReport {
   int shards_missing = 0;              // shards that could not be stored while writing
 };
 
+// Attribute changes; unset fields stay as they are.
+struct AttrUpdate {
+  std::optional<uint32_t> mode;  // permission bits (07777); the type never changes
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<int64_t> atime_ns;
+  std::optional<int64_t> mtime_ns;
+
+  bool empty() const { return !mode && !uid && !gid && !atime_ns && !mtime_ns; }
+  // Folds `later` over this one (later values win).
+  void Merge(const AttrUpdate& later);
+  void ApplyTo(Attr& a) const;
+  void AddTo(nlohmann::json& args) const;
+};
+
+struct WriteOptions {
+  // Applied atomically with the commit (the FUSE daemon sends a write's mtime and any
+  // chmod/chown/utimens made while the file was open).
+  AttrUpdate attrs;
+  // When another client committed since `attr.version`: replace its version anyway (last
+  // writer wins, as on NFS) instead of failing with ESTALE. Only for callers whose content
+  // does not depend on the version they started from.
+  bool replace_newer = false;
+  std::function<void(uint64_t)> progress;
+  ContentReport* report = nullptr;
+};
+
+struct FsStats {
+  uint64_t total_bytes = 0;  // usable, after erasure-coding overhead
+  uint64_t free_bytes = 0;
+  int servers_up = 0;
+  int servers = 0;
+};
+
+class VersionReader;
+
 class Vault {
  public:
   explicit Vault(ClusterConfig config, VaultOptions options = {});
@@ -125,6 +161,15 @@ class Vault {
                      uint32_t gid = 0);
   Result<Attr> Create(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid = 0,
                       uint32_t gid = 0);
+  // A FIFO, socket or device node (type fifo, socket, chr, blk): metadata only.
+  Result<Attr> Mknod(uint64_t parent, std::string_view name, std::string_view type, uint32_t mode,
+                     uint32_t uid, uint32_t gid, uint64_t rdev);
+  Result<Attr> Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                       uint32_t uid = 0, uint32_t gid = 0);
+  Result<std::string> ReadLink(uint64_t ino);
+  // A new name for `ino` (not a directory) in `new_parent`.
+  Result<Attr> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
+  Result<Attr> SetAttr(uint64_t ino, const AttrUpdate& update);
   Status Unlink(uint64_t parent, std::string_view name);
   Status Rmdir(uint64_t parent, std::string_view name);
   // flags: 0, 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE.
@@ -133,6 +178,13 @@ class Vault {
   // Every entry of a directory (all pages), names opened. An entry whose sealed name fails to
   // open is skipped and logged (it cannot be ours).
   Result<std::vector<DirEntry>> ReadDir(uint64_t dir);
+  // One page of a directory: entries after `cursor` ("" = from the start), with their
+  // attributes if `with_attrs`, and the cursor of the next page ("" at the end).
+  struct DirPage {
+    std::vector<std::pair<DirEntry, Attr>> entries;
+    std::string next;
+  };
+  Result<DirPage> ReadDirPage(uint64_t dir, const std::string& cursor, int limit, bool with_attrs);
 
   // ---- paths ("/a/b"; "" and "/" are the root) ----
   Result<Attr> Resolve(std::string_view path);
@@ -145,6 +197,11 @@ class Vault {
   Result<Attr> WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
                             const std::function<void(uint64_t)>& progress = {},
                             ContentReport* report = nullptr);
+  Result<Attr> WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
+                            const WriteOptions& options);
+  // A reader of version `attr.version` for many reads (the FUSE daemon keeps one per open
+  // file): the version's placement and key are fetched once.
+  Result<std::unique_ptr<VersionReader>> OpenVersion(const Attr& attr);
   // Reads [offset, offset+length) of the version `attr.version` (clipped to its size).
   // Shards found missing or corrupt are reported to the metadata service for repair.
   Status ReadContent(const Attr& attr, uint64_t offset, uint64_t length, const PlaintextSink& sink,
@@ -155,6 +212,10 @@ class Vault {
   // service queued for garbage collection, and tells it which are gone. Shards on servers
   // that are down stay queued for the next pass. Returns how many were removed.
   Result<size_t> CollectGarbage();
+
+  // Usable capacity of the data servers that answer, after erasure-coding overhead: with n
+  // servers and RS(k,m), min(per-server free) * n * k/(k+m) (placement is uniform).
+  Result<FsStats> StatFs();
 
   // ---- cluster ----
   MetaClient& meta() { return *meta_; }
@@ -167,6 +228,8 @@ class Vault {
   Result<std::string> NameKey(uint64_t parent, std::string_view name) const;
   Result<const erasure::Codec*> CodecFor(int k, int m);
   ShardTransport* transport();
+  Result<Attr> CallForAttr(const char* op, nlohmann::json args);
+  friend class VersionReader;
 
   ClusterConfig config_;
   VaultOptions options_;
@@ -190,5 +253,31 @@ class Vault {
 // 128-bit values, so two versions of one file never share it in practice, and each version
 // also has its own random key.
 Result<uint64_t> VersionNumber(std::string_view version_id);
+
+// Reads of one committed version (see Vault::OpenVersion). Not thread-safe.
+class VersionReader {
+ public:
+  ~VersionReader();
+  uint64_t size() const { return size_; }
+  // Plaintext bytes per segment (0 for inline content).
+  uint64_t segment_size() const { return segment_size_; }
+  // Hands [offset, offset+length) (clipped to the size) to `sink` in order.
+  Status Read(uint64_t offset, uint64_t length, const PlaintextSink& sink);
+  // Shards found missing or corrupt so far (also reported to the metadata service).
+  std::vector<ShardProblem> problems() const;
+
+ private:
+  friend class Vault;
+  VersionReader() = default;
+  void ReportNewProblems();
+
+  Vault* vault_ = nullptr;
+  Attr attr_;
+  uint64_t size_ = 0;
+  uint64_t segment_size_ = 0;
+  std::optional<std::string> inline_plain_;
+  std::unique_ptr<ObjectReader> reader_;
+  size_t reported_ = 0;
+};
 
 }  // namespace vaultfs::cluster

@@ -1,0 +1,299 @@
+// Mount and unmount: see mount.h.
+#include "src/fuse/mount.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "src/cluster/vault.h"
+#include "src/common/log.h"
+#include "src/crypto/hash.h"
+#include "src/fuse/vault_fs.h"
+
+namespace vaultfs::fuse {
+namespace {
+
+constexpr long kFuseSuperMagic = 0x65735546;
+
+Status Errno(const std::string& what) { return Status(errno, what + ": " + strerror(errno)); }
+
+Status MakeDirs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status(ec.value(), "create " + dir + ": " + ec.message());
+  chmod(dir.c_str(), 0700);
+  return Status::Ok();
+}
+
+// Where a running daemon records its pid, keyed by the mount point.
+std::string RegistryPath(const std::string& mountpoint) {
+  const char* run = getenv("XDG_RUNTIME_DIR");
+  std::string dir = run != nullptr && *run != '\0' ? std::string(run) + "/vaultfs"
+                                                   : "/tmp/vaultfs-" + std::to_string(getuid());
+  return dir + "/" + crypto::DigestToHex(crypto::Sha256(mountpoint)).substr(0, 32) + ".pid";
+}
+
+// The absolute, normalised path, also for a mount point whose daemon is gone (where
+// realpath fails with ENOTCONN).
+std::string AbsolutePath(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf) != nullptr) return buf;
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+bool IsMountPoint(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, dev, root, mp;
+    f >> id >> parent >> dev >> root >> mp;
+    if (mp == path) return true;
+  }
+  return false;
+}
+
+long ReadPid(const std::string& file) {
+  std::ifstream in(file);
+  long pid = 0;
+  in >> pid;
+  return pid;
+}
+
+bool WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+// Tells the waiting parent how the mount went: "OK" or "ERR <errno> <message>".
+void Report(int fd, const Status& st) {
+  if (fd < 0) return;
+  std::string msg = st.ok() ? "OK" : "ERR " + std::to_string(st.code()) + " " + st.message();
+  ssize_t n = write(fd, msg.data(), msg.size());
+  (void)n;
+  close(fd);
+}
+
+Status RunDaemon(const ClusterConfig& config, const std::string& user, const std::string& password,
+                 const MountOptions& o, int ready_fd) {
+  signal(SIGPIPE, SIG_IGN);
+  const std::string staging = o.cache_dir + "/staging";
+  VFS_RETURN_IF_ERROR(MakeDirs(staging));
+  // One daemon per cache dir: its staging files and journals are that daemon's.
+  const std::string lock_path = o.cache_dir + "/lock";
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return Errno("open " + lock_path);
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Status(EBUSY, "another vaultfs mount uses the cache dir " + o.cache_dir + " (pid " +
+                             std::to_string(ReadPid(o.cache_dir + "/daemon.pid")) +
+                             "); give this mount its own --cache-dir");
+  }
+  WriteText(o.cache_dir + "/daemon.pid", std::to_string(getpid()) + "\n");
+  if (!o.foreground) {
+    // The daemon's messages go to its log; the terminal is the parent's.
+    const std::string log = o.cache_dir + "/vaultfs.log";
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) dup2(fd, STDERR_FILENO);
+    if (null_fd >= 0) {
+      dup2(null_fd, STDIN_FILENO);
+      dup2(null_fd, STDOUT_FILENO);
+    }
+  }
+  VFS_LOG(kInfo) << "mounting the vault of '" << user << "' on " << o.mountpoint;
+
+  cluster::Vault vault(config);
+  VFS_RETURN_IF_ERROR(vault.Login(user, password));
+  VaultFs fs(&vault, {o.attr_timeout, o.attr_timeout, staging});
+
+  std::string opts = "fsname=vaultfs,subtype=vaultfs,default_permissions";
+  for (const auto& opt : o.fuse_opts) opts += "," + opt;
+  std::vector<std::string> argv = {"vaultfs", "-o", opts};
+  if (o.debug) argv.push_back("-d");
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
+  fuse_session* se = fuse_session_new(&args, &VaultFs::Ops(), sizeof(fuse_lowlevel_ops), &fs);
+  if (se == nullptr) return InvalidArgument("bad FUSE options: " + opts + " (see the log)");
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    return Status(EIO, "cannot install signal handlers");
+  }
+  if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return Status(EIO, "mounting on " + o.mountpoint +
+                           " failed (see the messages above or the log; is /dev/fuse there, "
+                           "and is allow_other permitted in /etc/fuse.conf?)");
+  }
+  const std::string registry = RegistryPath(o.mountpoint);
+  (void)MakeDirs(std::filesystem::path(registry).parent_path().string());
+  WriteText(registry, std::to_string(getpid()) + "\n");
+  if (!o.pid_file.empty()) WriteText(o.pid_file, std::to_string(getpid()) + "\n");
+  fs.files().RecoverJournals();
+  VFS_LOG(kInfo) << "mounted on " << o.mountpoint;
+  Report(ready_fd, Status::Ok());
+
+  fuse_loop_config* loop = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(loop, 0);
+  fuse_loop_cfg_set_idle_threads(loop, 8);
+  fuse_loop_cfg_set_max_threads(loop, 32);
+  int rc = fuse_session_loop_mt(se, loop);
+  fuse_loop_cfg_destroy(loop);
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+
+  // Whatever could not be committed yet is journaled for the next mount.
+  const int left = fs.files().FlushAll(std::chrono::steady_clock::now() + std::chrono::seconds(60));
+  if (left > 0) {
+    VFS_LOG(kError) << left << " file(s) could not be committed; their data is kept in " << staging
+                    << " and committed by the next mount of this cache dir";
+  }
+  unlink(registry.c_str());
+  unlink((o.cache_dir + "/daemon.pid").c_str());
+  VFS_LOG(kInfo) << "unmounted " << o.mountpoint << (rc == 0 ? "" : " (loop error)");
+  close(lock_fd);
+  return left == 0 ? Status::Ok() : Status(EIO, std::to_string(left) + " file(s) not committed");
+}
+
+}  // namespace
+
+std::string DefaultCacheDir(const std::string& user) {
+  const char* xdg = getenv("XDG_CACHE_HOME");
+  const char* home = getenv("HOME");
+  std::string base = xdg != nullptr && *xdg != '\0' ? xdg
+                     : home != nullptr              ? std::string(home) + "/.cache"
+                                                    : "/tmp";
+  return base + "/vaultfs/" + user;
+}
+
+Status Mount(const ClusterConfig& config, const std::string& user, const std::string& password,
+             MountOptions o) {
+  if (access("/dev/fuse", R_OK | W_OK) != 0) {
+    return Status(ENODEV, "/dev/fuse is missing or not accessible (is the fuse module loaded?)");
+  }
+  struct stat st;
+  if (stat(o.mountpoint.c_str(), &st) != 0) {
+    if (errno == ENOTCONN) {
+      return Status(ENOTCONN, o.mountpoint +
+                                  " is a vaultfs mount whose daemon died; run "
+                                  "`vaultfs umount " +
+                                  o.mountpoint + "` first");
+    }
+    return Errno("mount point " + o.mountpoint);
+  }
+  if (!S_ISDIR(st.st_mode)) return Status(ENOTDIR, o.mountpoint + " is not a directory");
+  o.mountpoint = AbsolutePath(o.mountpoint);
+  if (IsMountPoint(o.mountpoint)) {
+    return Status(EBUSY, o.mountpoint + " is already a mount point");
+  }
+  if (o.cache_dir.empty()) o.cache_dir = DefaultCacheDir(user);
+  o.cache_dir = AbsolutePath(o.cache_dir);
+  if (!o.pid_file.empty()) o.pid_file = AbsolutePath(o.pid_file);
+  if (o.foreground) return RunDaemon(config, user, password, o, -1);
+
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Errno("pipe");
+  pid_t pid = fork();
+  if (pid < 0) return Errno("fork");
+  if (pid == 0) {
+    close(p[0]);
+    setsid();
+    if (chdir("/") != 0) _exit(1);
+    Status st = RunDaemon(config, user, password, o, p[1]);
+    if (!st.ok()) {
+      VFS_LOG(kError) << st.ToString();
+      Report(p[1], st);  // no-op if the mount was reported already
+    }
+    _exit(st.ok() ? 0 : 1);
+  }
+  close(p[1]);
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof(buf))) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  close(p[0]);
+  if (msg == "OK") {
+    // The first request waits for the kernel's INIT handshake, so once this answers the
+    // mount is usable; a daemon that died during INIT leaves ENOTCONN.
+    struct statfs sf;
+    if (statfs(o.mountpoint.c_str(), &sf) == 0 && sf.f_type == kFuseSuperMagic) {
+      return Status::Ok();
+    }
+    return Status(EIO, "the mount daemon stopped right after mounting (see " + o.cache_dir +
+                           "/vaultfs.log); unmount with `vaultfs umount " + o.mountpoint + "`");
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (msg.rfind("ERR ", 0) == 0) {
+    size_t sp = msg.find(' ', 4);
+    int code = atoi(msg.substr(4, sp - 4).c_str());
+    return Status(code != 0 ? code : EIO, sp == std::string::npos ? "" : msg.substr(sp + 1));
+  }
+  return Status(EIO,
+                "the mount daemon exited without mounting (see " + o.cache_dir + "/vaultfs.log)");
+}
+
+Status Unmount(const std::string& mountpoint_arg, int wait_s) {
+  const std::string mp = AbsolutePath(mountpoint_arg);
+  const std::string registry = RegistryPath(mp);
+  const long pid = ReadPid(registry);
+  if (!IsMountPoint(mp)) {
+    return Status(EINVAL, mp + " is not mounted");
+  }
+  int rc;
+  if (geteuid() == 0) {
+    rc = umount2(mp.c_str(), 0) == 0 ? 0 : errno;
+  } else {
+    pid_t child = fork();
+    if (child == 0) {
+      execlp("fusermount3", "fusermount3", "-u", "--", mp.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EBUSY;
+  }
+  if (rc == EBUSY) {
+    return Status(EBUSY, mp + " is busy: close the files and shells using it (see `fuser -m " + mp +
+                             "`), then try again");
+  }
+  if (rc != 0) return Status(rc, "unmount " + mp + ": " + strerror(rc));
+  if (pid <= 0) return Status::Ok();  // not started by this user's vaultfs: nothing to wait for
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
+  auto next_note = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status(ETIMEDOUT, "the vaultfs daemon (pid " + std::to_string(pid) +
+                                   ") is still committing files; it keeps trying, and whatever "
+                                   "it cannot commit is kept for the next mount");
+    }
+    if (std::chrono::steady_clock::now() >= next_note) {
+      fprintf(stderr, "vaultfs: waiting for the daemon (pid %ld) to finish uploads...\n", pid);
+      next_note += std::chrono::seconds(10);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::Ok();
+}
+
+}  // namespace vaultfs::fuse

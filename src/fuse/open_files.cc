@@ -1,0 +1,314 @@
+// OpenFiles: see open_files.h.
+#include "src/fuse/open_files.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "src/common/log.h"
+
+namespace vaultfs::fuse {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+OpenFiles::OpenFiles(cluster::Vault* vault, std::string staging_dir)
+    : vault_(vault), staging_dir_(std::move(staging_dir)) {
+  retry_ = std::thread([this] { RetryLoop(); });
+}
+
+OpenFiles::~OpenFiles() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  retry_.join();
+}
+
+void OpenFiles::RecoverJournals() {
+  for (const std::string& path : StagedFile::FindJournals(staging_dir_)) {
+    StagedJournal j;
+    auto staged = StagedFile::Recover(path, &j);
+    if (!staged.ok()) {
+      VFS_LOG(kError) << "cannot recover staged data: " << staged.status().ToString()
+                      << " (left in place)";
+      continue;
+    }
+    auto now = vault_->GetAttr(j.ino);
+    if (!now.ok()) {
+      VFS_LOG(kWarn) << "staged changes of inode " << j.ino << " (" << (*staged)->path()
+                     << ") not recovered now: " << now.status().ToString();
+      if (now.status().code() != ENOENT) (void)staged->release();  // keep the files on disk
+      continue;
+    }
+    auto f = std::make_shared<FileState>();
+    f->ino = j.ino;
+    f->base = *now;
+    f->base.version = j.base_version;  // the content builds on this one, even if replaced
+    f->size = j.size;
+    f->base_limit = j.base_limit;
+    f->staged = std::move(staged).value();
+    f->dirty = true;
+    f->write_mtime_ns = j.mtime_ns;
+    f->pending = j.attrs;
+    f->failed = true;
+    f->next_retry = std::chrono::steady_clock::now();
+    VFS_LOG(kInfo) << "recovered staged changes of inode " << j.ino << "; committing them";
+    std::lock_guard<std::mutex> lock(mu_);
+    files_.emplace(j.ino, std::move(f));  // an open of the inode joins it
+  }
+  cv_.notify_all();
+}
+
+Result<std::shared_ptr<FileState>> OpenFiles::Open(const cluster::Attr& fresh) {
+  std::shared_ptr<FileState> f;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = files_[fresh.ino];
+    if (!slot) {
+      slot = std::make_shared<FileState>();
+      slot->ino = fresh.ino;
+      slot->base = fresh;
+      slot->size = fresh.size;
+      slot->base_limit = fresh.size;
+    }
+    f = slot;
+    ++f->opens;
+  }
+  std::lock_guard<std::mutex> lock(f->mu);
+  if (!f->dirty && f->base.version != fresh.version) {  // changed elsewhere: start over
+    f->base = fresh;
+    f->size = fresh.size;
+    f->base_limit = fresh.size;
+    f->staged.reset();
+    f->cache.reset();
+  } else if (!f->dirty) {
+    f->base = fresh;  // same content; attributes may have changed
+  }
+  return f;
+}
+
+void OpenFiles::Release(const std::shared_ptr<FileState>& f) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--f->opens > 0) return;
+  }
+  // f->mu is taken without mu_ held: a commit in progress must not stall every other open.
+  std::lock_guard<std::mutex> flock(f->mu);
+  if (f->dirty) return;  // a failed commit: the retry thread keeps it
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = files_.find(f->ino);
+  if (it != files_.end() && it->second == f && f->opens == 0) files_.erase(it);
+}
+
+std::shared_ptr<FileState> OpenFiles::Find(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = files_.find(ino);
+  return it == files_.end() ? nullptr : it->second;
+}
+
+void OpenFiles::Overlay(const FileState& f, cluster::Attr* a) {
+  a->size = f.size;
+  if (f.dirty) {
+    a->mtime_ns = f.write_mtime_ns;
+    a->ctime_ns = std::max(a->ctime_ns, f.write_mtime_ns);
+  }
+  f.pending.ApplyTo(*a);
+}
+
+Status OpenFiles::EnsureStaged(FileState& f) {
+  if (f.staged) return Status::Ok();
+  VFS_ASSIGN_OR_RETURN(f.staged, StagedFile::Create(staging_dir_, f.ino));
+  return Status::Ok();
+}
+
+Status OpenFiles::ReadLocked(FileState& f, uint64_t offset, size_t n, char* out) {
+  uint64_t pos = offset;
+  const uint64_t end = offset + n;
+  while (pos < end) {
+    bool held = false;
+    uint64_t run = f.staged ? f.staged->present().RunAt(pos, end - pos, &held) : end - pos;
+    if (held) {
+      VFS_RETURN_IF_ERROR(f.staged->Read(pos, out + (pos - offset), run));
+    } else if (pos < f.base_limit) {
+      run = std::min(run, f.base_limit - pos);
+      if (!f.cache) {
+        VFS_ASSIGN_OR_RETURN(auto reader, vault_->OpenVersion(f.base));
+        f.cache = std::make_unique<SegmentCache>(std::move(reader), SegmentCache::Options{});
+      }
+      if (pos + run > f.cache->size()) {
+        return Status(EIO, "inode " + std::to_string(f.ino) + ": version " + f.base.version +
+                               " is shorter than its recorded size");
+      }
+      VFS_RETURN_IF_ERROR(f.cache->Read(pos, run, out + (pos - offset)));
+    } else {
+      memset(out + (pos - offset), 0, run);  // past the base's end: a hole
+    }
+    pos += run;
+  }
+  return Status::Ok();
+}
+
+Status OpenFiles::Read(FileState& f, uint64_t offset, size_t n, std::string* out) {
+  out->clear();
+  if (offset >= f.size) return Status::Ok();
+  n = static_cast<size_t>(std::min<uint64_t>(n, f.size - offset));
+  out->resize(n);
+  return ReadLocked(f, offset, n, out->data());
+}
+
+Status OpenFiles::Write(FileState& f, uint64_t offset, std::string_view data) {
+  VFS_RETURN_IF_ERROR(EnsureStaged(f));
+  VFS_RETURN_IF_ERROR(f.staged->Write(offset, data));
+  f.size = std::max<uint64_t>(f.size, offset + data.size());
+  f.dirty = true;
+  f.write_mtime_ns = NowNs();
+  f.pending.mtime_ns.reset();  // a write after utimens sets the time again
+  return Status::Ok();
+}
+
+Status OpenFiles::Truncate(FileState& f, uint64_t size) {
+  if (size == f.size && f.base_limit <= size) return Status::Ok();
+  VFS_RETURN_IF_ERROR(EnsureStaged(f));
+  VFS_RETURN_IF_ERROR(f.staged->Truncate(size));
+  f.base_limit = std::min(f.base_limit, size);
+  f.size = size;
+  f.dirty = true;
+  f.write_mtime_ns = NowNs();
+  f.pending.mtime_ns.reset();
+  return Status::Ok();
+}
+
+Status OpenFiles::Commit(FileState& f) {
+  Status st = CommitLocked(f);
+  if (st.ok()) return st;
+  f.failed = true;
+  f.next_retry = std::chrono::steady_clock::now() + f.backoff;
+  if (f.staged) {
+    StagedJournal j{f.ino, f.base.version, f.size, f.base_limit, f.write_mtime_ns, f.pending};
+    Status js = f.staged->SaveJournal(j);
+    if (!js.ok()) VFS_LOG(kError) << "could not journal staged data: " << js.ToString();
+  }
+  VFS_LOG(kWarn) << "commit of inode " << f.ino << " failed: " << st.ToString()
+                 << "; the data is kept in " << (f.staged ? f.staged->path() : "memory")
+                 << " and retried";
+  cv_.notify_all();
+  return st;
+}
+
+Status OpenFiles::CommitLocked(FileState& f) {
+  if (!f.dirty) {
+    if (f.pending.empty()) return Status::Ok();
+    auto a = vault_->SetAttr(f.ino, f.pending);
+    if (!a.ok()) return a.status();
+    f.base = *a;
+    f.pending = {};
+    return Status::Ok();
+  }
+  uint64_t pos = 0;
+  auto source = [&](uint8_t* buf, size_t n) -> Status {
+    Status st = ReadLocked(f, pos, n, reinterpret_cast<char*>(buf));
+    pos += n;
+    return st;
+  };
+  cluster::WriteOptions o;
+  o.attrs = f.pending;
+  if (!o.attrs.mtime_ns) o.attrs.mtime_ns = f.write_mtime_ns;
+  // The whole content was read before the commit, so it does not depend on the base still
+  // being current: if another client committed meanwhile, the last writer wins.
+  o.replace_newer = true;
+  auto a = vault_->WriteContent(f.base, f.size, source, o);
+  if (!a.ok()) {
+    if (a.status().code() == ENOENT) {
+      // The file was deleted (by us or another client) while open: nothing to keep.
+      VFS_LOG(kInfo) << "inode " << f.ino << " was deleted before its changes were committed";
+      f.dirty = false;
+      f.failed = false;
+      f.staged.reset();
+      return Status::Ok();
+    }
+    return a.status();
+  }
+  f.base = *a;
+  f.base_limit = f.size;
+  f.cache.reset();  // the old version's shards are queued for deletion
+  if (f.staged) f.staged->DropJournal();
+  f.dirty = false;
+  f.failed = false;
+  f.pending = {};
+  f.backoff = std::chrono::seconds(2);
+  return Status::Ok();
+}
+
+int OpenFiles::DirtyCount() {
+  std::vector<std::shared_ptr<FileState>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [ino, f] : files_) all.push_back(f);
+  }
+  int n = 0;
+  for (auto& f : all) {
+    std::lock_guard<std::mutex> lock(f->mu);
+    if (f->dirty) ++n;
+  }
+  return n;
+}
+
+int OpenFiles::FlushAll(std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    std::vector<std::shared_ptr<FileState>> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [ino, f] : files_) all.push_back(f);
+    }
+    int left = 0;
+    for (auto& f : all) {
+      std::lock_guard<std::mutex> lock(f->mu);
+      if (!f->dirty && f->pending.empty()) continue;
+      if (!Commit(*f).ok()) ++left;
+    }
+    if (left == 0 || std::chrono::steady_clock::now() >= deadline) return left;
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_until(lock,
+                   std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2)));
+  }
+}
+
+// Retries failed commits with exponential back-off (2 s .. 60 s) and forgets states that
+// became clean while no handle has them open.
+void OpenFiles::RetryLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, std::chrono::seconds(1));
+    if (stop_) break;
+    std::vector<std::shared_ptr<FileState>> failed;
+    for (auto& [ino, f] : files_) failed.push_back(f);
+    lock.unlock();
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<uint64_t> clean;
+    for (auto& f : failed) {
+      std::unique_lock<std::mutex> flock(f->mu, std::try_to_lock);
+      if (!flock.owns_lock()) continue;  // in use by a handle
+      if (f->failed && f->dirty && now >= f->next_retry) {
+        if (Commit(*f).ok()) {
+          VFS_LOG(kInfo) << "inode " << f->ino << ": staged changes committed on retry";
+        } else {
+          f->backoff = std::min(f->backoff * 2, std::chrono::seconds(60));
+          f->next_retry = now + f->backoff;
+        }
+      }
+      if (!f->dirty) clean.push_back(f->ino);
+    }
+    lock.lock();
+    for (uint64_t ino : clean) {
+      auto it = files_.find(ino);
+      if (it != files_.end() && it->second->opens == 0) files_.erase(it);
+    }
+  }
+}
+
+}  // namespace vaultfs::fuse

@@ -1,0 +1,98 @@
+// OpenFiles: the FUSE daemon's state for files being read or written (DESIGN.md §7).
+//
+// One FileState per inode, shared by all open handles of it, so two descriptors of one file
+// see each other's writes. Content is the committed base version (read through a
+// SegmentCache) overlaid with the StagedFile's local bytes; beyond the last truncation of the
+// base it is zeros. Commit() uploads that merged view as a new version with the attributes
+// changed while the file was open; close() and fsync() call it and return its error.
+//
+// A failed commit keeps the state (and journals it to the cache dir), and a background
+// thread retries it with back-off until it lands, so written data is never dropped; a later
+// daemon recovers journals left behind by one that died.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "src/cluster/vault.h"
+#include "src/common/status.h"
+#include "src/fuse/segment_cache.h"
+#include "src/fuse/staged_file.h"
+
+namespace vaultfs::fuse {
+
+// Lock order: FileState::mu before OpenFiles::mu_, never the other way round.
+struct FileState {
+  std::mutex mu;
+  uint64_t ino = 0;
+  // Everything below is guarded by mu.
+  cluster::Attr base;       // the committed version the content builds on
+  uint64_t size = 0;        // current size
+  uint64_t base_limit = 0;  // bytes of the base version that still show through
+  std::unique_ptr<StagedFile> staged;
+  std::unique_ptr<SegmentCache> cache;  // of base.version, opened on first need
+  bool dirty = false;
+  int64_t write_mtime_ns = 0;   // of the last write or truncate
+  cluster::AttrUpdate pending;  // attribute changes to send with the next commit
+  int opens = 0;                // guarded by OpenFiles::mu_
+  bool failed = false;          // last commit failed; the retry thread owns it
+  std::chrono::steady_clock::time_point next_retry;
+  std::chrono::seconds backoff{2};
+};
+
+class OpenFiles {
+ public:
+  OpenFiles(cluster::Vault* vault, std::string staging_dir);
+  ~OpenFiles();  // stops the retry thread (call FlushAll first)
+
+  // Commits what earlier daemons left in the staging dir (in the background).
+  void RecoverJournals();
+
+  // An open of `fresh` (attributes just read from the metadata service): joins the file's
+  // state if another handle holds it, else starts one. Unflushed local changes win over a
+  // newer version elsewhere; otherwise the state moves to `fresh` (close-to-open).
+  Result<std::shared_ptr<FileState>> Open(const cluster::Attr& fresh);
+  void Release(const std::shared_ptr<FileState>& f);
+  std::shared_ptr<FileState> Find(uint64_t ino);
+
+  // The calls below need f.mu held.
+  Status Read(FileState& f, uint64_t offset, size_t n, std::string* out);
+  Status Write(FileState& f, uint64_t offset, std::string_view data);
+  Status Truncate(FileState& f, uint64_t size);
+  // Uploads and commits local changes (or just sends pending attributes). On failure the
+  // changes are kept, journaled and retried in the background.
+  Status Commit(FileState& f);
+  // `a` as this daemon sees it: local size, write time and pending attributes.
+  static void Overlay(const FileState& f, cluster::Attr* a);
+
+  // At shutdown: commits everything still dirty, trying until `deadline`; what still fails
+  // stays journaled for the next mount. Returns how many files remain uncommitted.
+  int FlushAll(std::chrono::steady_clock::time_point deadline);
+  // How many files have changes not yet committed.
+  int DirtyCount();
+
+ private:
+  Status ReadLocked(FileState& f, uint64_t offset, size_t n, char* out);
+  Status EnsureStaged(FileState& f);
+  Status CommitLocked(FileState& f);
+  void RetryLoop();
+
+  cluster::Vault* vault_;
+  const std::string staging_dir_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, std::shared_ptr<FileState>> files_;  // guarded by mu_
+  bool stop_ = false;
+  std::thread retry_;
+};
+
+// Nanoseconds since the epoch, for mtimes.
+int64_t NowNs();
+
+}  // namespace vaultfs::fuse
