@@ -37,6 +37,7 @@ const std::map<std::string, OpInfo>& Ops() {
       {"report_server", {true, true, true}},  {"gc_list", {false, true, true}},
       {"gc_done", {true, true, true}},        {"repair_list", {false, true, true}},
       {"repair_done", {true, true, true}},    {"expire_pending", {true, true, true}},
+      {"write_inline", {true, true, false}},
   };
   return ops;
 }

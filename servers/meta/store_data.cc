@@ -2,7 +2,9 @@
 // and the repair and garbage-collection queues. A version is `pending` from begin_version until
 // commit_version switches the inode to it by compare-and-swap on the inode's current version;
 // the replaced version's chunks go to the GC queue and its rows are dropped. A committed version
-// with missing or corrupt shards sits in the repair queue until repair_done.
+// with missing or corrupt shards sits in the repair queue until repair_done. write_inline is the
+// small-file fast path: begin + commit of an inline version in one log entry, with a version id
+// the client chose (it seals the content bound to that id before sending).
 #include <algorithm>
 #include <set>
 
@@ -12,7 +14,9 @@ namespace vaultfs::meta {
 namespace {
 
 constexpr size_t kMaxInline = 256 * 1024;  // encoded sealed content of a small file
+constexpr size_t kMaxWrappedKey = 1024;
 constexpr int kMaxShards = 64;
+constexpr size_t kClientVersionIdLen = 32;  // 16 random bytes in lowercase hex
 
 void CheckHexId(const std::string& s, const char* what) {
   for (char c : s) {
@@ -36,6 +40,19 @@ std::optional<VersionRow> FindVersion(SqliteDb& db, const std::string& id) {
   st.Bind(1, id);
   if (!st.Step()) return std::nullopt;
   return VersionRow{st.Int(0), st.Text(1), st.Text(2), st.Int(3), st.Int(4), st.Int(5) != 0};
+}
+
+// Content versions belong to regular files only.
+void CheckRegularFile(const StoreOps::Inode& n) {
+  if (n.type != "file") throw OpError{n.type == "dir" ? EISDIR : EINVAL, "not a regular file"};
+}
+
+// The `expected` field of a compare-and-swap commit: required, but may be null.
+std::optional<std::string> ExpectedVersion(const Args& a) {
+  if (!a.json().is_object() || !a.json().contains("expected")) {
+    throw OpError{EINVAL, "missing field 'expected' (current version id, or null)"};
+  }
+  return a.OptStr("expected", 64);
 }
 
 std::string AddressOf(const ClusterConfig& cfg, int64_t server) {
@@ -70,14 +87,14 @@ void StoreOps::DeleteVersions(int64_t ino, const std::optional<std::string>& onl
 
 Json StoreOps::BeginVersion(const Args& a, const Args& gen) {
   Inode n = LoadInode(a.Ino("ino"));
-  if (n.type != "file") throw OpError{n.type == "dir" ? EISDIR : EINVAL, "not a regular file"};
+  CheckRegularFile(n);
   int64_t segment_size =
       a.OptInt("segment_size", 4096, 64 << 20).value_or(store_->config().segment_size);
   int64_t k = a.OptInt("k", 1, 32).value_or(store_->config().k);
   int64_t m = a.OptInt("m", 0, 32).value_or(store_->config().m);
   // The wrapped file key may come now or with commit_version: clients bind it to the
   // version id, which they learn only from this reply.
-  std::string wrapped = a.OptStr("wrapped_key", 1024).value_or("");
+  std::string wrapped = a.OptStr("wrapped_key", kMaxWrappedKey).value_or("");
   bool is_inline = a.Bool("inline", false);
   std::string id = gen.Str("version", 64);
   CheckHexId(id, "version id");
@@ -114,11 +131,9 @@ Json StoreOps::BeginVersion(const Args& a, const Args& gen) {
 Json StoreOps::CommitVersion(const Args& a, const Args& gen) {
   Inode n = LoadInode(a.Ino("ino"));
   std::string vid = a.Str("version", 64);
-  if (!a.json().contains("expected")) {
-    throw OpError{EINVAL, "missing field 'expected' (current version id, or null)"};
-  }
-  std::optional<std::string> expected = a.OptStr("expected", 64);
+  std::optional<std::string> expected = ExpectedVersion(a);
   int64_t size = a.Int("size", 0, INT64_MAX);
+  AttrChanges attrs = ParseAttrChanges(a);
   int64_t quorum = gen.Int("quorum", 1, kMaxShards);
   auto v = FindVersion(db_, vid);
   if (!v || v->owner != user_ || v->inode != n.id) {
@@ -168,7 +183,7 @@ Json StoreOps::CommitVersion(const Args& a, const Args& gen) {
       rq.Bind(1, vid).Bind(2, user_).Bind(3, now_).Run();
     }
   }
-  if (auto wrapped = a.OptStr("wrapped_key", 1024)) {
+  if (auto wrapped = a.OptStr("wrapped_key", kMaxWrappedKey)) {
     Stmt wk = db_.Prepare("UPDATE versions SET wrapped_key=?1 WHERE id=?2");
     wk.Bind(1, *wrapped).Bind(2, vid).Run();
   }
@@ -179,12 +194,50 @@ Json StoreOps::CommitVersion(const Args& a, const Args& gen) {
       throw OpError{EINVAL, "missing field 'wrapped_key' (the version's wrapped file key)"};
     }
   }
+  return SwitchVersion(n, vid, size, attrs);
+}
+
+Json StoreOps::SwitchVersion(const Inode& n, const std::string& vid, int64_t size,
+                             const AttrChanges& attrs) {
   if (n.version) DeleteVersions(n.id, n.version);
   Stmt st = db_.Prepare("UPDATE versions SET state='committed', size=?1 WHERE id=?2");
   st.Bind(1, size).Bind(2, vid).Run();
-  Stmt in = db_.Prepare("UPDATE inodes SET version=?1, size=?2, mtime=?3, ctime=?3 WHERE id=?4");
-  in.Bind(1, vid).Bind(2, size).Bind(3, now_).Bind(4, n.id).Run();
+  Stmt in = db_.Prepare(
+      "UPDATE inodes SET version=?1, size=?2, mtime=?3, ctime=?4, atime=?5, mode=?6, uid=?7, "
+      "gid=?8 WHERE id=?9");
+  in.Bind(1, vid).Bind(2, size).Bind(3, attrs.mtime.value_or(now_)).Bind(4, now_);
+  in.Bind(5, attrs.atime.value_or(n.atime)).Bind(6, attrs.mode.value_or(n.mode));
+  in.Bind(7, attrs.uid.value_or(n.uid)).Bind(8, attrs.gid.value_or(n.gid)).Bind(9, n.id).Run();
   return Json{{"attr", InodeJson(LoadInode(n.id))}};
+}
+
+// Equivalent to begin_version(inline) + commit_version, in one entry: the version row ends up
+// exactly as those two would leave it (config k, m and segment size; created = now).
+Json StoreOps::WriteInline(const Args& a) {
+  Inode n = LoadInode(a.Ino("ino"));
+  CheckRegularFile(n);
+  std::string vid = a.Str("version", kClientVersionIdLen);
+  CheckHexId(vid, "version id");
+  if (vid.size() != kClientVersionIdLen) {
+    throw OpError{EINVAL, "version id must be 32 lowercase hex characters"};
+  }
+  std::optional<std::string> expected = ExpectedVersion(a);
+  int64_t size = a.Int("size", 0, INT64_MAX);
+  std::string content = a.Str("content", kMaxInline, true);
+  std::string wrapped = a.Str("wrapped_key", kMaxWrappedKey);
+  AttrChanges attrs = ParseAttrChanges(a);
+  if (FindVersion(db_, vid)) throw OpError{EEXIST, "a version " + vid + " already exists"};
+  if (n.version != expected) {
+    throw OpError{ESTALE, "the file changed since this write began (compare-and-swap failed)"};
+  }
+  const ClusterConfig& cfg = store_->config();
+  Stmt ins = db_.Prepare(
+      "INSERT INTO versions(id, inode, owner, size, segment_size, k, m, wrapped_key, state, "
+      "inline, created) VALUES(?1,?2,?3,0,?4,?5,?6,?7,'pending',?8,?9)");
+  ins.Bind(1, vid).Bind(2, n.id).Bind(3, user_).Bind(4, int64_t(cfg.segment_size));
+  ins.Bind(5, int64_t(cfg.k)).Bind(6, int64_t(cfg.m)).Bind(7, wrapped).Bind(8, content);
+  ins.Bind(9, now_).Run();
+  return SwitchVersion(n, vid, size, attrs);
 }
 
 Json StoreOps::GetVersion(const Args& a) {

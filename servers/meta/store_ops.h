@@ -73,6 +73,7 @@ class StoreOps {
   // Data (store_data.cc).
   Json BeginVersion(const Args& a, const Args& gen);
   Json CommitVersion(const Args& a, const Args& gen);
+  Json WriteInline(const Args& a);
   Json GetVersion(const Args& a);
   Json ReportShard(const Args& a);
   Json ReportServer(const Args& a);
@@ -85,6 +86,15 @@ class StoreOps {
   Json ExpirePending(const Args& a);
 
   // Shared helpers.
+  // The optional attribute fields of setattr that a content commit (commit_version,
+  // write_inline) may also carry, so that closing a file is one log entry. One parser, so
+  // every op validates them alike: mode 0..07777 (permission bits only; the type is separate),
+  // uid/gid uint32, times in ns.
+  struct AttrChanges {
+    std::optional<int64_t> mode, uid, gid, atime, mtime;
+  };
+  static AttrChanges ParseAttrChanges(const Args& a);
+
   struct Inode {
     int64_t id = 0;
     std::string owner;
@@ -109,6 +119,11 @@ class StoreOps {
   bool IsCluster() const { return user_ == kClusterUser; }
 
  private:
+  // Commits version `vid` (`size` bytes) as `n`'s content: the replaced version goes to GC,
+  // mtime becomes now unless `attrs` sets it, ctime becomes now. Returns the reply ({attr}).
+  Json SwitchVersion(const Inode& n, const std::string& vid, int64_t size,
+                     const AttrChanges& attrs);
+
   MetaStore* store_;
   SqliteDb& db_;
   std::string user_;

@@ -11,8 +11,40 @@ namespace vaultfs::meta {
 namespace {
 
 constexpr size_t kMaxSealedName = 4096;
-constexpr size_t kMaxTarget = 8192;
+// A sealed symlink target: the FUSE client sends hex of (8-byte id + 4124-byte sealed blob) =
+// 8264 chars for a 4095-byte target (PATH_MAX - 1); room to spare for other encodings.
+constexpr size_t kMaxTarget = 16384;
 constexpr size_t kMaxXattrs = 64 * 1024;
+// Readdir stops a page early once its opaque strings (keys, names, xattrs) pass this many
+// bytes, so a page of long sealed names or large xattrs stays well inside a reply frame (the
+// client accepts 8 MiB; JSON escaping can grow odd bytes up to 6x).
+constexpr size_t kReaddirPageBytes = 1 << 20;
+
+// The inode columns in the order InodeFromRow reads them, for a table aliased `i`.
+constexpr const char* kInodeCols =
+    "i.id, i.owner, i.type, i.mode, i.uid, i.gid, i.rdev, i.nlink, i.size, i.atime, i.mtime, "
+    "i.ctime, i.version, i.target, i.xattrs";
+
+// Reads the kInodeCols columns starting at column `c`.
+StoreOps::Inode InodeFromRow(const Stmt& st, int c) {
+  StoreOps::Inode n;
+  n.id = st.Int(c + 0);
+  n.owner = st.Text(c + 1);
+  n.type = st.Text(c + 2);
+  n.mode = st.Int(c + 3);
+  n.uid = st.Int(c + 4);
+  n.gid = st.Int(c + 5);
+  n.rdev = st.Int(c + 6);
+  n.nlink = st.Int(c + 7);
+  n.size = st.Int(c + 8);
+  n.atime = st.Int(c + 9);
+  n.mtime = st.Int(c + 10);
+  n.ctime = st.Int(c + 11);
+  n.version = st.OptText(c + 12);
+  n.target = st.OptText(c + 13);
+  n.xattrs = st.OptText(c + 14);
+  return n;
+}
 
 struct Entry {
   std::string name;
@@ -67,28 +99,11 @@ bool IsDir(const StoreOps::Inode& n) { return n.type == "dir"; }
 }  // namespace
 
 StoreOps::Inode StoreOps::LoadInode(int64_t id) {
-  Stmt st = db_.Prepare(
-      "SELECT id, owner, type, mode, uid, gid, rdev, nlink, size, atime, mtime, ctime, version, "
-      "target, xattrs FROM inodes WHERE id=?1");
+  Stmt st = db_.Prepare(std::string("SELECT ") + kInodeCols + " FROM inodes i WHERE i.id=?1");
   st.Bind(1, id);
   if (!st.Step()) throw OpError{ENOENT, "no inode " + std::to_string(id)};
-  Inode n;
-  n.id = st.Int(0);
-  n.owner = st.Text(1);
+  Inode n = InodeFromRow(st, 0);
   if (n.owner != user_) throw OpError{EACCES, "inode " + std::to_string(id) + " is not yours"};
-  n.type = st.Text(2);
-  n.mode = st.Int(3);
-  n.uid = st.Int(4);
-  n.gid = st.Int(5);
-  n.rdev = st.Int(6);
-  n.nlink = st.Int(7);
-  n.size = st.Int(8);
-  n.atime = st.Int(9);
-  n.mtime = st.Int(10);
-  n.ctime = st.Int(11);
-  n.version = st.OptText(12);
-  n.target = st.OptText(13);
-  n.xattrs = st.OptText(14);
   return n;
 }
 
@@ -156,23 +171,29 @@ Json StoreOps::Lookup(const Args& a) {
 
 Json StoreOps::GetAttr(const Args& a) { return Json{{"attr", InodeJson(LoadInode(a.Ino("ino")))}}; }
 
+StoreOps::AttrChanges StoreOps::ParseAttrChanges(const Args& a) {
+  AttrChanges c;
+  c.mode = a.OptInt("mode", 0, 07777);
+  c.uid = a.OptInt("uid", 0, UINT32_MAX);
+  c.gid = a.OptInt("gid", 0, UINT32_MAX);
+  c.atime = a.OptInt("atime", INT64_MIN, INT64_MAX);
+  c.mtime = a.OptInt("mtime", INT64_MIN, INT64_MAX);
+  return c;
+}
+
 Json StoreOps::SetAttr(const Args& a) {
   Inode n = LoadInode(a.Ino("ino"));
-  auto mode = a.OptInt("mode", 0, 07777);
-  auto uid = a.OptInt("uid", 0, UINT32_MAX);
-  auto gid = a.OptInt("gid", 0, UINT32_MAX);
+  AttrChanges c = ParseAttrChanges(a);
   auto size = a.OptInt("size", 0, INT64_MAX);
-  auto atime = a.OptInt("atime", INT64_MIN, INT64_MAX);
-  auto mtime = a.OptInt("mtime", INT64_MIN, INT64_MAX);
   auto xattrs = a.OptStr("xattrs", kMaxXattrs);
   if (size && IsDir(n)) throw OpError{EISDIR, "cannot set the size of a directory"};
   if (size && n.type != "file") throw OpError{EINVAL, "size applies to regular files only"};
-  if (mode) n.mode = *mode;
-  if (uid) n.uid = *uid;
-  if (gid) n.gid = *gid;
+  n.mode = c.mode.value_or(n.mode);
+  n.uid = c.uid.value_or(n.uid);
+  n.gid = c.gid.value_or(n.gid);
+  n.atime = c.atime.value_or(n.atime);
+  n.mtime = c.mtime.value_or(n.mtime);
   if (size) n.size = *size;
-  if (atime) n.atime = *atime;
-  if (mtime) n.mtime = *mtime;
   if (xattrs) n.xattrs = xattrs->empty() ? std::nullopt : xattrs;
   n.ctime = now_;
   Stmt st = db_.Prepare(
@@ -360,24 +381,41 @@ Json StoreOps::Rename(const Args& a) {
   return Json::object();
 }
 
+// With `attrs: true` every entry also carries the child's getattr object, so a client answers
+// readdirplus (`ls -l`) with one round trip per page instead of one per entry. Directories
+// hold only their owner's inodes, so the join needs no per-entry ownership check.
 Json StoreOps::Readdir(const Args& a) {
   int64_t dir = a.Ino("ino");
   std::string cursor = a.OptStr("cursor", 128).value_or("");
   int64_t limit = a.OptInt("limit", 1, 1000).value_or(256);
+  bool with_attrs = a.Bool("attrs", false);
   LoadDir(dir);
-  Stmt st = db_.Prepare(
-      "SELECT d.key, d.name, d.child, i.type FROM dentries d JOIN inodes i ON i.id=d.child "
-      "WHERE d.parent=?1 AND d.key>?2 ORDER BY d.key LIMIT ?3");
+  // Plain pages read four columns; only attrs pages pay for whole inode rows (xattrs, targets).
+  Stmt st = db_.Prepare(std::string("SELECT d.key, d.name, ") +
+                        (with_attrs ? kInodeCols : "i.id, i.type") +
+                        " FROM dentries d JOIN inodes i ON i.id=d.child"
+                        " WHERE d.parent=?1 AND d.key>?2 ORDER BY d.key LIMIT ?3");
   st.Bind(1, dir).Bind(2, cursor).Bind(3, limit + 1);
   Json entries = Json::array();
   Json next = nullptr;
+  size_t bytes = 0;
   while (st.Step()) {
-    if (static_cast<int64_t>(entries.size()) == limit) {
+    if (static_cast<int64_t>(entries.size()) == limit || bytes >= kReaddirPageBytes) {
       next = entries.back()["key"];
       break;
     }
-    entries.push_back(
-        {{"key", st.Text(0)}, {"name", st.Text(1)}, {"ino", st.Int(2)}, {"type", st.Text(3)}});
+    Json e = {{"key", st.Text(0)}, {"name", st.Text(1)}, {"ino", st.Int(2)}};
+    bytes += e["key"].get_ref<const std::string&>().size() +
+             e["name"].get_ref<const std::string&>().size();
+    if (with_attrs) {
+      Inode child = InodeFromRow(st, 2);
+      bytes += child.xattrs ? child.xattrs->size() : 0;
+      e["type"] = child.type;
+      e["attr"] = InodeJson(child);
+    } else {
+      e["type"] = st.Text(3);
+    }
+    entries.push_back(std::move(e));
   }
   return Json{{"entries", std::move(entries)}, {"next", next}};
 }

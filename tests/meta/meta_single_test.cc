@@ -1,6 +1,8 @@
 // Every metadata operation, including its errors, against one real `vaultfs-meta --single`
 // process, plus hostile input (malformed JSON, unknown ops, wrong types, huge frames, no
-// session) after which the node must still serve.
+// session) after which the node must still serve. The ops the FUSE daemon leans on
+// (write_inline, readdir attrs, commit attributes, modes, timestamps) are in
+// meta_fuse_ops_test.cc.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -12,67 +14,10 @@
 #include "src/common/hex.h"
 #include "src/common/socket.h"
 #include "src/crypto/token.h"
-#include "tests/meta/meta_cluster.h"
+#include "tests/meta/meta_single_fixture.h"
 
 namespace vaultfs::testing {
 namespace {
-
-using Json = nlohmann::json;
-
-std::string K(const std::string& name) { return HexEncode(name); }
-const std::string kAuth = std::string(64, 'a');
-
-class MetaSingleTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    cluster_ = new MetaCluster(1, /*single=*/true);
-    Status st = cluster_->StartAll();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
-  struct User {
-    std::unique_ptr<MetaClient> c;
-    int64_t root = 0;
-    std::string id;
-  };
-
-  User NewUser(const std::string& name) {
-    User u;
-    u.c = cluster_->Client();
-    auto r = u.c->Call("register", {{"user", name},
-                                    {"salt", "00112233"},
-                                    {"kdf", {{"alg", "scrypt"}, {"n", 16384}}},
-                                    {"auth_key", kAuth},
-                                    {"wrapped_master_key", "wrapped-" + name}});
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    auto l = u.c->Login(name, kAuth);
-    EXPECT_TRUE(l.ok()) << l.status().ToString();
-    if (l.ok()) {
-      u.root = (*l)["root"].get<int64_t>();
-      u.id = (*l)["user_id"].get<std::string>();
-    }
-    return u;
-  }
-
-  static int64_t Ino(const Result<Json>& r) {
-    return r.ok() ? (*r)["attr"]["ino"].get<int64_t>() : -1;
-  }
-
-  static MetaCluster* cluster_;
-};
-MetaCluster* MetaSingleTest::cluster_ = nullptr;
-
-// Expects an error reply with errno `code`. Variadic so braced JSON arguments pass through.
-void CheckErrno(int line, const Result<Json>& r, int code) {
-  SCOPED_TRACE("line " + std::to_string(line));
-  ASSERT_FALSE(r.ok()) << "expected " << ErrnoName(code) << ", got success: " << r->dump();
-  EXPECT_EQ(r.status().code(), code) << r.status().ToString();
-}
-#define EXPECT_ERRNO(...) CheckErrno(__LINE__, __VA_ARGS__)
 
 TEST_F(MetaSingleTest, RegisterLoginSaltPasswd) {
   User u = NewUser("acct");

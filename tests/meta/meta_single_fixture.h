@@ -1,0 +1,74 @@
+// Shared fixture of the tests against one real `vaultfs-meta --single` process
+// (meta_single_test.cc, meta_fuse_ops_test.cc): the node is started once per test suite, each
+// test registers its own users so tests do not see each other's trees.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "src/common/hex.h"
+#include "tests/meta/meta_cluster.h"
+
+namespace vaultfs::testing {
+
+using Json = nlohmann::json;
+
+// A lookup key for `name` (the real client sends an HMAC; any lowercase hex will do here).
+inline std::string K(const std::string& name) { return HexEncode(name); }
+inline const std::string kAuth = std::string(64, 'a');
+
+class MetaSingleTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new MetaCluster(1, /*single=*/true);
+    Status st = cluster_->StartAll();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  struct User {
+    std::unique_ptr<MetaClient> c;
+    int64_t root = 0;
+    std::string id;
+  };
+
+  User NewUser(const std::string& name) {
+    User u;
+    u.c = cluster_->Client();
+    auto r = u.c->Call("register", {{"user", name},
+                                    {"salt", "00112233"},
+                                    {"kdf", {{"alg", "scrypt"}, {"n", 16384}}},
+                                    {"auth_key", kAuth},
+                                    {"wrapped_master_key", "wrapped-" + name}});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    auto l = u.c->Login(name, kAuth);
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    if (l.ok()) {
+      u.root = (*l)["root"].get<int64_t>();
+      u.id = (*l)["user_id"].get<std::string>();
+    }
+    return u;
+  }
+
+  static int64_t Ino(const Result<Json>& r) {
+    return r.ok() ? (*r)["attr"]["ino"].get<int64_t>() : -1;
+  }
+
+  inline static MetaCluster* cluster_ = nullptr;
+};
+
+// Expects an error reply with errno `code`.
+inline void CheckErrno(int line, const Result<Json>& r, int code) {
+  SCOPED_TRACE("line " + std::to_string(line));
+  ASSERT_FALSE(r.ok()) << "expected " << ErrnoName(code) << ", got success: " << r->dump();
+  EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+}
+// Variadic so braced JSON arguments pass through the macro.
+#define EXPECT_ERRNO(...) CheckErrno(__LINE__, __VA_ARGS__)
+
+}  // namespace vaultfs::testing
