@@ -39,6 +39,11 @@ std::string MetaClient::NewRequestId() {
   return std::to_string(Clock::now().time_since_epoch().count());
 }
 
+void MetaClient::SetRelogin(std::function<Status()> relogin) {
+  std::lock_guard<std::mutex> l(mu_);
+  relogin_ = std::move(relogin);
+}
+
 void MetaClient::SetSession(std::string token) {
   std::lock_guard<std::mutex> l(mu_);
   session_ = std::move(token);
@@ -105,6 +110,7 @@ Result<Json> MetaClient::Call(std::string_view op, Json args) {
   std::string last_error = "no node answered";
   int backoff_ms = 20;
   size_t tried_without_leader = 0;
+  bool relogged = false;
   while (Clock::now() < deadline) {
     size_t node;
     {
@@ -180,6 +186,21 @@ Result<Json> MetaClient::Call(std::string_view op, Json args) {
       continue;
     }
     SetLeader(static_cast<int>(node));
+    if (code == "EACCES" && !relogged && args.contains("session") &&
+        message.find("expired") != std::string::npos) {
+      std::function<Status()> relogin;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        relogin = relogin_;
+      }
+      if (relogin) {
+        relogged = true;
+        Status st = relogin();
+        if (!st.ok()) return st.Annotate("renewing the expired session");
+        args["session"] = session();
+        continue;
+      }
+    }
     return Status(ErrnoFromName(code), message);
   }
   return Status(ETIMEDOUT, "metadata service unreachable: no leader among " + NodeList() +

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -52,6 +53,9 @@ class MetaClient {
   Result<nlohmann::json> Login(const std::string& user, const std::string& auth_key_hex);
 
   void SetSession(std::string token);
+  // Called when the service says our session token has expired (a mount outlives the 12 h
+  // session): it should log in again (Login sets the new session); the call is then retried.
+  void SetRelogin(std::function<Status()> relogin);
   std::string session() const;
 
   // True for ops that change state (and therefore carry a request id).
@@ -74,6 +78,7 @@ class MetaClient {
   int leader_ = -1;
   size_t next_node_ = 0;
   std::string session_;
+  std::function<Status()> relogin_;
   std::atomic<uint64_t> next_id_{1};
 };
 

@@ -243,6 +243,7 @@ class Vault {
   std::string user_id_;
   uint64_t root_ = 0;
   std::unique_ptr<crypto::Key> master_;
+  std::unique_ptr<crypto::Key> auth_key_;  // to renew an expired session
   std::unique_ptr<crypto::NameCipher> names_;
 
   std::mutex codec_mu_;

@@ -136,9 +136,14 @@ Status OpenFiles::ReadLocked(FileState& f, uint64_t offset, size_t n, char* out)
       VFS_RETURN_IF_ERROR(f.staged->Read(pos, out + (pos - offset), run));
     } else if (pos < f.base_limit) {
       run = std::min(run, f.base_limit - pos);
+      // The data token that comes with a version lasts an hour; a file kept open longer
+      // reopens its version for a fresh one.
+      const auto now = std::chrono::steady_clock::now();
+      if (f.cache && now - f.cache_opened > std::chrono::minutes(45)) f.cache.reset();
       if (!f.cache) {
         VFS_ASSIGN_OR_RETURN(auto reader, vault_->OpenVersion(f.base));
         f.cache = std::make_unique<SegmentCache>(std::move(reader), SegmentCache::Options{});
+        f.cache_opened = now;
       }
       if (pos + run > f.cache->size()) {
         return Status(EIO, "inode " + std::to_string(f.ino) + ": version " + f.base.version +
@@ -233,9 +238,11 @@ Status OpenFiles::CommitLocked(FileState& f) {
     }
     return a.status();
   }
+  const bool replaced = !f.base.version.empty();
   f.base = *a;
   f.base_limit = f.size;
   f.cache.reset();  // the old version's shards are queued for deletion
+  if (replaced) gc_wanted_ = true;
   if (f.staged) f.staged->DropJournal();
   f.dirty = false;
   f.failed = false;
@@ -271,7 +278,16 @@ int OpenFiles::FlushAll(std::chrono::steady_clock::time_point deadline) {
       if (!f->dirty && f->pending.empty()) continue;
       if (!Commit(*f).ok()) ++left;
     }
-    if (left == 0 || std::chrono::steady_clock::now() >= deadline) return left;
+    if (left == 0) {
+      // A last garbage-collection pass, so an unmount leaves no replaced versions behind.
+      std::unique_lock<std::mutex> lock(mu_);
+      std::erase_if(files_, [](const auto& kv) { return kv.second->opens == 0; });
+      last_gc_ = {};
+      if (gc_wanted_.exchange(false)) gc_due_ = true;
+      MaybeCollectGarbage(lock);
+      return 0;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return left;
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_until(lock,
                    std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2)));
@@ -308,7 +324,32 @@ void OpenFiles::RetryLoop() {
       auto it = files_.find(ino);
       if (it != files_.end() && it->second->opens == 0) files_.erase(it);
     }
+    MaybeCollectGarbage(lock);
   }
+}
+
+// Replaced and deleted versions' shards are deleted from the data servers at most once a
+// minute, and only while this daemon has no file open: an open file keeps reading the version
+// it opened (POSIX: even after unlink), so its shards must stay.
+void OpenFiles::MaybeCollectGarbage(std::unique_lock<std::mutex>& lock) {
+  const auto now = std::chrono::steady_clock::now();
+  if (gc_wanted_.exchange(false)) gc_due_ = true;
+  if (!gc_due_ || !files_.empty() || now - last_gc_ < std::chrono::seconds(60)) return;
+  gc_due_ = false;
+  last_gc_ = now;
+  lock.unlock();
+  auto removed = vault_->CollectGarbage();
+  if (!removed.ok()) {
+    VFS_LOG(kWarn) << "garbage collection: " << removed.status().ToString();
+  } else if (*removed > 0) {
+    VFS_LOG(kInfo) << "garbage collection removed " << *removed << " shard(s)";
+  }
+  lock.lock();
+}
+
+void OpenFiles::NoteGarbage() {
+  std::lock_guard<std::mutex> lock(mu_);
+  gc_due_ = true;
 }
 
 }  // namespace vaultfs::fuse

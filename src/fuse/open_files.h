@@ -11,6 +11,7 @@
 // daemon recovers journals left behind by one that died.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -37,6 +38,7 @@ struct FileState {
   uint64_t base_limit = 0;  // bytes of the base version that still show through
   std::unique_ptr<StagedFile> staged;
   std::unique_ptr<SegmentCache> cache;  // of base.version, opened on first need
+  std::chrono::steady_clock::time_point cache_opened;
   bool dirty = false;
   int64_t write_mtime_ns = 0;   // of the last write or truncate
   cluster::AttrUpdate pending;  // attribute changes to send with the next commit
@@ -76,12 +78,15 @@ class OpenFiles {
   int FlushAll(std::chrono::steady_clock::time_point deadline);
   // How many files have changes not yet committed.
   int DirtyCount();
+  // Something was deleted or replaced: a garbage-collection pass is due.
+  void NoteGarbage();
 
  private:
   Status ReadLocked(FileState& f, uint64_t offset, size_t n, char* out);
   Status EnsureStaged(FileState& f);
   Status CommitLocked(FileState& f);
   void RetryLoop();
+  void MaybeCollectGarbage(std::unique_lock<std::mutex>& lock);
 
   cluster::Vault* vault_;
   const std::string staging_dir_;
@@ -89,6 +94,9 @@ class OpenFiles {
   std::condition_variable cv_;
   std::map<uint64_t, std::shared_ptr<FileState>> files_;  // guarded by mu_
   bool stop_ = false;
+  bool gc_due_ = false;                            // guarded by mu_
+  std::atomic<bool> gc_wanted_{false};             // set by commits (which hold only f.mu)
+  std::chrono::steady_clock::time_point last_gc_;  // guarded by mu_
   std::thread retry_;
 };
 

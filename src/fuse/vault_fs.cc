@@ -106,7 +106,7 @@ struct Owner {
 Result<Owner> OwnerFor(VaultFs* fs, fuse_req_t req, fuse_ino_t parent, bool is_dir) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   Owner o{ctx->uid, ctx->gid, 0};
-  VFS_ASSIGN_OR_RETURN(Attr p, fs->vault().GetAttr(fs->Real(parent)));
+  VFS_ASSIGN_OR_RETURN(Attr p, fs->DirAttr(fs->Real(parent)));
   if (p.mode & S_ISGID) {
     o.gid = p.gid;
     if (is_dir) o.extra_mode = S_ISGID;
@@ -115,6 +115,7 @@ Result<Owner> OwnerFor(VaultFs* fs, fuse_req_t req, fuse_ino_t parent, bool is_d
 }
 
 void ReplyEntry(fuse_req_t req, VaultFs* fs, const Attr& a) {
+  fs->RememberDir(a);
   fuse_entry_param e;
   memset(&e, 0, sizeof(e));
   e.ino = fs->Fuse(a.ino);
@@ -160,6 +161,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   VaultFs* fs = Fs(req);
   auto a = fs->AttrOf(fs->Real(ino));
   if (!a.ok()) return ReplyErr(req, a.status(), "getattr");
+  fs->RememberDir(*a);
   struct stat st = fs->ToStat(*a);
   fuse_reply_attr(req, &st, fs->options().attr_timeout);
 }
@@ -231,6 +233,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   }
   if (temporary) fs->files().Release(f);
   if (!out.ok()) return ReplyErr(req, out.status(), "setattr");
+  fs->RememberDir(*out);
   struct stat st = fs->ToStat(*out);
   fuse_reply_attr(req, &st, fs->options().attr_timeout);
 }
@@ -286,6 +289,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   VaultFs* fs = Fs(req);
   Status st = fs->vault().Unlink(fs->Real(parent), name);
+  if (st.ok()) fs->files().NoteGarbage();
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "unlink"));
 }
 
@@ -317,6 +321,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   if (flags & ~3u) return (void)fuse_reply_err(req, EINVAL);
   Status st = fs->vault().Rename(fs->Real(parent), name, fs->Real(newparent), newname,
                                  static_cast<int>(flags));
+  if (st.ok()) fs->files().NoteGarbage();  // a replaced target's content is garbage
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "rename"));
 }
 
@@ -327,6 +332,8 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
   if (!a.ok()) return ReplyErr(req, a.status(), "link");
   if (auto f = fs->files().Find(a->ino)) {
     std::lock_guard<std::mutex> lock(f->mu);
+    f->base.nlink = a->nlink;  // open files answer getattr locally
+    f->base.ctime_ns = a->ctime_ns;
     OpenFiles::Overlay(*f, &*a);
   }
   ReplyEntry(req, fs, *a);
@@ -548,22 +555,22 @@ void OpAccess(fuse_req_t req, fuse_ino_t ino, int) {
   fuse_reply_err(req, a.ok() ? 0 : ErrnoOf(a.status(), "access"));
 }
 
+// Extended attributes are not supported. ENOSYS tells the kernel so once and for all: it
+// stops asking (the write path asks for security.capability on every write) and gives
+// applications EOPNOTSUPP.
 std::atomic<bool> xattr_logged{false};
 void NoXattrs(fuse_req_t req) {
   if (!xattr_logged.exchange(true)) {
-    VFS_LOG(kInfo) << "extended attributes are not supported (ENOTSUP)";
+    VFS_LOG(kInfo) << "extended attributes are not supported (applications get ENOTSUP)";
   }
-  fuse_reply_err(req, ENOTSUP);
+  fuse_reply_err(req, ENOSYS);
 }
 
 void OpSetxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
   NoXattrs(req);
 }
 void OpGetxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) { NoXattrs(req); }
-void OpListxattr(fuse_req_t req, fuse_ino_t, size_t size) {
-  if (size == 0) return (void)fuse_reply_xattr(req, 0);  // no attributes to list
-  fuse_reply_buf(req, nullptr, 0);
-}
+void OpListxattr(fuse_req_t req, fuse_ino_t, size_t) { NoXattrs(req); }
 void OpRemovexattr(fuse_req_t req, fuse_ino_t, const char*) { NoXattrs(req); }
 
 }  // namespace
@@ -590,11 +597,36 @@ struct stat VaultFs::ToStat(const Attr& a) const {
 }
 
 Result<Attr> VaultFs::AttrOf(uint64_t real_ino) {
-  VFS_ASSIGN_OR_RETURN(Attr a, vault_->GetAttr(real_ino));
+  // An open file's attributes are known here (it was read fresh at open, and this daemon
+  // makes its changes): no round trip, which matters for the kernel's revalidation during
+  // writes.
   if (auto f = files_.Find(real_ino)) {
     std::lock_guard<std::mutex> lock(f->mu);
+    Attr a = f->base;
     OpenFiles::Overlay(*f, &a);
+    return a;
   }
+  return vault_->GetAttr(real_ino);
+}
+
+void VaultFs::RememberDir(const Attr& a) {
+  if (!a.is_dir()) return;
+  std::lock_guard<std::mutex> lock(dirs_mu_);
+  if (dirs_.size() > 4096) dirs_.clear();  // a cache, not a table: bounded
+  dirs_[a.ino] = {a, std::chrono::steady_clock::now()};
+}
+
+Result<Attr> VaultFs::DirAttr(uint64_t real_ino) {
+  {
+    std::lock_guard<std::mutex> lock(dirs_mu_);
+    auto it = dirs_.find(real_ino);
+    if (it != dirs_.end() && std::chrono::steady_clock::now() - it->second.second <
+                                 std::chrono::duration<double>(options_.attr_timeout)) {
+      return it->second.first;
+    }
+  }
+  VFS_ASSIGN_OR_RETURN(Attr a, vault_->GetAttr(real_ino));
+  RememberDir(a);
   return a;
 }
 

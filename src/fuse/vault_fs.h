@@ -13,6 +13,7 @@
 #include <fuse_lowlevel.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +47,11 @@ class VaultFs {
   Result<cluster::Attr> AttrOf(uint64_t real_ino);
   Result<cluster::FsStats> StatFs();
 
+  // Recently seen directory attributes (for the owner and setgid rules of new entries),
+  // trusted as long as the kernel trusts its own copy.
+  void RememberDir(const cluster::Attr& a);
+  Result<cluster::Attr> DirAttr(uint64_t real_ino);
+
  private:
   cluster::Vault* vault_;
   VaultFsOptions options_;
@@ -53,6 +59,9 @@ class VaultFs {
   std::mutex statfs_mu_;
   std::chrono::steady_clock::time_point statfs_at_;
   cluster::FsStats statfs_;  // guarded by statfs_mu_
+  std::mutex dirs_mu_;
+  std::map<uint64_t, std::pair<cluster::Attr, std::chrono::steady_clock::time_point>>
+      dirs_;  // guarded by dirs_mu_
 };
 
 }  // namespace vaultfs::fuse
