@@ -724,6 +724,25 @@ Result<size_t> Vault::CollectGarbage() {
   return removed;
 }
 
+int Vault::ProbeDownServers() {
+  std::vector<std::pair<uint64_t, std::future<Result<HealthInfo>>>> asks;
+  for (uint64_t id : health_.DownServers()) {
+    if (const DataNodeConfig* d = config_.FindData(id)) {
+      asks.emplace_back(id, data_->Health(d->address));
+    }
+  }
+  int down = 0;
+  for (auto& [id, f] : asks) {
+    auto h = f.get();
+    if (h.ok()) {
+      health_.ReportSuccess(id);
+    } else {
+      ++down;
+    }
+  }
+  return down;
+}
+
 Result<FsStats> Vault::StatFs() {
   FsStats st;
   std::vector<std::future<Result<HealthInfo>>> asks;

@@ -217,6 +217,11 @@ class Vault {
   // servers and RS(k,m), min(per-server free) * n * k/(k+m) (placement is uniform).
   Result<FsStats> StatFs();
 
+  // Asks every data server the health view marks down whether it is back (a health check
+  // each, in parallel), so a retry after an outage does not wait out the back-off. Returns
+  // how many are still down.
+  int ProbeDownServers();
+
   // ---- cluster ----
   MetaClient& meta() { return *meta_; }
   ServerHealth& health() { return health_; }

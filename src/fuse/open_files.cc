@@ -42,7 +42,7 @@ void OpenFiles::RecoverJournals() {
     if (!now.ok()) {
       VFS_LOG(kWarn) << "staged changes of inode " << j.ino << " (" << (*staged)->path()
                      << ") not recovered now: " << now.status().ToString();
-      if (now.status().code() != ENOENT) (void)staged->release();  // keep the files on disk
+      if (now.status().code() == ENOENT) (*staged)->DropJournal();  // the file is gone
       continue;
     }
     auto f = std::make_shared<FileState>();
@@ -233,6 +233,7 @@ Status OpenFiles::CommitLocked(FileState& f) {
       VFS_LOG(kInfo) << "inode " << f.ino << " was deleted before its changes were committed";
       f.dirty = false;
       f.failed = false;
+      if (f.staged) f.staged->DropJournal();
       f.staged.reset();
       return Status::Ok();
     }
@@ -273,6 +274,7 @@ int OpenFiles::FlushAll(std::chrono::steady_clock::time_point deadline) {
       for (auto& [ino, f] : files_) all.push_back(f);
     }
     int left = 0;
+    vault_->ProbeDownServers();
     for (auto& f : all) {
       std::lock_guard<std::mutex> lock(f->mu);
       if (!f->dirty && f->pending.empty()) continue;
@@ -306,10 +308,15 @@ void OpenFiles::RetryLoop() {
     lock.unlock();
     const auto now = std::chrono::steady_clock::now();
     std::vector<uint64_t> clean;
+    bool probed = false;
     for (auto& f : failed) {
       std::unique_lock<std::mutex> flock(f->mu, std::try_to_lock);
       if (!flock.owns_lock()) continue;  // in use by a handle
       if (f->failed && f->dirty && now >= f->next_retry) {
+        if (!probed) {  // servers that came back are used at once, not after their back-off
+          vault_->ProbeDownServers();
+          probed = true;
+        }
         if (Commit(*f).ok()) {
           VFS_LOG(kInfo) << "inode " << f->ino << ": staged changes committed on retry";
         } else {

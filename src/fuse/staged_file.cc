@@ -48,6 +48,7 @@ StagedFile::StagedFile(std::string data_path, UniqueFd fd)
       fd_(std::move(fd)) {}
 
 StagedFile::~StagedFile() {
+  if (journaled_) return;
   unlink(journal_path_.c_str());
   unlink(data_path_.c_str());
 }
@@ -82,6 +83,7 @@ Result<std::unique_ptr<StagedFile>> StagedFile::Recover(const std::string& journ
   UniqueFd fd(open(data_path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return Errno("open staging file " + data_path);
   std::unique_ptr<StagedFile> f(new StagedFile(data_path, std::move(fd)));
+  f->journaled_ = true;
   try {
     journal->ino = j.at("ino").get<uint64_t>();
     journal->base_version = j.at("base_version").get<std::string>();
@@ -141,7 +143,10 @@ Status StagedFile::Truncate(uint64_t size) {
   return Status::Ok();
 }
 
-void StagedFile::DropJournal() { unlink(journal_path_.c_str()); }
+void StagedFile::DropJournal() {
+  unlink(journal_path_.c_str());
+  journaled_ = false;
+}
 
 Status StagedFile::SaveJournal(const StagedJournal& j) {
   if (fdatasync(fd_.get()) != 0) return Errno("sync staging file " + data_path_);
@@ -165,6 +170,7 @@ Status StagedFile::SaveJournal(const StagedJournal& j) {
     }
   }
   if (rename(tmp.c_str(), journal_path_.c_str()) != 0) return Errno("rename journal " + tmp);
+  journaled_ = true;
   return Status::Ok();
 }
 

@@ -37,7 +37,9 @@ class StagedFile {
                                                      StagedJournal* journal);
   // Journals left in `dir` by earlier daemons.
   static std::vector<std::string> FindJournals(const std::string& dir);
-  ~StagedFile();  // removes the staging file and its journal
+  // Removes the staging file, unless it is journaled: journaled data stays on disk until
+  // DropJournal(), whatever happens to this object (a daemon that stops keeps it).
+  ~StagedFile();
 
   Status Write(uint64_t offset, std::string_view data);
   // Reads held bytes; the caller checks present() first.
@@ -46,7 +48,8 @@ class StagedFile {
   const IntervalSet& present() const { return present_; }
   // Makes the data durable and writes the journal atomically.
   Status SaveJournal(const StagedJournal& j);
-  // After a successful commit: the staged bytes stay as a local copy of the new version.
+  // After a successful commit (the staged bytes stay as a local copy of the new version), or
+  // when the file is gone: the data is no longer needed once this object goes.
   void DropJournal();
   const std::string& path() const { return data_path_; }
 
@@ -56,6 +59,7 @@ class StagedFile {
   std::string journal_path_;
   UniqueFd fd_;
   IntervalSet present_;
+  bool journaled_ = false;
 };
 
 }  // namespace vaultfs::fuse

@@ -56,6 +56,9 @@ bool NameTooLong(const char* name) { return strlen(name) > crypto::kMaxNameSize;
 
 struct Handle {
   std::shared_ptr<FileState> file;
+  // This handle changed the file: its close() reports the commit. A reader's close does not
+  // fail because of someone else's pending upload.
+  bool wrote = false;
 };
 
 Handle* HandleOf(fuse_file_info* fi) { return reinterpret_cast<Handle*>(fi->fh); }
@@ -189,6 +192,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   bool temporary = false;  // opened here for a truncate(2) without a file handle
   if (fi != nullptr) {
     f = HandleOf(fi)->file;
+    HandleOf(fi)->wrote = true;
   } else {
     f = fs->files().Find(real);
   }
@@ -350,7 +354,7 @@ void OpenHandle(fuse_req_t req, VaultFs* fs, const Attr& fresh, fuse_file_info* 
       return ReplyErr(req, st, "open");
     }
   }
-  fi->fh = reinterpret_cast<uint64_t>(new Handle{*f});
+  fi->fh = reinterpret_cast<uint64_t>(new Handle{*f, (fi->flags & O_TRUNC) != 0 || created});
   fi->keep_cache = 0;  // close-to-open: the kernel drops cached pages of an earlier version
   if (created) {
     fuse_entry_param e;
@@ -406,6 +410,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t of
     std::lock_guard<std::mutex> lock(f.mu);
     st = fs->files().Write(f, static_cast<uint64_t>(off), std::string_view(data, size));
   }
+  HandleOf(fi)->wrote = true;
   if (!st.ok()) return ReplyErr(req, st, "write");
   fuse_reply_write(req, size);
 }
@@ -413,6 +418,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t of
 // close() gets this result: the upload and commit happen here, not in release.
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   VaultFs* fs = Fs(req);
+  if (!HandleOf(fi)->wrote) return (void)fuse_reply_err(req, 0);
   FileState& f = *HandleOf(fi)->file;
   Status st;
   {
@@ -422,11 +428,26 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "close"));
 }
 
-void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) { OpFlush(req, 0, fi); }
+void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  VaultFs* fs = Fs(req);
+  FileState& f = *HandleOf(fi)->file;
+  Status st;
+  {
+    std::lock_guard<std::mutex> lock(f.mu);
+    st = fs->files().Commit(f);
+  }
+  fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "fsync"));
+}
 
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   VaultFs* fs = Fs(req);
   Handle* h = HandleOf(fi);
+  {
+    // Writes after the last flush (through a shared mapping) are committed here; a failure
+    // is retried in the background, since release has no caller to tell.
+    std::lock_guard<std::mutex> lock(h->file->mu);
+    if (h->file->dirty && !h->file->failed) (void)fs->files().Commit(*h->file);
+  }
   fs->files().Release(h->file);
   delete h;
   fuse_reply_err(req, 0);
