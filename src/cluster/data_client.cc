@@ -49,8 +49,8 @@ struct Request {
   DataOp op = DataOp::kHealth;
   uint64_t id = 0;
   std::string head;
-  std::shared_ptr<std::string> payload;  // buffered upload
-  std::shared_ptr<StreamState> stream;   // streamed upload
+  std::shared_ptr<const std::string> payload;  // buffered upload
+  std::shared_ptr<StreamState> stream;         // streamed upload
   uint64_t payload_size = 0;
   uint64_t payload_sent = 0;
   DataClient::Sink sink;  // download: body pieces go here if set...
@@ -194,11 +194,16 @@ struct DataClient::Impl {
       return;
     }
     for (auto& [addr, r] : batch) Dispatch(addr, std::move(r));
-    // Streamed uploads may have new bytes.
+    // Streamed uploads may have new bytes. Collected first: a send that fails closes its
+    // connection and may erase its server's entry from `servers`.
+    std::vector<Connection*> streaming;
     for (auto& [key, conns] : servers) {
-      for (Connection* c : std::vector<Connection*>(conns)) {
-        if (c->streaming) PumpSend(c);
+      for (Connection* c : conns) {
+        if (c->streaming) streaming.push_back(c);
       }
+    }
+    for (Connection* c : streaming) {
+      if (!c->closed && c->streaming) PumpSend(c);
     }
   }
 
@@ -349,7 +354,9 @@ struct DataClient::Impl {
       unsigned n = 0;
       bufs[n++] = uv_buf_init(r->head.data(), static_cast<unsigned>(r->head.size()));
       if (r->payload && !r->payload->empty()) {
-        bufs[n++] = uv_buf_init(r->payload->data(), static_cast<unsigned>(r->payload->size()));
+        // libuv only reads write buffers; its API is just not const-correct.
+        bufs[n++] = uv_buf_init(const_cast<char*>(r->payload->data()),
+                                static_cast<unsigned>(r->payload->size()));
         r->payload_sent = r->payload->size();
       }
       Write(c, w, bufs, n);
@@ -620,8 +627,16 @@ std::future<T> Ready(T value) {
 
 std::future<Result<uint64_t>> DataClient::Upload(const HostPort& server, std::string token,
                                                  std::string chunk, std::string data) {
+  return UploadShared(server, std::move(token), std::move(chunk),
+                      std::make_shared<const std::string>(std::move(data)));
+}
+
+std::future<Result<uint64_t>> DataClient::UploadShared(const HostPort& server, std::string token,
+                                                       std::string chunk,
+                                                       std::shared_ptr<const std::string> data) {
+  if (!data) data = std::make_shared<const std::string>();
   DataRequest req = Req(DataOp::kUpload, std::move(token), std::move(chunk));
-  req.payload_size = data.size();
+  req.payload_size = data->size();
   auto promise = std::make_shared<std::promise<Result<uint64_t>>>();
   auto fut = promise->get_future();
   RequestPtr r = impl_->MakeRequest<Result<uint64_t>>(
@@ -630,7 +645,7 @@ std::future<Result<uint64_t>> DataClient::Upload(const HostPort& server, std::st
         return rq.payload_size;
       });
   if (!r) return fut;
-  r->payload = std::make_shared<std::string>(std::move(data));
+  r->payload = std::move(data);
   impl_->Submit(server, std::move(r));
   return fut;
 }

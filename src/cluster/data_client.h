@@ -87,6 +87,12 @@ class DataClient {
   // Stores `data` as the user's object `chunk` (the user comes from the token).
   std::future<Result<uint64_t>> Upload(const HostPort& server, std::string token, std::string chunk,
                                        std::string data);
+  // The same, sharing `data` instead of taking it (no copy when the caller keeps the bytes,
+  // e.g. to send them to several servers). The bytes must not change until the future is
+  // ready.
+  std::future<Result<uint64_t>> UploadShared(const HostPort& server, std::string token,
+                                             std::string chunk,
+                                             std::shared_ptr<const std::string> data);
   // Streams an upload of exactly `size` bytes.
   Result<std::unique_ptr<UploadStream>> BeginUpload(const HostPort& server, std::string token,
                                                     std::string chunk, uint64_t size);
