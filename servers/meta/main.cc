@@ -202,6 +202,9 @@ int main(int argc, char** argv) {
   sopts.node_id = id;
   sopts.config = config.get();
   sopts.secret = *secret;
+  // Half the election timeout: the margin covers scheduling delays between a follower's
+  // timer and ours (see ServiceOptions::read_lease).
+  sopts.read_lease = std::chrono::milliseconds(election_ms / 2);
   node.service = std::make_unique<MetaService>(sopts, node.store.get(), node.repl.get());
   // Signals first, so a supervisor that reacts to the port file can already stop us cleanly.
   uv_signal_init(&node.loop, &node.sigterm);

@@ -256,7 +256,8 @@ void MetaService::HandleWrite(const std::string& op, Json id, Json req, const Se
   Json cmd = {{"op", op},       {"user", s.user},          {"rid", rid_it->get<std::string>()},
               {"now", NowNs()}, {"args", std::move(args)}, {"gen", std::move(*gen)}};
   Session session = s;
-  repl_->Propose(cmd.dump(), [this, op, id, session, reply = std::move(reply)](
+  const auto proposed_at = std::chrono::steady_clock::now();
+  repl_->Propose(cmd.dump(), [this, op, id, session, proposed_at, reply = std::move(reply)](
                                  ProposeOutcome outcome, std::string result) {
     switch (outcome) {
       case ProposeOutcome::kNotLeader:
@@ -266,6 +267,7 @@ void MetaService::HandleWrite(const std::string& op, Json id, Json req, const Se
                                "leadership changed before the outcome was known; retry with the "
                                "same rid"));
       case ProposeOutcome::kApplied:
+        RenewLease(proposed_at);
         break;
     }
     Json r = Json::parse(result, nullptr, false);
@@ -382,7 +384,15 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
   reply(OkOrError(result).dump());
 }
 
+void MetaService::RenewLease(std::chrono::steady_clock::time_point proposed_at) {
+  if (proposed_at > lease_from_) lease_from_ = proposed_at;
+}
+
 void MetaService::WhenReadable(std::function<void(Status)> fn) {
+  if (opts_.read_lease.count() > 0 && repl_->IsLeader() &&
+      std::chrono::steady_clock::now() - lease_from_ < opts_.read_lease) {
+    return fn(Status::Ok());
+  }
   waiting_reads_.push_back(std::move(fn));
   if (!barrier_in_flight_) StartBarrier();
 }
@@ -394,8 +404,10 @@ void MetaService::StartBarrier() {
       std::make_shared<std::vector<std::function<void(Status)>>>(std::move(waiting_reads_));
   waiting_reads_.clear();
   barrier_in_flight_ = true;
-  repl_->Barrier([this, batch](Status st) {
+  const auto proposed_at = std::chrono::steady_clock::now();
+  repl_->Barrier([this, batch, proposed_at](Status st) {
     barrier_in_flight_ = false;
+    if (st.ok()) RenewLease(proposed_at);
     for (auto& fn : *batch) fn(st);
     if (!waiting_reads_.empty()) StartBarrier();
   });

@@ -7,14 +7,20 @@
 //     auth keys) and are proposed; the reply is the state machine's result. If the outcome is
 //     unknown (leadership lost) the reply is EAGAIN and the client retries with the same rid,
 //     which the store deduplicates;
-//   - reads wait for a raft barrier proposed after they arrived (batched), then read the local
-//     database: linearizable without a lease;
+//   - reads are served from the local database at once while this leader holds a read lease:
+//     one of its own entries, proposed less than `read_lease` ago, has committed. A majority
+//     heard from it after that proposal and (libraft has leader stickiness and pre-vote) none
+//     of them votes for another leader until its election timer, at least one election
+//     timeout, runs out; so with read_lease below the election timeout no other leader can
+//     have committed anything since. Otherwise reads wait for a raft barrier proposed after
+//     they arrived (batched), which also renews the lease;
 //   - on a follower every op except node_info is answered with error code ENOTLEADER carrying
 //     the leader's client address ("leader", null while unknown), which the client follows.
 // Secrets never enter the log: session tokens and auth keys are stripped from the command.
 // Everything runs on the node's event-loop thread.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -33,6 +39,8 @@ struct ServiceOptions {
   std::string secret;  // server-only token secret
   int64_t session_ttl_s = 12 * 3600;
   int64_t data_token_ttl_s = 3600;
+  // 0: every read waits for a barrier. Must stay below the raft election timeout.
+  std::chrono::milliseconds read_lease{0};
 };
 
 // Adapts the store to the replicator's StateMachine interface (JSON text in, JSON text out).
@@ -96,6 +104,9 @@ class MetaService {
   // Reads waiting for the next barrier, and whether one is in flight.
   std::vector<std::function<void(Status)>> waiting_reads_;
   bool barrier_in_flight_ = false;
+  // Proposal time of the newest own entry known committed (see read_lease).
+  std::chrono::steady_clock::time_point lease_from_{};
+  void RenewLease(std::chrono::steady_clock::time_point proposed_at);
 };
 
 }  // namespace vaultfs::meta
