@@ -189,8 +189,13 @@ Status OpenFiles::Truncate(FileState& f, uint64_t size) {
 }
 
 Status OpenFiles::Commit(FileState& f) {
+  const bool had_content = f.dirty;
   Status st = CommitLocked(f);
   if (st.ok()) return st;
+  if (!had_content) {  // only attributes: nothing to keep; the caller reports the error
+    f.pending = {};
+    return st;
+  }
   f.failed = true;
   f.next_retry = std::chrono::steady_clock::now() + f.backoff;
   if (f.staged) {

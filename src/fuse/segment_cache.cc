@@ -83,7 +83,10 @@ void SegmentCache::Worker() {
         if (!segs_.count(s) && !failed_.count(s)) {
           start = s;
           end = s + 1;
-          while (end < want_hi_ && !segs_.count(end) && end - start < 4) ++end;
+          while (end < want_hi_ && !segs_.count(end) &&
+                 end - start < static_cast<uint64_t>(options_.run)) {
+            ++end;
+          }
           return true;
         }
       }
@@ -91,7 +94,7 @@ void SegmentCache::Worker() {
     });
     if (stop_) return;
     lock.unlock();
-    // Fetch a run of up to 4 segments in one pipelined read, handing each over when whole.
+    // Fetch a run of segments in one pipelined read, handing each over as soon as it is whole.
     std::map<uint64_t, std::string> got;
     std::string cur;
     uint64_t cur_seg = start;

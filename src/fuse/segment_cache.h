@@ -21,8 +21,9 @@ namespace vaultfs::fuse {
 class SegmentCache {
  public:
   struct Options {
-    int readahead = 8;  // segments fetched ahead of a sequential reader
-    int capacity = 24;  // segments kept
+    int readahead = 12;  // segments fetched ahead of a sequential reader
+    int run = 8;         // segments per pipelined fetch
+    int capacity = 24;   // segments kept
   };
   SegmentCache(std::unique_ptr<cluster::VersionReader> reader, Options options);
   ~SegmentCache();

@@ -59,6 +59,7 @@ struct Handle {
   // This handle changed the file: its close() reports the commit. A reader's close does not
   // fail because of someone else's pending upload.
   bool wrote = false;
+  bool read = false;  // for the access time (relatime rules) at release
 };
 
 Handle* HandleOf(fuse_file_info* fi) { return reinterpret_cast<Handle*>(fi->fh); }
@@ -398,6 +399,7 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
     st = fs->files().Read(f, static_cast<uint64_t>(off), size, &buf);
   }
   if (!st.ok()) return ReplyErr(req, st, "read");
+  HandleOf(fi)->read = true;
   fuse_reply_buf(req, buf.data(), buf.size());
 }
 
@@ -445,8 +447,22 @@ void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   {
     // Writes after the last flush (through a shared mapping) are committed here; a failure
     // is retried in the background, since release has no caller to tell.
-    std::lock_guard<std::mutex> lock(h->file->mu);
-    if (h->file->dirty && !h->file->failed) (void)fs->files().Commit(*h->file);
+    FileState& f = *h->file;
+    std::lock_guard<std::mutex> lock(f.mu);
+    if (h->read) {
+      // relatime: the access time moves when it is older than the last change, or a day old.
+      const int64_t now = NowNs();
+      Attr a = f.base;
+      OpenFiles::Overlay(f, &a);
+      if (a.atime_ns <= a.mtime_ns || a.atime_ns < now - 86400LL * 1000000000) {
+        cluster::AttrUpdate u;
+        u.atime_ns = now;
+        f.pending.Merge(u);
+      }
+    }
+    if ((f.dirty && !f.failed) || (!f.dirty && !f.pending.empty())) {
+      (void)fs->files().Commit(f);
+    }
   }
   fs->files().Release(h->file);
   delete h;
