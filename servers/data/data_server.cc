@@ -9,11 +9,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
 #include <functional>
+#include <new>
 #include <set>
+#include <utility>
 
 #include "src/common/log.h"
 #include "src/crypto/token.h"
@@ -23,13 +26,16 @@ namespace {
 
 constexpr size_t kReadBufSize = 64u << 10;
 constexpr size_t kMaxBufferedInput = 1u << 20;  // stop reading past this while busy
+// Past this many unread reply bytes a client that does not read stops being served.
 constexpr size_t kMaxQueuedReplies = 1u << 20;
-constexpr int kMaxCommitsPerConn = 8;  // uploads of one connection fsync'ing at the same time    //
-                                       // a client that does not read stops being served
-constexpr size_t kUploadWriteChunk = 256u << 10;  // start a disk write at this many bytes
-constexpr size_t kUploadMaxPending = 1u << 20;    // stop reading past this while writing
+constexpr int kMaxCommitsPerConn = 8;  // unanswered uploads of one connection
+// Upload payloads are received into buffers of this size, each written with one write(2);
+// with at most kMaxUploadBuffers per connection, a connection holds <= 4 MiB of payload.
+constexpr size_t kUploadBufSize = 1u << 20;
+constexpr int kMaxUploadBuffers = 4;
 constexpr size_t kDownloadReadChunk = 256u << 10;
-constexpr size_t kDownloadMaxQueued = 1u << 20;  // bytes queued on the socket before pausing
+constexpr size_t kDownloadMaxQueued = 1u << 20;   // bytes queued on the socket before pausing
+constexpr uint64_t kDownloadPrefetch = 4u << 20;  // readahead hint when a download starts
 
 uint32_t RightsFor(DataOp op) {
   switch (op) {
@@ -72,25 +78,55 @@ Status UvError(int rc, const std::string& what) {
 }
 
 // A fixed-capacity byte buffer whose tail can be handed to the socket for reading, so upload
-// payloads land in it without an extra copy.
+// payloads land in it without an extra copy. Aligned for O_DIRECT writes (chunk_store.h).
 struct ByteBuffer {
-  std::unique_ptr<char[]> data;
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> data;
   size_t size = 0;
   size_t cap = 0;
-  size_t room() const { return cap - size; }
-  // Ensures capacity `c`; only called while empty.
-  void Reserve(size_t c) {
-    if (cap >= c) return;
-    data.reset(new char[c]);
-    cap = c;
+  ByteBuffer() = default;
+  ByteBuffer(ByteBuffer&& o) noexcept
+      : data(std::move(o.data)), size(std::exchange(o.size, 0)), cap(std::exchange(o.cap, 0)) {}
+  ByteBuffer& operator=(ByteBuffer&& o) noexcept {
+    data = std::move(o.data);
+    size = std::exchange(o.size, 0);
+    cap = std::exchange(o.cap, 0);
+    return *this;
   }
-  void Release() {
-    data.reset();
-    size = cap = 0;
+  size_t room() const { return cap - size; }
+  // `c` must be a multiple of kDirectIoAlign.
+  void Allocate(size_t c) {
+    data.reset(static_cast<char*>(std::aligned_alloc(kDirectIoAlign, c)));
+    if (!data) throw std::bad_alloc();
+    size = 0;
+    cap = c;
   }
 };
 
 }  // namespace
+
+// One upload, from its head until its reply. The connection receives its payload into upload
+// buffers and queues them here; one thread-pool job at a time writes the oldest (the first
+// job also creates the temp file), and once everything is written a last job commits
+// (ChunkStore::Commit). Once its payload is received the connection moves on to the next
+// request while this finishes; its reply waits in `slot`.
+struct Upload {
+  uint64_t id = 0;
+  std::string chunk;
+  std::string user;
+  uint64_t size = 0;                             // payload bytes announced
+  uint64_t remaining = 0;                        // payload bytes not yet received
+  uint64_t written = 0;                          // payload bytes in the temp file
+  uint64_t reserved = 0;                         // quota reservation, released when the upload ends
+  std::deque<ByteBuffer> queued;                 // received, not yet written
+  ByteBuffer writing;                            // being written by the job in flight
+  bool job_inflight = false;                     // a create/write or commit job runs
+  bool committing = false;                       // the commit job has been started
+  TempFile file;                                 // fd -1 until the first write job creates it
+  std::pair<bool, std::string>* slot = nullptr;  // its place in Conn::slots
+};
 
 // One client connection. Owned by Impl::conns until closed; freed once its handle is closed
 // and no thread-pool job or write still refers to it (`pending`).
@@ -121,16 +157,13 @@ struct Conn {
   DataRequest cur;  // the request being served
   std::string user;
 
-  // Upload in progress.
-  int up_fd = -1;
-  bool up_creating = false;
-  std::string up_temp;
-  uint64_t up_remaining = 0;
-  uint64_t up_reserved = 0;
-  ByteBuffer up_fill;       // receives payload bytes
-  ByteBuffer up_spare;      // being written to disk while up_fill fills
-  size_t up_spare_off = 0;  // bytes of up_spare already written
-  bool up_write_inflight = false;
+  // Upload receiving: `up` is the request being served while its payload arrives, straight
+  // into `fill`. Upload buffers (kUploadBufSize each) are recycled through `spare_bufs`; at
+  // most kMaxUploadBuffers exist per connection, counting those still queued for the disk.
+  Upload* up = nullptr;
+  ByteBuffer fill;
+  std::vector<ByteBuffer> spare_bufs;
+  int bufs_allocated = 0;
   uint64_t discard_remaining = 0;
 
   // Download in progress.
@@ -140,12 +173,14 @@ struct Conn {
   uint64_t dl_end = 0;
   bool dl_read_inflight = false;
 
-  // Overlapped commits: once an upload's bytes are on disk, its fsync/rename runs while the
-  // next request is read. Replies still leave in request order through `slots`; a request
-  // other than an upload of a different chunk waits (`deferred`) until the commits finish,
-  // so pipelined requests always see the effect of earlier ones.
-  int commits_inflight = 0;
-  std::set<std::string> committing;                // chunk ids being committed
+  // Overlapped uploads: once an upload's payload is received, its disk writes and commit
+  // finish in the background while the next request is read. Replies still leave in request
+  // order through `slots`; a request other than an upload of a different chunk waits
+  // (`deferred`) until those uploads finish, so pipelined requests always see the effect of
+  // earlier ones.
+  std::list<Upload> uploads;                       // unanswered uploads, oldest first
+  int commits_inflight = 0;                        // uploads.size(), kept for the checks below
+  std::set<std::string> committing;                // their chunk ids
   std::deque<std::pair<bool, std::string>> slots;  // (ready, reply bytes), oldest first
   std::optional<RequestHead> deferred;
 
@@ -319,7 +354,7 @@ struct DataServer::Impl {
         want = c->buffered() < kMaxBufferedInput;
         break;
       case Conn::State::kPayload:
-        want = c->up_fill.room() > 0;
+        want = c->fill.room() > 0;
         break;
       case Conn::State::kDiscard:
         want = true;
@@ -332,13 +367,12 @@ struct DataServer::Impl {
               s,
               [](uv_handle_t* h, size_t, uv_buf_t* b) {
                 Conn* c = static_cast<Conn*>(h->data);
-                if (c->state == Conn::State::kPayload && c->buffered() == 0 &&
-                    c->up_remaining > 0 && c->up_fill.room() > 0) {
+                if (c->state == Conn::State::kPayload && c->buffered() == 0 && c->up &&
+                    c->up->remaining > 0 && c->fill.room() > 0) {
                   // Payload straight into the upload buffer, never past the payload's end.
                   const size_t n =
-                      static_cast<size_t>(std::min<uint64_t>(c->up_fill.room(), c->up_remaining));
-                  *b = uv_buf_init(c->up_fill.data.get() + c->up_fill.size,
-                                   static_cast<unsigned>(n));
+                      static_cast<size_t>(std::min<uint64_t>(c->fill.room(), c->up->remaining));
+                  *b = uv_buf_init(c->fill.data.get() + c->fill.size, static_cast<unsigned>(n));
                 } else {
                   *b = uv_buf_init(c->readbuf.get(), kReadBufSize);
                 }
@@ -370,10 +404,10 @@ struct DataServer::Impl {
       return;
     }
     c->last_progress = uv_now(&loop);
-    if (b->base != c->readbuf.get()) {  // landed in up_fill (see the alloc callback)
-      c->up_fill.size += static_cast<size_t>(n);
-      c->up_remaining -= static_cast<uint64_t>(n);
-      AdvanceUpload(c);
+    if (b->base != c->readbuf.get()) {  // landed in fill (see the alloc callback)
+      c->fill.size += static_cast<size_t>(n);
+      c->up->remaining -= static_cast<uint64_t>(n);
+      OnPayloadBytes(c);
       Process(c);
       return;
     }
@@ -397,11 +431,12 @@ struct DataServer::Impl {
     VFS_LOG(kDebug) << "peer " << c->peer << ": close (" << why << ")";
     if (c->reading) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
     c->reading = false;
-    if (c->up_fd >= 0 && !c->up_write_inflight) {
-      AbandonDetached(c->up_fd, c->up_temp);
-      c->up_fd = -1;
+    // Uploads without a disk job in flight end here; the others when their job returns.
+    c->up = nullptr;
+    for (auto it = c->uploads.begin(); it != c->uploads.end();) {
+      Upload* u = &*it++;
+      if (!u->job_inflight) EndUpload(c, u, Status(ECONNRESET, "connection closed"));
     }
-    ReleaseReservation(c);
     if (c->dl_active && !c->dl_read_inflight) FinishDownloadFd(c);
     conns.erase(c->self);
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
@@ -469,11 +504,13 @@ struct DataServer::Impl {
         }
         HandleHead(c, std::move(**head));
       } else if (c->state == Conn::State::kPayload) {
+        EnsureFill(c);  // a buffer may have come back since
         std::string_view buf(c->in.data() + c->in_pos, c->buffered());
-        size_t before = buf.size();
+        const size_t before = buf.size();
         TakePayload(c, &buf);
         c->in_pos += before - buf.size();
-        if (c->state == Conn::State::kPayload) break;
+        // Go on while bytes move (a fresh buffer may take more); else wait for input/a buffer.
+        if (c->state == Conn::State::kPayload && (buf.empty() || buf.size() == before)) break;
       } else if (c->state == Conn::State::kDiscard) {
         uint64_t n = std::min<uint64_t>(c->buffered(), c->discard_remaining);
         c->in_pos += n;
@@ -537,10 +574,7 @@ struct DataServer::Impl {
     c->state = Conn::State::kDiscard;
   }
 
-  void ReleaseReservation(Conn* c) {
-    reserved_bytes -= c->up_reserved;
-    c->up_reserved = 0;
-  }
+  // ---- uploads ----
 
   void StartUpload(Conn* c) {
     const uint64_t n = c->cur.payload_size;
@@ -550,162 +584,196 @@ struct DataServer::Impl {
       StartDiscard(c, n);
       return;
     }
+    Upload& u = c->uploads.emplace_back();
+    u.id = c->cur.id;
+    u.chunk = c->cur.chunk;
+    u.user = c->user;
+    u.size = u.remaining = n;
+    u.reserved = n;
     reserved_bytes += n;
-    c->up_reserved = n;
-    c->up_remaining = n;
-    c->up_fill.size = 0;
-    c->up_spare.size = 0;
-    c->up_spare_off = 0;
-    c->up_fill.Reserve(static_cast<size_t>(std::min<uint64_t>(n, kUploadMaxPending)));
-    c->up_creating = true;
-    c->state = Conn::State::kPayload;  // payload may arrive while the temp file is created
-    auto temp = std::make_shared<Result<TempFile>>(Status(EIO, "not run"));
-    ChunkStore* store_ptr = store.get();
+    c->slots.emplace_back(false, std::string());
+    u.slot = &c->slots.back();  // deque: stable until popped
+    ++c->commits_inflight;
+    c->committing.insert(u.chunk);
+    c->up = &u;
+    c->state = Conn::State::kPayload;
+    OnPayloadBytes(c);
+  }
+
+  // Gives the connection a receive buffer if it has none: a recycled one or, within the
+  // per-connection budget, a new one. Without one, reading pauses until a write job returns
+  // a buffer.
+  void EnsureFill(Conn* c) {
+    if (c->fill.cap > 0) return;
+    if (!c->spare_bufs.empty()) {
+      c->fill = std::move(c->spare_bufs.back());
+      c->spare_bufs.pop_back();
+    } else if (c->bufs_allocated < kMaxUploadBuffers) {
+      c->fill.Allocate(kUploadBufSize);
+      ++c->bufs_allocated;
+    }
+  }
+
+  void RecycleBuffer(Conn* c, ByteBuffer buf) {
+    if (buf.cap == 0) return;
+    buf.size = 0;
+    c->spare_bufs.push_back(std::move(buf));
+  }
+
+  void ReleaseSpareBuffers(Conn* c) {
+    c->bufs_allocated -= static_cast<int>(c->spare_bufs.size());
+    c->spare_bufs.clear();
+  }
+
+  // Moves payload bytes from `data` into the receive buffer, as many as fit.
+  void TakePayload(Conn* c, std::string_view* data) {
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>({data->size(), c->up->remaining, c->fill.room()}));
+    if (n == 0) return;
+    std::memcpy(c->fill.data.get() + c->fill.size, data->data(), n);
+    c->fill.size += n;
+    c->up->remaining -= n;
+    data->remove_prefix(n);
+    OnPayloadBytes(c);
+  }
+
+  // After payload bytes reached `fill`: queues a full (or the final) buffer for the disk and,
+  // once the whole payload is in, lets the connection go on to its next request while the
+  // upload finishes in the background.
+  void OnPayloadBytes(Conn* c) {
+    Upload* u = c->up;
+    if (c->fill.size > 0 && (c->fill.room() == 0 || u->remaining == 0)) {
+      u->queued.push_back(std::move(c->fill));
+    }
+    PumpUpload(c, u);
+    if (u->remaining > 0) {
+      EnsureFill(c);
+      return;
+    }
+    c->up = nullptr;
+    ResetRequest(c);
+  }
+
+  // Starts the upload's next disk job, if none runs: a write of its oldest queued buffer or,
+  // once every byte is written, the commit.
+  void PumpUpload(Conn* c, Upload* u) {
+    if (u->job_inflight || u->committing) return;
+    if (!u->queued.empty()) {
+      StartWriteJob(c, u);
+    } else if (u->remaining == 0) {
+      StartCommitJob(c, u);
+    }
+  }
+
+  // Writes u->queued.front() at its offset in the temp file; the first write creates the file.
+  void StartWriteJob(Conn* c, Upload* u) {
+    u->writing = std::move(u->queued.front());
+    u->queued.pop_front();
+    u->job_inflight = true;
+    struct Out {
+      Status status;
+      TempFile file;
+    };
+    auto out = std::make_shared<Out>();
+    out->file = u->file;
+    ChunkStore* st = store.get();
     RunWork(
-        c, [temp, store_ptr] { *temp = store_ptr->CreateTemp(); },
-        [this, c, temp] {
-          c->up_creating = false;
-          if (c->closed) {
-            if (temp->ok()) AbandonDetached((*temp)->fd, (*temp)->path);
+        c,
+        [out, st, data = u->writing.data.get(), len = u->writing.size, off = u->written] {
+          if (out->file.fd < 0) {
+            auto created = st->CreateTemp();
+            if (!created.ok()) {
+              out->status = created.status();
+              return;
+            }
+            out->file = std::move(*created);
+          }
+          out->status = ChunkStore::WriteAt(&out->file, data, len, off);
+        },
+        [this, c, u, out] {
+          u->job_inflight = false;
+          u->file = std::move(out->file);
+          const size_t n = u->writing.size;
+          RecycleBuffer(c, std::move(u->writing));
+          if (c->closed || !out->status.ok()) {
+            EndUpload(c, u, c->closed ? Status(ECONNRESET, "connection closed") : out->status);
             return;
           }
-          if (!temp->ok()) {
-            FailUpload(c, temp->status());
-            return;
-          }
-          c->up_fd = (*temp)->fd;
-          c->up_temp = (*temp)->path;
-          AdvanceUpload(c);
-          Process(c);
+          u->written += n;
+          PumpUpload(c, u);
+          if (c->up != nullptr && c->fill.cap == 0) Process(c);  // waits for a buffer
         });
   }
 
-  // Moves payload bytes from `data` into the upload buffer, as many as fit.
-  void TakePayload(Conn* c, std::string_view* data) {
-    const size_t n =
-        static_cast<size_t>(std::min<uint64_t>({data->size(), c->up_remaining, c->up_fill.room()}));
-    if (n > 0) std::memcpy(c->up_fill.data.get() + c->up_fill.size, data->data(), n);
-    c->up_fill.size += n;
-    c->up_remaining -= n;
-    data->remove_prefix(n);
-    AdvanceUpload(c);
-  }
-
-  // Starts the next disk write or, once everything is on disk, the commit.
-  void AdvanceUpload(Conn* c) {
-    if (c->closed || c->state != Conn::State::kPayload || c->up_fd < 0 || c->up_write_inflight) {
-      return;
-    }
-    if (c->up_fill.size > 0 && (c->up_fill.size >= kUploadWriteChunk || c->up_remaining == 0)) {
-      std::swap(c->up_fill, c->up_spare);
-      c->up_spare_off = 0;
-      c->up_fill.size = 0;
-      c->up_fill.Reserve(c->up_spare.cap);
-      WriteSpare(c);
-      UpdateReading(c);
-      return;
-    }
-    if (c->up_remaining == 0 && c->up_fill.size == 0) CommitUpload(c);
-  }
-
-  // Writes up_spare[up_spare_off, size) to the temp file on the thread pool.
-  void WriteSpare(Conn* c) {
-    auto* r = new uv_fs_t;
-    r->data = c;
-    c->up_write_inflight = true;
-    ++c->pending;
-    uv_buf_t b = uv_buf_init(c->up_spare.data.get() + c->up_spare_off,
-                             static_cast<unsigned>(c->up_spare.size - c->up_spare_off));
-    uv_fs_write(&loop, r, c->up_fd, &b, 1, -1, [](uv_fs_t* r) {
-      std::unique_ptr<uv_fs_t> owned(r);
-      Conn* c = static_cast<Conn*>(r->data);
-      Impl* s = c->srv;
-      const ssize_t res = r->result;
-      uv_fs_req_cleanup(r);
-      --c->pending;
-      c->up_write_inflight = false;
-      if (c->closed) {
-        s->AbandonDetached(c->up_fd, c->up_temp);
-        c->up_fd = -1;
-        s->MaybeFree(c);
-        return;
-      }
-      if (res < 0) {
-        s->FailUpload(c, UvError(static_cast<int>(res), "write upload"));
-        return;
-      }
-      c->up_spare_off += static_cast<size_t>(res);
-      if (c->up_spare_off < c->up_spare.size) {  // short write: finish this buffer first
-        s->WriteSpare(c);
-        return;
-      }
-      c->up_spare.size = 0;
-      c->up_spare_off = 0;
-      s->AdvanceUpload(c);
-      s->Process(c);  // reading may resume now that a buffer is free
-    });
-  }
-
-  // The upload cannot succeed: drop the temp file, answer, skip the rest of the payload.
-  void FailUpload(Conn* c, const Status& st) {
-    if (c->up_fd >= 0) AbandonDetached(c->up_fd, c->up_temp);
-    c->up_fd = -1;
-    c->up_fill.size = 0;
-    c->up_spare.size = 0;
-    ReleaseReservation(c);
-    Reply(c, st);
-    StartDiscard(c, c->up_remaining);
-    c->up_remaining = 0;
-    Process(c);
-  }
-
-  // Queues the fsync/rename of a fully written upload and moves on to the next request; the
-  // reply takes its place in `slots` now and is sent when its turn comes.
-  void CommitUpload(Conn* c) {
-    const int fd = c->up_fd;
-    c->up_fd = -1;  // the commit job owns it now
-    const uint64_t reserved = c->up_reserved;
-    c->up_reserved = 0;  // released by the commit job's completion
-    c->slots.emplace_back(false, std::string());
-    std::pair<bool, std::string>* slot = &c->slots.back();  // deque: stable until popped
-    ++c->commits_inflight;
-    c->committing.insert(c->cur.chunk);
+  // fsync, rename into place and fsync the directory (ChunkStore::Commit); the reply is sent
+  // only after that.
+  void StartCommitJob(Conn* c, Upload* u) {
+    u->committing = true;
+    u->job_inflight = true;
+    TempFile file = std::move(u->file);
+    u->file = TempFile();  // the job owns the temp file now
     auto res = std::make_shared<Result<CommitResult>>(Status(EIO, "not run"));
     ChunkStore* st = store.get();
     RunWork(
         c,
-        [res, st, fd, temp = c->up_temp, user = c->user, chunk = c->cur.chunk] {
-          *res = st->Commit(fd, temp, user, chunk);
+        [res, st, file, user = u->user, chunk = u->chunk]() mutable {
+          if (file.fd < 0) {  // an empty object: nothing was written
+            auto created = st->CreateTemp();
+            if (!created.ok()) {
+              *res = created.status();
+              return;
+            }
+            file = std::move(*created);
+          }
+          *res = st->Commit(file.fd, file.path, user, chunk);
         },
-        [this, c, res, slot, reserved, id = c->cur.id, chunk = c->cur.chunk,
-         size = c->cur.payload_size] {
+        [this, c, u, res] {
+          u->job_inflight = false;
           if (res->ok()) {
-            used_bytes += size;
+            used_bytes += u->size;
             used_bytes -= std::min(used_bytes, (*res)->old_size);
             if (!(*res)->replaced) ++objects;
           }
-          reserved_bytes -= reserved;
-          --c->commits_inflight;
-          c->committing.erase(chunk);
-          if (c->closed) return;
-          if (res->ok()) {
-            slot->second = EncodeReply(id, Status::Ok(), {{"size", size}});
-          } else {
-            VFS_LOG(kWarn) << "peer " << c->peer << ": upload id " << id << " chunk " << chunk
-                           << ": " << res->status().ToString();
-            slot->second = EncodeReply(id, res->status());
-          }
-          slot->first = true;
-          FlushSlots(c);
-          if (c->deferred && !MustWait(c, *c->deferred)) {
-            RequestHead head = std::move(*c->deferred);
-            c->deferred.reset();
-            c->state = Conn::State::kHead;
-            HandleHead(c, std::move(head));
-          }
-          Process(c);
+          EndUpload(c, u, res->status());
         });
-    ResetRequest(c);
+  }
+
+  // Ends an upload: drops its temp file unless committed, releases its quota reservation and
+  // buffers, answers it in its slot and lets the connection go on with whatever waited for it.
+  // If its payload was still arriving, the rest is skipped.
+  void EndUpload(Conn* c, Upload* u, const Status& st) {
+    if (u->file.fd >= 0 || !u->file.path.empty()) AbandonDetached(u->file.fd, u->file.path);
+    reserved_bytes -= u->reserved;
+    --c->commits_inflight;
+    c->committing.erase(u->chunk);
+    const bool attached = c->up == u;
+    const uint64_t rest = u->remaining;
+    if (!c->closed) {
+      if (st.ok()) {
+        u->slot->second = EncodeReply(u->id, st, {{"size", u->size}});
+      } else {
+        VFS_LOG(kWarn) << "peer " << c->peer << ": upload id " << u->id << " chunk " << u->chunk
+                       << ": " << st.ToString();
+        u->slot->second = EncodeReply(u->id, st);
+      }
+      u->slot->first = true;
+      for (ByteBuffer& b : u->queued) RecycleBuffer(c, std::move(b));
+    }
+    c->uploads.remove_if([u](const Upload& x) { return &x == u; });
+    if (c->closed) return;
+    if (attached) {
+      c->up = nullptr;
+      RecycleBuffer(c, std::move(c->fill));
+      StartDiscard(c, rest);
+    }
+    FlushSlots(c);
+    if (c->deferred && !MustWait(c, *c->deferred)) {
+      RequestHead head = std::move(*c->deferred);
+      c->deferred.reset();
+      c->state = Conn::State::kHead;
+      HandleHead(c, std::move(head));
+    }
+    Process(c);
   }
 
   void StartDownload(Conn* c) {
@@ -713,7 +781,13 @@ struct DataServer::Impl {
     auto res = std::make_shared<Result<OpenObject>>(Status(EIO, "not run"));
     ChunkStore* st = store.get();
     RunWork(
-        c, [res, st, user = c->user, chunk = c->cur.chunk] { *res = st->OpenForRead(user, chunk); },
+        c,
+        [res, st, user = c->user, chunk = c->cur.chunk, off = c->cur.offset,
+         len = c->cur.length.value_or(UINT64_MAX)] {
+          *res = st->OpenForRead(user, chunk);
+          // Uploads bypass the page cache: start reading the (first part of the) range now.
+          if (res->ok()) ChunkStore::Prefetch((*res)->fd, off, std::min(len, kDownloadPrefetch));
+        },
         [this, c, res] {
           if (c->closed) {
             if (res->ok()) close((*res)->fd);
@@ -922,14 +996,13 @@ struct DataServer::Impl {
       const bool idle = c->state == Conn::State::kHead && c->buffered() == 0 &&
                         c->write_bytes == 0 && c->commits_inflight == 0;
       const bool disk_bound =
-          c->state == Conn::State::kPayload && c->up_write_inflight && c->up_fill.room() == 0;
+          c->state == Conn::State::kPayload && c->fill.room() == 0;  // waits for a buffer
       // Waiting for the client: a half-received request or payload, or unread replies.
       const bool on_client = (c->state == Conn::State::kHead && c->buffered() > 0) ||
                              (c->state == Conn::State::kPayload && !disk_bound) ||
                              c->state == Conn::State::kDiscard || c->write_bytes > 0;
       if (idle && quiet > 2000) {  // give idle connections' upload buffers back
-        c->up_fill.Release();
-        c->up_spare.Release();
+        ReleaseSpareBuffers(c);
       }
       if (idle && quiet > static_cast<uint64_t>(opt.idle_timeout.count())) {
         VFS_LOG(kInfo) << "peer " << c->peer << ": idle timeout";

@@ -3,15 +3,16 @@
 // statvfs) runs on libuv's thread pool so a slow disk never stalls the loop.
 //
 // Connections: each handles its requests in arrival order and replies in that order
-// (data_protocol.h). One exception for throughput: once an upload's bytes are written, its
-// fsync/rename runs on the pool while the connection goes on to the next request, if that is
-// an upload of a different chunk (up to 8 commits per connection); any other request waits
-// for those commits, so it always sees their effect. While a request waits on the disk or a
-// reply is streaming, at most ~1 MiB of further input is buffered, then reading stops (TCP
-// backpressure); likewise a client that does not read its replies stops being served. Upload
-// payloads land directly in two 1 MiB buffers per connection (one filling, one being written)
-// and download bodies go out in 256 KiB reads with <= 1 MiB queued, so a 1 GiB object never
-// needs 1 GiB of RAM.
+// (data_protocol.h). One exception for throughput: once an upload's payload is received, its
+// remaining disk writes and its commit (fsync, rename, directory fsync) run on the pool while
+// the connection goes on to the next request, if that is an upload of a different chunk (up
+// to 8 unanswered uploads per connection); any other request waits for those uploads, so it
+// always sees their effect. While a request waits on the disk or a reply is streaming, at
+// most ~1 MiB of further input is buffered, then reading stops (TCP backpressure); likewise a
+// client that does not read its replies stops being served. Upload payloads are read
+// straight into 1 MiB buffers (at most 4 per connection, recycled) that are written to an
+// O_DIRECT temp file one buffer per write (chunk_store.h); download bodies go out in
+// 256 KiB reads with <= 1 MiB queued. So a 1 GiB object never needs 1 GiB of RAM.
 //
 // Limits: max header and object size, a connection limit (excess connections are accepted and
 // closed at once), an idle timeout (no request in progress) and a slow-client timeout (a

@@ -96,8 +96,10 @@ int main(int argc, char** argv) {
   auto level = ParseLogLevel(log_level);
   if (!level.ok()) return Fail(level.status());
   SetLogLevel(*level);
-  // Thread-pool size for disk work; must be set before libuv first uses the pool.
-  setenv("UV_THREADPOOL_SIZE", "8", /*overwrite=*/0);
+  // Thread-pool size for disk work; must be set before libuv first uses the pool. Commit jobs
+  // spend most of their time asleep in fsync, so the pool is large enough that the writes
+  // and reads of other requests rarely queue behind them.
+  setenv("UV_THREADPOOL_SIZE", "32", /*overwrite=*/0);
   signal(SIGPIPE, SIG_IGN);
 
   data::DataServerOptions opt;

@@ -163,6 +163,52 @@ TEST_F(DataServerTest, PipelinedRequestsSeeEarlierOnes) {
   EXPECT_EQ(page->entries.size(), 21u);
 }
 
+// One connection, uploads of sizes around the server's 1 MiB receive buffers and O_DIRECT's
+// 4 KiB alignment pipelined without waiting, more bytes than the connection's buffer budget:
+// uploads finish in the background while the next ones arrive, and every byte lands.
+TEST_F(DataServerTest, PipelinedUploadsAroundBufferAndAlignmentEdges) {
+  cluster::DataClientOptions o;
+  o.connections_per_server = 1;
+  DataClient one(o);
+  const std::string tok = Alice();
+  const std::vector<size_t> sizes = {0,
+                                     1,
+                                     4095,
+                                     4096,
+                                     4097,
+                                     (1u << 20) - 1,
+                                     1u << 20,
+                                     (1u << 20) + 1,
+                                     (3u << 20) + 5,
+                                     (5u << 20) + 4096,
+                                     2,
+                                     8191};
+  std::vector<std::future<Result<uint64_t>>> ups;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    ups.push_back(
+        one.Upload(server_.addr(), tok, "e" + std::to_string(i), PatternBytes(100 + i, sizes[i])));
+  }
+  std::vector<std::future<Result<std::string>>> downs;  // pipelined behind the uploads
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    downs.push_back(one.Download(server_.addr(), tok, "e" + std::to_string(i)));
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    auto up = ups[i].get();
+    ASSERT_TRUE(up.ok()) << sizes[i] << ": " << up.status().ToString();
+    EXPECT_EQ(*up, sizes[i]);
+    auto got = downs[i].get();
+    ASSERT_TRUE(got.ok()) << sizes[i] << ": " << got.status().ToString();
+    EXPECT_TRUE(*got == PatternBytes(100 + i, sizes[i])) << "size " << sizes[i];
+  }
+  EXPECT_TRUE(server_.TempFiles().empty());
+  auto h = one.Health(server_.addr()).get();
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->objects, sizes.size());
+  uint64_t total = 0;
+  for (size_t s : sizes) total += s;
+  EXPECT_EQ(h->used_bytes, total);
+}
+
 // All files under storage, relative, for "nothing else changed" checks.
 std::set<std::string> Tree(const std::string& root) {
   std::set<std::string> out;
