@@ -66,6 +66,17 @@ bool IsMountPoint(const std::string& path) {
   return false;
 }
 
+// True while `pid` runs. An exited but not yet reaped daemon (a zombie: its reaper may take a
+// while) counts as gone, since everything it had to do is done.
+bool DaemonRunning(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno != EPERM) return false;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);
+  const size_t p = stat.rfind(')');
+  return p == std::string::npos || p + 2 >= stat.size() || stat[p + 2] != 'Z';
+}
+
 long ReadPid(const std::string& file) {
   std::ifstream in(file);
   long pid = 0;
@@ -281,7 +292,7 @@ Status Unmount(const std::string& mountpoint_arg, int wait_s) {
   if (pid <= 0) return Status::Ok();  // not started by this user's vaultfs: nothing to wait for
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
   auto next_note = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) {
+  while (DaemonRunning(static_cast<pid_t>(pid))) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return Status(ETIMEDOUT, "the vaultfs daemon (pid " + std::to_string(pid) +
                                    ") is still committing files; it keeps trying, and whatever "
