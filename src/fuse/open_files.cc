@@ -111,6 +111,11 @@ std::shared_ptr<FileState> OpenFiles::Find(uint64_t ino) {
   return it == files_.end() ? nullptr : it->second;
 }
 
+bool OpenFiles::AnyOpen() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !files_.empty();
+}
+
 void OpenFiles::Overlay(const FileState& f, cluster::Attr* a) {
   a->size = f.size;
   if (f.dirty) {
@@ -118,6 +123,22 @@ void OpenFiles::Overlay(const FileState& f, cluster::Attr* a) {
     a->ctime_ns = std::max(a->ctime_ns, f.write_mtime_ns);
   }
   f.pending.ApplyTo(*a);
+}
+
+Status OpenFiles::PinVersion(FileState& f) {
+  if (f.cache || f.base.version.empty() || f.base_limit == 0) return Status::Ok();
+  VFS_ASSIGN_OR_RETURN(auto reader, vault_->OpenVersion(f.base));
+  f.cache = std::make_unique<SegmentCache>(std::move(reader), SegmentCache::Options{});
+  f.cache_opened = std::chrono::steady_clock::now();
+  return Status::Ok();
+}
+
+void OpenFiles::NoteUnlinked(uint64_t ino) {
+  if (auto f = Find(ino)) {
+    std::lock_guard<std::mutex> lock(f->mu);
+    if (f->base.nlink > 0) --f->base.nlink;
+    f->base.ctime_ns = NowNs();
+  }
 }
 
 Status OpenFiles::EnsureStaged(FileState& f) {
@@ -210,6 +231,31 @@ Status OpenFiles::Commit(FileState& f) {
   return st;
 }
 
+// Copies the parts of the base version that still show through into the staging file, so
+// the upload reads only local bytes: downloads of the base must not queue behind the new
+// version's own half-sent shard uploads, and a journaled retry no longer needs the base
+// (whose shards are deleted once another version replaces it).
+Status OpenFiles::Materialize(FileState& f) {
+  const uint64_t limit = std::min(f.size, f.base_limit);
+  if (limit == 0) return Status::Ok();
+  VFS_RETURN_IF_ERROR(EnsureStaged(f));
+  std::string buf;
+  uint64_t pos = 0;
+  while (pos < limit) {
+    bool held = false;
+    uint64_t run = f.staged->present().RunAt(pos, limit - pos, &held);
+    if (!held) {
+      run = std::min<uint64_t>(run, 1 << 20);
+      buf.resize(run);
+      VFS_RETURN_IF_ERROR(ReadLocked(f, pos, run, buf.data()));
+      VFS_RETURN_IF_ERROR(f.staged->Write(pos, buf));
+    }
+    pos += run;
+  }
+  f.cache.reset();
+  return Status::Ok();
+}
+
 Status OpenFiles::CommitLocked(FileState& f) {
   if (!f.dirty) {
     if (f.pending.empty()) return Status::Ok();
@@ -219,6 +265,7 @@ Status OpenFiles::CommitLocked(FileState& f) {
     f.pending = {};
     return Status::Ok();
   }
+  VFS_RETURN_IF_ERROR(Materialize(f));
   uint64_t pos = 0;
   auto source = [&](uint8_t* buf, size_t n) -> Status {
     Status st = ReadLocked(f, pos, n, reinterpret_cast<char*>(buf));

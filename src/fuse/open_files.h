@@ -62,8 +62,15 @@ class OpenFiles {
   Result<std::shared_ptr<FileState>> Open(const cluster::Attr& fresh);
   void Release(const std::shared_ptr<FileState>& f);
   std::shared_ptr<FileState> Find(uint64_t ino);
+  bool AnyOpen();
+
+  // A name of `ino` went away (unlink, or replaced by a rename): an open file's link count.
+  void NoteUnlinked(uint64_t ino);
 
   // The calls below need f.mu held.
+  // Fetches the base version's placement and key now, so the open file stays readable after
+  // it is unlinked or replaced elsewhere (POSIX), until it is closed.
+  Status PinVersion(FileState& f);
   Status Read(FileState& f, uint64_t offset, size_t n, std::string* out);
   Status Write(FileState& f, uint64_t offset, std::string_view data);
   Status Truncate(FileState& f, uint64_t size);
@@ -85,6 +92,7 @@ class OpenFiles {
   Status ReadLocked(FileState& f, uint64_t offset, size_t n, char* out);
   Status EnsureStaged(FileState& f);
   Status CommitLocked(FileState& f);
+  Status Materialize(FileState& f);
   void RetryLoop();
   void MaybeCollectGarbage(std::unique_lock<std::mutex>& lock);
 

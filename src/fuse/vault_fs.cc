@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "src/common/log.h"
@@ -291,9 +292,20 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   ReplyEntry(req, fs, *a);
 }
 
+// The inode `name` in `parent` refers to, if a file of it is open here (whose link count
+// must then follow an unlink or a rename over it).
+std::optional<uint64_t> OpenInodeAt(VaultFs* fs, fuse_ino_t parent, const char* name) {
+  if (!fs->files().AnyOpen()) return std::nullopt;
+  auto a = fs->vault().Lookup(fs->Real(parent), name);
+  if (!a.ok() || !fs->files().Find(a->ino)) return std::nullopt;
+  return a->ino;
+}
+
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   VaultFs* fs = Fs(req);
+  const auto open = OpenInodeAt(fs, parent, name);
   Status st = fs->vault().Unlink(fs->Real(parent), name);
+  if (st.ok() && open) fs->files().NoteUnlinked(*open);
   if (st.ok()) fs->files().NoteGarbage();
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "unlink"));
 }
@@ -324,8 +336,10 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   // Linux: RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2 (the protocol's values); whiteouts are
   // for overlay filesystems.
   if (flags & ~3u) return (void)fuse_reply_err(req, EINVAL);
+  const auto replaced = flags == 0 ? OpenInodeAt(fs, newparent, newname) : std::nullopt;
   Status st = fs->vault().Rename(fs->Real(parent), name, fs->Real(newparent), newname,
                                  static_cast<int>(flags));
+  if (st.ok() && replaced) fs->files().NoteUnlinked(*replaced);
   if (st.ok()) fs->files().NoteGarbage();  // a replaced target's content is garbage
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "rename"));
 }
@@ -347,9 +361,9 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 void OpenHandle(fuse_req_t req, VaultFs* fs, const Attr& fresh, fuse_file_info* fi, bool created) {
   auto f = fs->files().Open(fresh);
   if (!f.ok()) return ReplyErr(req, f.status(), "open");
-  if ((fi->flags & O_TRUNC) && !created) {
+  if (!created) {
     std::lock_guard<std::mutex> lock((*f)->mu);
-    Status st = fs->files().Truncate(**f, 0);
+    Status st = (fi->flags & O_TRUNC) ? fs->files().Truncate(**f, 0) : fs->files().PinVersion(**f);
     if (!st.ok()) {
       fs->files().Release(*f);
       return ReplyErr(req, st, "open");
