@@ -378,31 +378,13 @@ Status Vault::Rename(uint64_t parent, std::string_view name, uint64_t new_parent
 }
 
 Result<std::vector<DirEntry>> Vault::ReadDir(uint64_t dir) {
-  if (!logged_in()) return PermissionDenied("log in first");
   std::vector<DirEntry> out;
   std::string cursor;
-  for (;;) {
-    json args = {{"ino", dir}, {"limit", 1000}};
-    if (!cursor.empty()) args["cursor"] = cursor;
-    VFS_ASSIGN_OR_RETURN(json page, meta_->Call("readdir", std::move(args)));
-    VFS_ASSIGN_OR_RETURN(json entries, Field<json>(page, "entries"));
-    for (const json& e : entries) {
-      auto key = HexField(e, "key");
-      auto sealed = HexField(e, "name");
-      auto ino = Field<uint64_t>(e, "ino");
-      if (!key.ok() || !sealed.ok() || !ino.ok()) return Status(EPROTO, "malformed readdir entry");
-      auto name = names_->OpenName(dir, *key, *sealed);
-      if (!name.ok()) {
-        VFS_LOG(kWarn) << "directory " << dir << ": an entry's name does not open under this "
-                       << "user's key (" << name.status().ToString() << "); skipped";
-        continue;
-      }
-      out.push_back({*name, *ino, e.value("type", std::string())});
-    }
-    auto next = page.find("next");
-    if (next == page.end() || !next->is_string() || next->get<std::string>().empty()) break;
-    cursor = next->get<std::string>();
-  }
+  do {
+    VFS_ASSIGN_OR_RETURN(DirPage page, ReadDirPage(dir, cursor, 1000, false));
+    for (auto& entry : page.entries) out.push_back(std::move(entry.first));
+    cursor = std::move(page.next);
+  } while (!cursor.empty());
   return out;
 }
 

@@ -119,14 +119,19 @@ Result<Owner> OwnerFor(VaultFs* fs, fuse_req_t req, fuse_ino_t parent, bool is_d
   return o;
 }
 
-void ReplyEntry(fuse_req_t req, VaultFs* fs, const Attr& a) {
-  fs->RememberDir(a);
+fuse_entry_param EntryFor(VaultFs* fs, const Attr& a) {
   fuse_entry_param e;
   memset(&e, 0, sizeof(e));
   e.ino = fs->Fuse(a.ino);
   e.attr = fs->ToStat(a);
   e.attr_timeout = fs->options().attr_timeout;
   e.entry_timeout = fs->options().entry_timeout;
+  return e;
+}
+
+void ReplyEntry(fuse_req_t req, VaultFs* fs, const Attr& a) {
+  fs->RememberDir(a);
+  fuse_entry_param e = EntryFor(fs, a);
   fuse_reply_entry(req, &e);
 }
 
@@ -372,12 +377,7 @@ void OpenHandle(fuse_req_t req, VaultFs* fs, const Attr& fresh, fuse_file_info* 
   fi->fh = reinterpret_cast<uint64_t>(new Handle{*f, (fi->flags & O_TRUNC) != 0 || created});
   fi->keep_cache = 0;  // close-to-open: the kernel drops cached pages of an earlier version
   if (created) {
-    fuse_entry_param e;
-    memset(&e, 0, sizeof(e));
-    e.ino = fs->Fuse(fresh.ino);
-    e.attr = fs->ToStat(fresh);
-    e.attr_timeout = fs->options().attr_timeout;
-    e.entry_timeout = fs->options().entry_timeout;
+    fuse_entry_param e = EntryFor(fs, fresh);
     fuse_reply_create(req, &e, fi);
   } else {
     fuse_reply_open(req, fi);
@@ -537,10 +537,7 @@ Result<size_t> FillDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, D
           std::lock_guard<std::mutex> flock(f->mu);
           OpenFiles::Overlay(*f, &a);
         }
-        e.ino = st.st_ino;
-        e.attr = fs->ToStat(a);
-        e.attr_timeout = fs->options().attr_timeout;
-        e.entry_timeout = fs->options().entry_timeout;
+        e = EntryFor(fs, a);
       } else {
         e.attr = st;  // "." and "..": the kernel looks these up itself
       }
