@@ -304,20 +304,6 @@ Status OpenFiles::CommitLocked(FileState& f) {
   return Status::Ok();
 }
 
-int OpenFiles::DirtyCount() {
-  std::vector<std::shared_ptr<FileState>> all;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [ino, f] : files_) all.push_back(f);
-  }
-  int n = 0;
-  for (auto& f : all) {
-    std::lock_guard<std::mutex> lock(f->mu);
-    if (f->dirty) ++n;
-  }
-  return n;
-}
-
 int OpenFiles::FlushAll(std::chrono::steady_clock::time_point deadline) {
   for (;;) {
     std::vector<std::shared_ptr<FileState>> all;

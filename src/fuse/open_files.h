@@ -83,8 +83,6 @@ class OpenFiles {
   // At shutdown: commits everything still dirty, trying until `deadline`; what still fails
   // stays journaled for the next mount. Returns how many files remain uncommitted.
   int FlushAll(std::chrono::steady_clock::time_point deadline);
-  // How many files have changes not yet committed.
-  int DirtyCount();
   // Something was deleted or replaced: a garbage-collection pass is due.
   void NoteGarbage();
 

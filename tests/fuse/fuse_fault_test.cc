@@ -125,14 +125,12 @@ class FuseFaultTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!FuseAvailable()) return;
-    auto c = TestCluster::Start();
+    auto c = StartClusterWithUser(kUser, kPassword);
     if (!c.ok()) {
-      setup_error_ = "cluster did not start: " + c.status().ToString();
+      setup_error_ = c.status().ToString();
       return;
     }
     cluster_ = std::move(c).value().release();
-    auto r = cluster_->Vaultfs({"register", kUser}, kUser, kPassword);
-    if (r.exit_code != 0) setup_error_ = "vaultfs register: " + r.err;
   }
   static void TearDownTestSuite() {
     delete cluster_;

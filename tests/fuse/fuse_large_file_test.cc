@@ -26,10 +26,8 @@ TEST(FuseLargeFileTest, TwoGiBWrittenAndReadBackExactWithBoundedDaemonRss) {
     GTEST_SKIP() << "!!!!!!!! /dev/fuse is missing: the FUSE suite CANNOT RUN on this machine "
                     "and is SKIPPED. The mount is NOT tested here. !!!!!!!!";
   }
-  auto cluster = TestCluster::Start();
+  auto cluster = StartClusterWithUser(kUser, kPassword);
   ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-  auto reg = (*cluster)->Vaultfs({"register", kUser}, kUser, kPassword);
-  ASSERT_EQ(reg.exit_code, 0) << reg.err;
 
   std::string written_sha;
   {

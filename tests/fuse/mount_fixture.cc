@@ -103,6 +103,15 @@ bool IsVaultfsProcess(pid_t pid) {
 
 }  // namespace
 
+Result<std::unique_ptr<TestCluster>> StartClusterWithUser(const std::string& user,
+                                                          const std::string& password) {
+  auto cluster = TestCluster::Start();
+  if (!cluster.ok()) return cluster.status().Annotate("cluster did not start");
+  auto r = (*cluster)->Vaultfs({"register", user}, user, password);
+  if (r.exit_code != 0) return Status(EIO, "vaultfs register: " + r.err);
+  return cluster;
+}
+
 bool FuseAvailable() {
   struct stat st {};
   return stat("/dev/fuse", &st) == 0 && S_ISCHR(st.st_mode);

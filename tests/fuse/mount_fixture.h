@@ -25,6 +25,10 @@ namespace vaultfs::testing {
 // True if /dev/fuse exists (a machine without it cannot run this suite).
 bool FuseAvailable();
 
+// A fresh cluster (TestCluster::Start) with `user` registered.
+Result<std::unique_ptr<TestCluster>> StartClusterWithUser(const std::string& user,
+                                                          const std::string& password);
+
 // True if a FUSE filesystem is mounted exactly at `path` (per /proc/self/mountinfo).
 bool IsFuseMountPoint(const std::string& path);
 
