@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -22,6 +23,7 @@ namespace vaultfs::data {
 namespace {
 
 constexpr char kTmpDir[] = ".tmp";
+constexpr char kStorageIdFile[] = ".storage-id";
 constexpr char kSuffix[] = ".chunk";
 constexpr size_t kSuffixLen = sizeof(kSuffix) - 1;
 
@@ -50,6 +52,38 @@ Status FsyncPath(const std::string& path) {
   close(fd);
   if (rc != 0) return Errno(err, "fsync " + path);
   return Status::Ok();
+}
+
+// The storage folder's identity: a random id written once, when the folder is first used. A
+// wiped or replaced disk comes back with a new one, which tells the cluster that whatever the
+// server held before is gone (rather than missing shards being found one read at a time).
+Result<std::string> LoadOrCreateStorageId(const std::string& root) {
+  const std::string path = root + "/" + kStorageIdFile;
+  if (FILE* f = std::fopen(path.c_str(), "re")) {
+    char buf[65] = {};
+    size_t n = std::fread(buf, 1, 64, f);
+    std::fclose(f);
+    std::string id(buf, n);
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    if (id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos) {
+      return id;
+    }
+    return Status(EBADMSG, path + " is damaged; move it aside only if this disk is new");
+  }
+  if (errno != ENOENT) return Errno(errno, "open " + path);
+  VFS_ASSIGN_OR_RETURN(std::string id, crypto::RandomHexId(16));
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Errno(errno, "create " + tmp);
+  const std::string line = id + "\n";
+  bool ok =
+      write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
+  int err = errno;
+  close(fd);
+  if (!ok) return Errno(err, "write " + tmp);
+  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno(errno, "rename " + tmp);
+  VFS_RETURN_IF_ERROR(FsyncPath(root));
+  return id;
 }
 
 Status MakeDir(const std::string& path, bool* created) {
@@ -127,6 +161,7 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& root) {
   const std::string tmp = root + "/" + kTmpDir;
   VFS_RETURN_IF_ERROR(MakeDir(tmp, &created));
   if (created) VFS_RETURN_IF_ERROR(FsyncPath(root));
+  VFS_ASSIGN_OR_RETURN(store->storage_id_, LoadOrCreateStorageId(root));
 
   // Leftover uploads from a crash: never acknowledged, so they are garbage.
   std::unique_ptr<DIR, DirCloser> d(opendir(tmp.c_str()));

@@ -5,6 +5,7 @@
 // Layout under the storage root:
 //   <root>/<user>/<chunk>.chunk   committed objects; <user> comes from a verified token
 //   <root>/.tmp/<random>.tmp      uploads in progress; all removed by Open() at start-up
+//   <root>/.storage-id            random id of this storage folder, made on first use
 //
 // Durability (DESIGN.md §3): an upload is written to a temp file, fsync'ed, renamed over the
 // final name and the user directory is fsync'ed before the upload is acknowledged. rename()
@@ -88,6 +89,8 @@ class ChunkStore {
   uint64_t initial_objects() const { return initial_objects_; }
   uint64_t initial_bytes() const { return initial_bytes_; }
   const std::string& root() const { return root_; }
+  // 32 hex chars; a wiped folder gets a new one (reported by the health op).
+  const std::string& storage_id() const { return storage_id_; }
 
   // A new, empty, exclusively created temp file (mode 0600) in root/.tmp, with O_DIRECT if
   // the filesystem supports it.
@@ -126,6 +129,7 @@ class ChunkStore {
   std::string root_;
   uint64_t initial_objects_ = 0;
   uint64_t initial_bytes_ = 0;
+  std::string storage_id_;
   // Serializes the stat+rename / stat+unlink step on final names so the returned old sizes
   // (the server's usage counters) stay exact when two clients write the same chunk. fsyncs
   // happen outside it.

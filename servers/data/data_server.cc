@@ -908,6 +908,7 @@ struct DataServer::Impl {
             h.objects = objects;
             h.uptime_s = (uv_now(&loop) - start_ms) / 1000;
             h.version = VAULTFS_VERSION;
+            h.storage_id = store->storage_id();
             Reply(c, Status::Ok(), ToJson(h));
           }
           FinishRequest(c);

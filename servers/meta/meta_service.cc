@@ -37,7 +37,7 @@ const std::map<std::string, OpInfo>& Ops() {
       {"report_server", {true, true, true}},  {"gc_list", {false, true, true}},
       {"gc_done", {true, true, true}},        {"repair_list", {false, true, true}},
       {"repair_done", {true, true, true}},    {"expire_pending", {true, true, true}},
-      {"write_inline", {true, true, false}},
+      {"write_inline", {true, true, false}},  {"server_shards", {false, true, true}},
   };
   return ops;
 }
@@ -358,6 +358,16 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
       // so whoever collects (the owner's client, or a cluster worker) can remove it.
       for (Json& item : result["items"]) {
         auto token = DataToken(item["owner"].get<std::string>(), crypto::kRightDelete);
+        if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
+        item["token"] = *token;
+      }
+    } else if (op == "repair_list" || op == "server_shards") {
+      // The repairer moves ciphertext between servers in the owner's namespace (read + write);
+      // the scrubber only asks servers to verify (read).
+      const uint32_t rights =
+          op == "repair_list" ? crypto::kRightRead | crypto::kRightWrite : crypto::kRightRead;
+      for (Json& item : result["items"]) {
+        auto token = DataToken(item["owner"].get<std::string>(), rights);
         if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
         item["token"] = *token;
       }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS shards(
 CREATE TABLE IF NOT EXISTS servers(
   id INTEGER PRIMARY KEY, state TEXT NOT NULL, capacity INTEGER NOT NULL,
   free INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS shards_server ON shards(server, chunk);
+CREATE TABLE IF NOT EXISTS server_storage(id INTEGER PRIMARY KEY, storage_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS repair_queue(version TEXT PRIMARY KEY, owner TEXT NOT NULL,
   enqueued INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS gc_queue(seq INTEGER PRIMARY KEY, owner TEXT NOT NULL,
@@ -58,12 +61,17 @@ CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
 )sql";
 
 // Every state table with the column order that makes its dump canonical.
-const std::vector<std::pair<std::string, std::string>> kStateTables = {
-    {"meta", "key"},     {"users", "id"},
-    {"inodes", "id"},    {"dentries", "parent, key"},
-    {"versions", "id"},  {"shards", "version, idx"},
-    {"servers", "id"},   {"repair_queue", "version"},
-    {"gc_queue", "seq"}, {"requests", "user, rid"}};
+const std::vector<std::pair<std::string, std::string>> kStateTables = {{"meta", "key"},
+                                                                       {"users", "id"},
+                                                                       {"inodes", "id"},
+                                                                       {"dentries", "parent, key"},
+                                                                       {"versions", "id"},
+                                                                       {"shards", "version, idx"},
+                                                                       {"servers", "id"},
+                                                                       {"server_storage", "id"},
+                                                                       {"repair_queue", "version"},
+                                                                       {"gc_queue", "seq"},
+                                                                       {"requests", "user, rid"}};
 
 Json ErrorResult(int code, const std::string& message) {
   return Json{{"ok", false}, {"error", {{"code", ErrnoName(code)}, {"message", message}}}};
@@ -108,9 +116,10 @@ const std::map<std::string, ReadFn>& ReadOps() {
       {"readdir", [](StoreOps& s, const Args& a) { return s.Readdir(a); }},
       {"get_version", [](StoreOps& s, const Args& a) { return s.GetVersion(a); }},
       {"statfs", [](StoreOps& s, const Args& a) { return s.Statfs(a); }},
-      {"cluster_map", [](StoreOps& s, const Args&) { return s.ServerList(); }},
+      {"cluster_map", [](StoreOps& s, const Args&) { return s.ClusterMap(); }},
       {"gc_list", [](StoreOps& s, const Args& a) { return s.GcList(a); }},
       {"repair_list", [](StoreOps& s, const Args& a) { return s.RepairList(a); }},
+      {"server_shards", [](StoreOps& s, const Args& a) { return s.ServerShards(a); }},
   };
   return ops;
 }
@@ -203,7 +212,11 @@ Json MetaStore::Read(const std::string& op, const std::string& user, const Json&
     auto it = ReadOps().find(op);
     if (it == ReadOps().end()) throw OpError{EINVAL, "unknown read op '" + op + "'"};
     db_.Exec("BEGIN");
-    StoreOps ops(this, user, 0);
+    // Reads are not replicated, so the local clock is fine here (gc_list's grace period).
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    StoreOps ops(this, user, now);
     Json result;
     try {
       result = it->second(ops, Args(args));

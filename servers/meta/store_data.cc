@@ -306,6 +306,12 @@ Json StoreOps::ReportServer(const Args& a) {
   if (state && (*state == "draining" || *state == "lost") && !IsCluster()) {
     throw OpError{EACCES, "only a cluster session may mark a server draining or lost"};
   }
+  std::optional<std::string> storage_id = a.OptStr("storage_id", 64);
+  if (storage_id) {
+    if (!IsCluster()) throw OpError{EACCES, "only a cluster session may report a storage id"};
+    if (storage_id->empty()) throw OpError{EINVAL, "storage_id must not be empty"};
+    CheckHexId(*storage_id, "storage_id");
+  }
   auto capacity = a.OptInt("capacity", 0, INT64_MAX);
   auto free = a.OptInt("free", 0, INT64_MAX);
   std::string cur_state = "up";
@@ -317,12 +323,33 @@ Json StoreOps::ReportServer(const Args& a) {
     cur_cap = st.Int(1);
     cur_free = st.Int(2);
   }
+  bool lose = state && *state == "lost" && cur_state != "lost";
+  if (storage_id) {
+    // A server whose storage folder has a new identity was wiped (or replaced by an empty
+    // one): nothing it held before is there any more.
+    Stmt cur = db_.Prepare("SELECT storage_id FROM server_storage WHERE id=?1");
+    cur.Bind(1, id);
+    if (cur.Step() && cur.Text(0) != *storage_id) lose = true;
+    Stmt set = db_.Prepare("INSERT OR REPLACE INTO server_storage(id, storage_id) VALUES(?1,?2)");
+    set.Bind(1, id).Bind(2, *storage_id).Run();
+  }
+  if (lose) LoseServerShards(id);
   Stmt up = db_.Prepare(
       "INSERT OR REPLACE INTO servers(id, state, capacity, free, last_seen) "
       "VALUES(?1,?2,?3,?4,?5)");
   up.Bind(1, id).Bind(2, state.value_or(cur_state)).Bind(3, capacity.value_or(cur_cap));
   up.Bind(4, free.value_or(cur_free)).Bind(5, now_).Run();
-  return Json::object();
+  return Json{{"lost_shards", lose}};
+}
+
+void StoreOps::LoseServerShards(int64_t server) {
+  Stmt rq = db_.Prepare(
+      "INSERT OR IGNORE INTO repair_queue(version, owner, enqueued) "
+      "SELECT DISTINCT s.version, v.owner, ?2 FROM shards s JOIN versions v ON v.id=s.version "
+      "WHERE s.server=?1 AND v.state='committed'");
+  rq.Bind(1, server).Bind(2, now_).Run();
+  Stmt mark = db_.Prepare("UPDATE shards SET state='missing' WHERE server=?1 AND state!='missing'");
+  mark.Bind(1, server).Run();
 }
 
 Json StoreOps::ServerList() {
@@ -342,6 +369,13 @@ Json StoreOps::ServerList() {
     out.push_back(std::move(s));
   }
   return Json{{"data", std::move(out)}};
+}
+
+Json StoreOps::ClusterMap() {
+  Json out = ServerList();
+  Stmt st = db_.Prepare("SELECT count(*) FROM repair_queue");
+  out["repair_queue"] = st.Step() ? st.Int(0) : 0;
+  return out;
 }
 
 Json StoreOps::Statfs(const Args&) {
@@ -372,10 +406,13 @@ Json StoreOps::Statfs(const Args&) {
 
 Json StoreOps::GcList(const Args& a) {
   int64_t limit = a.OptInt("limit", 1, 1000).value_or(100);
+  // A grace period keeps replaced versions readable for a while by clients that opened them.
+  int64_t older_than_s = a.OptInt("older_than_s", 0, INT64_MAX / 1000000000).value_or(0);
   Stmt st = db_.Prepare(
-      "SELECT seq, owner, server, chunk FROM gc_queue WHERE (owner=?1 OR ?2) ORDER BY seq LIMIT "
-      "?3");
+      "SELECT seq, owner, server, chunk FROM gc_queue WHERE (owner=?1 OR ?2) AND enqueued<=?4 "
+      "ORDER BY seq LIMIT ?3");
   st.Bind(1, user_).Bind(2, IsCluster() ? 1 : 0).Bind(3, limit);
+  st.Bind(4, now_ - older_than_s * 1000000000);
   Json items = Json::array();
   while (st.Step()) {
     items.push_back({{"seq", st.Int(0)},
@@ -462,6 +499,30 @@ Json StoreOps::RepairDone(const Args& a) {
     d.Bind(1, vid).Run();
   }
   return Json{{"remaining", remaining}};
+}
+
+// The scrubber's work list: the shards a server should hold, by chunk id (cluster only).
+Json StoreOps::ServerShards(const Args& a) {
+  if (!IsCluster()) throw OpError{EACCES, "server_shards needs a cluster session"};
+  int64_t server = a.Int("server", 1, INT64_MAX);
+  std::string cursor = a.OptStr("cursor", 64).value_or("");
+  int64_t limit = a.OptInt("limit", 1, 1000).value_or(100);
+  Stmt st = db_.Prepare(
+      "SELECT s.chunk, s.version, s.idx, s.root, s.state, v.owner FROM shards s "
+      "JOIN versions v ON v.id=s.version WHERE s.server=?1 AND s.chunk>?2 "
+      "AND v.state='committed' ORDER BY s.chunk LIMIT ?3");
+  st.Bind(1, server).Bind(2, cursor).Bind(3, limit);
+  Json items = Json::array();
+  while (st.Step()) {
+    items.push_back({{"chunk", st.Text(0)},
+                     {"version", st.Text(1)},
+                     {"index", st.Int(2)},
+                     {"root", st.IsNull(3) ? Json(nullptr) : Json(st.Text(3))},
+                     {"state", st.Text(4)},
+                     {"owner", st.Text(5)}});
+  }
+  Json next = items.size() == static_cast<size_t>(limit) ? Json(items.back()["chunk"]) : Json();
+  return Json{{"items", std::move(items)}, {"next", std::move(next)}};
 }
 
 // Versions begun but never committed (a writer that died mid-upload) would hold their chunks

@@ -79,11 +79,13 @@ class StoreOps {
   Json ReportServer(const Args& a);
   Json Statfs(const Args& a);
   Json ServerList();
+  Json ClusterMap();  // ServerList + the repair backlog
   Json GcList(const Args& a);
   Json GcDone(const Args& a);
   Json RepairList(const Args& a);
   Json RepairDone(const Args& a);
   Json ExpirePending(const Args& a);
+  Json ServerShards(const Args& a);
 
   // Shared helpers.
   // The optional attribute fields of setattr that a content commit (commit_version,
@@ -117,6 +119,9 @@ class StoreOps {
   void DeleteVersions(int64_t ino, const std::optional<std::string>& only_version);
   void Touch(int64_t ino, bool mtime, bool ctime);
   bool IsCluster() const { return user_ == kClusterUser; }
+  // Every shard on `server` is gone (declared lost, or its storage was wiped): marks them
+  // missing and queues their committed versions for repair.
+  void LoseServerShards(int64_t server);
 
  private:
   // Commits version `vid` (`size` bytes) as `n`'s content: the replaced version goes to GC,

@@ -10,7 +10,7 @@
 namespace vaultfs::cluster {
 
 ObjectReader::ObjectReader(ShardTransport* transport, ServerHealth* health,
-                           const erasure::Codec* codec, crypto::SegmentCipher cipher,
+                           const erasure::Codec* codec, std::optional<crypto::SegmentCipher> cipher,
                            SegmentLayout layout, std::vector<ShardSource> shards, std::string token,
                            ReaderOptions options)
     : transport_(transport),
@@ -118,7 +118,7 @@ ObjectReader::SegmentFetch ObjectReader::Begin(uint64_t seg) {
   return f;
 }
 
-Result<std::string> ObjectReader::Complete(SegmentFetch& f) {
+Result<std::string> ObjectReader::CompleteSealed(SegmentFetch& f) {
   using std::chrono::steady_clock;
   const int k = layout_.k(), m = layout_.m();
   const size_t need = static_cast<size_t>(k);
@@ -219,27 +219,47 @@ Result<std::string> ObjectReader::Complete(SegmentFetch& f) {
     VFS_RETURN_IF_ERROR(codec_->Decode(ptrs.data(), erased, bs)
                             .Annotate("decode segment " + std::to_string(f.seg)));
   }
-  const uint64_t sealed_size = layout_.segment_sealed_size(f.seg);
-  const uint64_t plain = layout_.segment_plain_size(f.seg);
+  return sealed;
+}
+
+Result<std::string> ObjectReader::Open(uint64_t seg, std::string_view sealed) {
+  if (!cipher_) return InvalidArgument("a keyless reader cannot open segments");
+  const uint64_t plain = layout_.segment_plain_size(seg);
   std::string out(plain, '\0');
-  auto* sp = reinterpret_cast<uint8_t*>(sealed.data());
+  const auto* sp = reinterpret_cast<const uint8_t*>(sealed.data());
   VFS_RETURN_IF_ERROR(cipher_
-                          .Open(f.seg, layout_.is_last(f.seg), std::span(sp, sealed_size),
-                                std::span(reinterpret_cast<uint8_t*>(out.data()), plain))
-                          .Annotate("segment " + std::to_string(f.seg)));
+                          ->Open(seg, layout_.is_last(seg),
+                                 std::span(sp, layout_.segment_sealed_size(seg)),
+                                 std::span(reinterpret_cast<uint8_t*>(out.data()), plain))
+                          .Annotate("segment " + std::to_string(seg)));
   return out;
 }
 
 Result<std::string> ObjectReader::ReadSegment(uint64_t seg) {
   if (seg >= layout_.segment_count()) return InvalidArgument("no such segment");
   SegmentFetch f = Begin(seg);
-  return Complete(f);
+  VFS_ASSIGN_OR_RETURN(std::string sealed, CompleteSealed(f));
+  return Open(seg, sealed);
 }
 
 Status ObjectReader::Read(uint64_t offset, uint64_t length, const PlaintextSink& sink) {
   if (length == 0) return Status::Ok();
+  if (!cipher_) return InvalidArgument("a keyless reader cannot open segments");
   uint64_t first = 0, last = 0;
   VFS_RETURN_IF_ERROR(layout_.SegmentsFor(offset, length, &first, &last));
+  return ReadSealed(first, last, [&](uint64_t seg, std::string_view sealed) -> Status {
+    VFS_ASSIGN_OR_RETURN(std::string plain, Open(seg, sealed));
+    uint64_t seg_off = layout_.segment_plain_offset(seg);
+    uint64_t from = offset > seg_off ? offset - seg_off : 0;
+    uint64_t to = std::min<uint64_t>(plain.size(), offset + length - seg_off);
+    return sink(std::string_view(plain).substr(from, to - from));
+  });
+}
+
+Status ObjectReader::ReadSealed(
+    uint64_t first, uint64_t last,
+    const std::function<Status(uint64_t seg, std::string_view sealed)>& sink) {
+  if (first > last || last >= layout_.segment_count()) return InvalidArgument("no such segment");
   std::deque<SegmentFetch> window;
   uint64_t next = first;
   const uint64_t ahead = static_cast<uint64_t>(std::max(1, options_.readahead));
@@ -247,11 +267,8 @@ Status ObjectReader::Read(uint64_t offset, uint64_t length, const PlaintextSink&
     while (next <= last && next < seg + ahead) window.push_back(Begin(next++));
     SegmentFetch f = std::move(window.front());
     window.pop_front();
-    VFS_ASSIGN_OR_RETURN(std::string plain, Complete(f));
-    uint64_t seg_off = layout_.segment_plain_offset(seg);
-    uint64_t from = offset > seg_off ? offset - seg_off : 0;
-    uint64_t to = std::min<uint64_t>(plain.size(), offset + length - seg_off);
-    VFS_RETURN_IF_ERROR(sink(std::string_view(plain).substr(from, to - from)));
+    VFS_ASSIGN_OR_RETURN(std::string sealed, CompleteSealed(f));
+    VFS_RETURN_IF_ERROR(sink(seg, sealed));
   }
   return Status::Ok();
 }

@@ -12,6 +12,9 @@
 // is not asked again during this read. A segment fails with EIO only when fewer than k of its
 // blocks are good.
 //
+// Without a cipher the reader is keyless: it can only hand out sealed segments (the k data
+// blocks after decoding), which is all the repairer needs to re-encode lost shards.
+//
 // Not thread-safe: one reader per thread (it owns a SegmentCipher).
 #pragma once
 
@@ -60,15 +63,19 @@ using PlaintextSink = std::function<Status(std::string_view)>;
 class ObjectReader {
  public:
   // `shards` holds k + m entries in index order. Everything passed by pointer must outlive
-  // the reader.
+  // the reader. Without `cipher`, only the sealed reads below work.
   ObjectReader(ShardTransport* transport, ServerHealth* health, const erasure::Codec* codec,
-               crypto::SegmentCipher cipher, SegmentLayout layout, std::vector<ShardSource> shards,
-               std::string token, ReaderOptions options = {});
+               std::optional<crypto::SegmentCipher> cipher, SegmentLayout layout,
+               std::vector<ShardSource> shards, std::string token, ReaderOptions options = {});
 
   // Hands plaintext bytes [offset, offset+length) to `sink` in order, in pieces.
   Status Read(uint64_t offset, uint64_t length, const PlaintextSink& sink);
   // The whole plaintext of one segment.
   Result<std::string> ReadSegment(uint64_t seg);
+  // Keyless: hands segments [first, last] to `sink` as their k data blocks laid end to end
+  // (layout().segment_padded_size(seg) bytes: ciphertext, tag, padding), with read-ahead.
+  Status ReadSealed(uint64_t first, uint64_t last,
+                    const std::function<Status(uint64_t seg, std::string_view sealed)>& sink);
 
   const SegmentLayout& layout() const { return layout_; }
   const std::vector<ShardProblem>& problems() const { return problems_; }
@@ -92,12 +99,15 @@ class ObjectReader {
   // Launches untried usable shards (data first) until `total` are good or pending.
   void Launch(SegmentFetch& f, size_t total);
   SegmentFetch Begin(uint64_t seg);
-  Result<std::string> Complete(SegmentFetch& f);
+  // The segment's k data blocks, decoded where needed.
+  Result<std::string> CompleteSealed(SegmentFetch& f);
+  // Authenticates and decrypts one sealed segment.
+  Result<std::string> Open(uint64_t seg, std::string_view sealed);
 
   ShardTransport* transport_;
   ServerHealth* health_;
   const erasure::Codec* codec_;
-  crypto::SegmentCipher cipher_;
+  std::optional<crypto::SegmentCipher> cipher_;
   SegmentLayout layout_;
   std::vector<ShardSource> shards_;
   std::string token_;

@@ -248,7 +248,7 @@ json ToJson(const HealthInfo& h) {
   return {{"total_bytes", h.total_bytes}, {"free_bytes", h.free_bytes},
           {"used_bytes", h.used_bytes},   {"quota_bytes", h.quota_bytes},
           {"objects", h.objects},         {"uptime_s", h.uptime_s},
-          {"version", h.version}};
+          {"version", h.version},         {"storage_id", h.storage_id}};
 }
 
 json ToJson(const ListPage& p) {
@@ -270,6 +270,7 @@ Result<HealthInfo> HealthFromJson(const json& j) {
   VFS_RETURN_IF_ERROR(ReplyField(j, "objects", &h.objects));
   VFS_RETURN_IF_ERROR(ReplyField(j, "uptime_s", &h.uptime_s));
   VFS_RETURN_IF_ERROR(ReplyField(j, "version", &h.version));
+  if (j.contains("storage_id")) VFS_RETURN_IF_ERROR(ReplyField(j, "storage_id", &h.storage_id));
   return h;
 }
 

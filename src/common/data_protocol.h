@@ -133,6 +133,7 @@ struct HealthInfo {
   uint64_t objects = 0;
   uint64_t uptime_s = 0;
   std::string version;
+  std::string storage_id;  // identity of the storage folder; changes when it is wiped
 };
 
 struct ListEntry {

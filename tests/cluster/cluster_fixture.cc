@@ -123,7 +123,8 @@ std::string ReadFile(const std::string& path) {
   return text.ok() ? *text : std::string();
 }
 
-Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta) {
+Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta,
+                                                        const std::string& repair_opts) {
   std::random_device rd;
   Status last;
   // Two test processes may race for the same free ports; a lost race is retried elsewhere.
@@ -136,7 +137,8 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta) {
     // outgoing connection can take its port and block its revival.
     int base = 18000 + static_cast<int>(rd() % 14000);
     CommandResult r = c->Mkcluster({"up", "--data", std::to_string(data), "--meta",
-                                    std::to_string(meta), "--base-port", std::to_string(base)});
+                                    std::to_string(meta), "--base-port", std::to_string(base)},
+                                   {{"VAULTFS_REPAIR_OPTS", repair_opts}});
     if (r.exit_code == 0) {
       VFS_ASSIGN_OR_RETURN(c->config_, LoadClusterConfig(c->config_path()));
       return c;
@@ -171,14 +173,23 @@ void TestCluster::KillEverything() {
   }
 }
 
-CommandResult TestCluster::Mkcluster(const std::vector<std::string>& args) const {
+CommandResult TestCluster::Mkcluster(const std::vector<std::string>& args,
+                                     std::map<std::string, std::string> env) const {
   std::vector<std::string> argv = {Env("MKCLUSTER")};
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back("--dir");
   argv.push_back(dir_);
-  return RunCommand(argv, {{"VAULTFS_BIN", Env("VAULTFS_BIN")},
-                           {"VAULTFS_DATA_BIN", Env("VAULTFS_DATA_BIN")},
-                           {"VAULTFS_META_BIN", Env("VAULTFS_META_BIN")}});
+  for (const char* bin :
+       {"VAULTFS_BIN", "VAULTFS_DATA_BIN", "VAULTFS_META_BIN", "VAULTFS_REPAIR_BIN"}) {
+    env[bin] = Env(bin);
+  }
+  return RunCommand(argv, env);
+}
+
+nlohmann::json TestCluster::RepairStatus() const {
+  std::string text = ReadFile(dir_ + "/repair-status.json");
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? nlohmann::json() : j;
 }
 
 Status TestCluster::KillData(int id) {

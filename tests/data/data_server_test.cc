@@ -271,7 +271,9 @@ TEST_F(DataServerTest, AuthorizationRefusals) {
   EXPECT_EQ(*Get("0a0a"), victim);
   EXPECT_EQ(Tree(server_.storage()).count("alice/0a0a.chunk"), 1u);
   for (const auto& p : Tree(server_.storage())) {
-    EXPECT_TRUE(p == "alice" || p == "alice/0a0a.chunk" || p == ".tmp" || p == "bob") << p;
+    EXPECT_TRUE(p == "alice" || p == "alice/0a0a.chunk" || p == ".tmp" || p == ".storage-id" ||
+                p == "bob")
+        << p;
   }
 }
 
@@ -511,6 +513,52 @@ TEST(DataServerTmpfs, FullDiskAnswersEnospc) {
     // Space comes back once the partial upload is gone.
     ASSERT_TRUE(client.Upload(server.addr(), tok, "03", PatternBytes(3, 1u << 20)).get().ok());
   }
+}
+
+// The storage folder's identity survives restarts and changes when the folder is wiped, so
+// the repairer can tell a restarted server from one that lost everything.
+TEST(DataServerIdentity, StorageIdIsStableAcrossRestartsAndNewAfterAWipe) {
+  TempDir dir;
+  auto id_of = [&](TestServer& server) {
+    DataClient client;
+    auto h = client.Health(server.addr()).get();
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    return h.ok() ? h->storage_id : std::string();
+  };
+  std::string first, second, wiped;
+  {
+    TestServer server(dir.path());
+    ASSERT_TRUE(server.Start().ok());
+    first = id_of(server);
+  }
+  {
+    TestServer server(dir.path());
+    ASSERT_TRUE(server.Start().ok());
+    second = id_of(server);
+    std::filesystem::remove_all(server.storage());
+  }
+  {
+    TestServer server(dir.path());
+    ASSERT_TRUE(server.Start().ok());
+    wiped = id_of(server);
+  }
+  EXPECT_EQ(first.size(), 32u);
+  EXPECT_EQ(first, second);
+  EXPECT_NE(first, wiped);
+  EXPECT_EQ(wiped.size(), 32u);
+}
+
+TEST(DataServerIdentity, DamagedIdentityFileStopsTheStart) {
+  TempDir dir;
+  std::string storage;
+  {
+    TestServer server(dir.path());
+    ASSERT_TRUE(server.Start().ok());
+    storage = server.storage();
+  }
+  std::ofstream(storage + "/.storage-id", std::ios::trunc) << "not an id\n";
+  TestServer server(dir.path());
+  EXPECT_FALSE(server.Start().ok());  // refuses rather than inventing a new identity
 }
 
 TEST(DataServerSignal, SigtermDrainsInFlightUpload) {

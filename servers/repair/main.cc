@@ -1,0 +1,117 @@
+// vaultfs-repair: the cluster's self-healing worker (see repair_daemon.h and
+// man/vaultfs-repair.8). Needs cluster.json and the server-only secret; no user's key.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <thread>
+
+#include "servers/repair/repair_daemon.h"
+#include "src/common/log.h"
+
+namespace {
+
+using namespace vaultfs;
+
+repair::RepairDaemon* g_daemon = nullptr;
+
+// Signals only set flags; a helper thread turns them into Stop()/RequestScrub().
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  return set;
+}
+
+int Fail(const Status& st) {
+  VFS_LOG(kError) << st.ToString();
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "vaultfs-repair: rebuilds lost and corrupt shards, scrubs, and collects garbage for a "
+      "vaultfs cluster (no user key needed). SIGUSR1 starts a scrub pass now."};
+  std::string config_path, secret_file, log_level = "info";
+  repair::RepairOptions o;
+  int interval = 10, lost_after = 600, gc_grace = 300, pending_grace = 3600;
+  int scrub_interval = 86400;
+  double rate_mb = 64;
+  bool once = false, scrub_now = false;
+  app.add_option("--cluster", config_path, "cluster.json")->required();
+  app.add_option("--secret", secret_file, "server-only token secret file (mode 0600)")->required();
+  app.add_option("--interval", interval, "seconds between passes")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--lost-after", lost_after,
+                 "seconds a data server may be down before its shards are rebuilt elsewhere")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 365 * 86400));
+  app.add_option("--gc-grace", gc_grace,
+                 "seconds replaced and deleted versions stay readable before their shards go")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 365 * 86400));
+  app.add_option("--pending-grace", pending_grace,
+                 "seconds before an upload that was never committed is collected")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 365 * 86400));
+  app.add_option("--scrub-interval", scrub_interval, "seconds between scrub passes (0: on demand)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 365 * 86400));
+  app.add_option("--rate", rate_mb, "repair bandwidth limit in MiB/s (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--status-file", o.status_file, "write progress as JSON here after each pass");
+  app.add_flag("--once", once, "run one pass and exit (non-zero if it failed)");
+  app.add_flag("--scrub-now", scrub_now, "scrub in the first pass");
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  SetLogProgramName("vaultfs-repair");
+  auto level = ParseLogLevel(log_level);
+  if (!level.ok()) return Fail(level.status());
+  SetLogLevel(*level);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto cfg = LoadClusterConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  auto secret = LoadServerSecret(secret_file);
+  if (!secret.ok()) return Fail(secret.status());
+  o.config = *cfg;
+  o.secret = *secret;
+  o.interval = std::chrono::seconds(interval);
+  o.lost_after = std::chrono::seconds(lost_after);
+  o.gc_grace = std::chrono::seconds(gc_grace);
+  o.pending_grace = std::chrono::seconds(pending_grace);
+  o.scrub_interval = std::chrono::seconds(scrub_interval);
+  o.rate_bytes_per_s = static_cast<uint64_t>(rate_mb * (1 << 20));
+
+  // Block the signals in every thread; one thread waits for them.
+  sigset_t set = HandledSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  repair::RepairDaemon daemon(std::move(o));
+  g_daemon = &daemon;
+  if (once) {
+    Status st = daemon.RunPass(scrub_now);
+    return st.ok() ? 0 : Fail(st);
+  }
+  std::thread waiter([&set] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      if (sig == SIGUSR1) {
+        g_daemon->RequestScrub();
+        continue;
+      }
+      g_daemon->Stop();
+      return;
+    }
+  });
+  if (scrub_now) daemon.RequestScrub();
+  daemon.Run();  // returns once the waiter saw SIGTERM or SIGINT
+  waiter.join();
+  return 0;
+}
