@@ -38,6 +38,7 @@ const std::map<std::string, OpInfo>& Ops() {
       {"gc_done", {true, true, true}},        {"repair_list", {false, true, true}},
       {"repair_done", {true, true, true}},    {"expire_pending", {true, true, true}},
       {"write_inline", {true, true, false}},  {"server_shards", {false, true, true}},
+      {"report_repair", {true, true, true}},  {"request_scrub", {true, true, true}},
   };
   return ops;
 }

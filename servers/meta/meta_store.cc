@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS servers(
   free INTEGER NOT NULL, last_seen INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS shards_server ON shards(server, chunk);
 CREATE TABLE IF NOT EXISTS server_storage(id INTEGER PRIMARY KEY, storage_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reports(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS repair_queue(version TEXT PRIMARY KEY, owner TEXT NOT NULL,
   enqueued INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS gc_queue(seq INTEGER PRIMARY KEY, owner TEXT NOT NULL,
@@ -103,6 +104,8 @@ const std::map<std::string, WriteFn>& WriteOps() {
       {"repair_done", [](StoreOps& s, const Args& a, const Args&) { return s.RepairDone(a); }},
       {"expire_pending",
        [](StoreOps& s, const Args& a, const Args&) { return s.ExpirePending(a); }},
+      {"report_repair", [](StoreOps& s, const Args& a, const Args&) { return s.ReportRepair(a); }},
+      {"request_scrub", [](StoreOps& s, const Args& a, const Args&) { return s.RequestScrub(a); }},
   };
   return ops;
 }

@@ -375,7 +375,36 @@ Json StoreOps::ClusterMap() {
   Json out = ServerList();
   Stmt st = db_.Prepare("SELECT count(*) FROM repair_queue");
   out["repair_queue"] = st.Step() ? st.Int(0) : 0;
+  out["repair"] = nullptr;
+  out["scrub_requested"] = 0;
+  Stmt r = db_.Prepare("SELECT key, value FROM reports");
+  while (r.Step()) {
+    if (r.Text(0) == "repair") {
+      out["repair"] = Json::parse(r.Text(1), nullptr, /*allow_exceptions=*/false);
+    } else if (r.Text(0) == "scrub_requested") {
+      out["scrub_requested"] = std::stoll(r.Text(1));
+    }
+  }
   return out;
+}
+
+// The repairer's progress (what `vaultfs status` shows), replacing the previous report.
+Json StoreOps::ReportRepair(const Args& a) {
+  if (!IsCluster()) throw OpError{EACCES, "report_repair needs a cluster session"};
+  const Json& stats = a.Object("stats");
+  std::string text = stats.dump();
+  if (text.size() > 64 * 1024) throw OpError{EINVAL, "stats larger than 64 KiB"};
+  Stmt st = db_.Prepare("INSERT OR REPLACE INTO reports(key, value) VALUES('repair', ?1)");
+  st.Bind(1, text).Run();
+  return Json::object();
+}
+
+// Asks the repairer for a full scrub pass (`vaultfs scrub`); it compares this time with the
+// start of its last pass.
+Json StoreOps::RequestScrub(const Args&) {
+  Stmt st = db_.Prepare("INSERT OR REPLACE INTO reports(key, value) VALUES('scrub_requested', ?1)");
+  st.Bind(1, std::to_string(now_)).Run();
+  return Json{{"requested_at", now_}};
 }
 
 Json StoreOps::Statfs(const Args&) {

@@ -86,6 +86,8 @@ class StoreOps {
   Json RepairDone(const Args& a);
   Json ExpirePending(const Args& a);
   Json ServerShards(const Args& a);
+  Json ReportRepair(const Args& a);
+  Json RequestScrub(const Args& a);
 
   // Shared helpers.
   // The optional attribute fields of setattr that a content commit (commit_version,

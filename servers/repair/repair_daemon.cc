@@ -86,11 +86,7 @@ void RepairDaemon::Run() {
                  << opt_.interval.count() << " s";
   while (!stopping()) {
     Status st = RunPass(scrub_requested_.exchange(false));
-    if (!st.ok() && !stopping()) {
-      VFS_LOG(kWarn) << "repair pass: " << st.ToString();
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.last_error = st.message();
-    }
+    if (!st.ok() && !stopping()) VFS_LOG(kWarn) << "repair pass: " << st.ToString();
     WriteStatus();
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, opt_.interval, [&] { return stopping() || scrub_requested_.load(); });
@@ -99,6 +95,13 @@ void RepairDaemon::Run() {
 
 Status RepairDaemon::RunPass(bool force_scrub) {
   VFS_RETURN_IF_ERROR(Login());
+  // `vaultfs scrub` leaves a request time in the metadata service.
+  VFS_ASSIGN_OR_RETURN(Json map, meta_.Call("cluster_map"));
+  const int64_t requested = map.value("scrub_requested", int64_t{0});
+  if (requested > scrub_request_seen_) {
+    if (scrub_request_seen_ >= 0) force_scrub = true;  // not one from before we started
+    scrub_request_seen_ = requested;
+  }
   // Each step runs even if an earlier one failed: a dead server must not stop GC.
   Status first = ProbeServers();
   auto keep = [&](Status st) {
@@ -113,9 +116,14 @@ Status RepairDaemon::RunPass(bool force_scrub) {
     // Whatever the scrub found is repaired in the same pass.
     keep(RepairQueue());
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.passes;
-  if (first.ok()) stats_.last_error.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.passes;
+    stats_.last_error = first.ok() ? std::string() : first.message();
+  }
+  // Progress for `vaultfs status`, wherever it runs.
+  auto r = meta_.Call("report_repair", {{"stats", StatusJson()}});
+  if (!r.ok()) keep(r.status().Annotate("report_repair"));
   return first;
 }
 
@@ -457,8 +465,7 @@ Status RepairDaemon::ScrubServer(uint64_t server, const HostPort& address) {
 
 // ---- status ----
 
-void RepairDaemon::WriteStatus() {
-  if (opt_.status_file.empty()) return;
+Json RepairDaemon::StatusJson() const {
   RepairStats s = stats();
   Json servers = Json::object();
   for (const auto& [id, state] : s.servers) servers[std::to_string(id)] = state;
@@ -484,6 +491,12 @@ void RepairDaemon::WriteStatus() {
         {"last_end", s.scrub_last_end}}},
       {"servers", servers},
       {"last_error", s.last_error}};
+  return j;
+}
+
+void RepairDaemon::WriteStatus() {
+  if (opt_.status_file.empty()) return;
+  const Json j = StatusJson();
   const std::string tmp = opt_.status_file + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);

@@ -17,7 +17,9 @@
 //               metadata places on it against the shard's own block hashes, and the trailer
 //               against the recorded root; bad and missing shards go to the repair queue.
 //
-// Progress is written as JSON to `status_file` (tools/mkcluster status prints it). The daemon
+// Progress is written as JSON to `status_file` (tools/mkcluster status prints it) and reported
+// to the metadata service (report_repair) for `vaultfs status`; `vaultfs scrub` leaves a
+// request there (request_scrub) that the next pass picks up. The daemon
 // is single-threaded apart from the DataClient's I/O thread; decoding runs on this thread,
 // never on an event loop. Several daemons may run at once: every step is idempotent and the
 // metadata service settles races (repair_done of a version repaired twice just replaces the
@@ -99,6 +101,7 @@ class RepairDaemon {
   Status ScrubServer(uint64_t server, const HostPort& address);
   // Sleeps so that `bytes` more fit the rate limit; false if stopping.
   bool Throttle(uint64_t bytes);
+  nlohmann::json StatusJson() const;
   void WriteStatus();
   bool stopping() const { return stop_.load(); }
 
@@ -121,6 +124,7 @@ class RepairDaemon {
   // Versions whose repair failed recently, and when to try again.
   std::map<std::string, std::chrono::steady_clock::time_point> retry_at_;
   std::chrono::steady_clock::time_point next_scrub_{};
+  int64_t scrub_request_seen_ = -1;  // -1: not looked yet
   std::chrono::steady_clock::time_point session_renew_{};
   std::chrono::steady_clock::time_point bucket_start_{};
   uint64_t bucket_bytes_ = 0;

@@ -25,10 +25,10 @@ MetaClient::MetaClient(const ClusterConfig& config, MetaClientOptions opts) : op
 
 bool MetaClient::IsMutating(std::string_view op) {
   static const std::set<std::string, std::less<>> kMutating = {
-      "register",      "passwd",         "setattr",       "mkdir",        "create",
-      "symlink",       "link",           "unlink",        "rmdir",        "rename",
-      "begin_version", "commit_version", "write_inline",  "report_shard", "report_server",
-      "gc_done",       "repair_done",    "expire_pending"};
+      "register",      "passwd",         "setattr",        "mkdir",         "create",
+      "symlink",       "link",           "unlink",         "rmdir",         "rename",
+      "begin_version", "commit_version", "write_inline",   "report_shard",  "report_server",
+      "gc_done",       "repair_done",    "expire_pending", "report_repair", "request_scrub"};
   return kMutating.count(op) > 0;
 }
 

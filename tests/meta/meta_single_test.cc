@@ -463,6 +463,32 @@ TEST_F(MetaSingleTest, ServersStatfsAndClusterMap) {
                ENOENT);
   ASSERT_TRUE(u.c->Call("report_server", {{"server", 3}, {"state", "up"}}).ok());
   EXPECT_TRUE(u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}}).ok());
+
+  // The repairer's own ops are for the cluster session; users may only ask for a scrub.
+  EXPECT_ERRNO(u.c->Call("report_server", {{"server", 1}, {"storage_id", "ab"}}), EACCES);
+  EXPECT_ERRNO(u.c->Call("server_shards", {{"server", 1}}), EACCES);
+  EXPECT_ERRNO(u.c->Call("report_repair", {{"stats", {{"passes", 1}}}}), EACCES);
+  EXPECT_ERRNO(admin->Call("report_server", {{"server", 1}, {"storage_id", "not hex"}}), EINVAL);
+  EXPECT_ERRNO(admin->Call("report_repair", {{"stats", "text"}}), EINVAL);
+  ASSERT_TRUE(admin->Call("report_repair", {{"stats", {{"passes", 7}}}}).ok());
+  auto asked = u.c->Call("request_scrub", Json::object());
+  ASSERT_TRUE(asked.ok()) << asked.status().ToString();
+  map = u.c->Call("cluster_map", Json::object());
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ((*map)["repair"]["passes"], 7);
+  EXPECT_EQ((*map)["scrub_requested"], (*asked)["requested_at"]);
+  EXPECT_EQ((*map)["repair_queue"], 0);
+  // A new storage identity for a known server means its disk was wiped.
+  auto first = admin->Call("report_server", {{"server", 2}, {"storage_id", "aa"}});
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE((*first)["lost_shards"].get<bool>());
+  EXPECT_FALSE((*admin->Call("report_server", {{"server", 2}, {"storage_id", "aa"}}))["lost_shards"]
+                   .get<bool>());
+  EXPECT_TRUE((*admin->Call("report_server", {{"server", 2}, {"storage_id", "bb"}}))["lost_shards"]
+                  .get<bool>());
+  auto shards = admin->Call("server_shards", {{"server", 2}, {"limit", 5}});
+  ASSERT_TRUE(shards.ok()) << shards.status().ToString();
+  for (const auto& item : (*shards)["items"]) EXPECT_EQ(item["state"], "missing") << item;
 }
 
 TEST_F(MetaSingleTest, BusyPortsFailWithAClearMessage) {
