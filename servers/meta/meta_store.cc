@@ -284,10 +284,12 @@ std::optional<UserRecord> MetaStore::UserById(const std::string& id) {
 Result<std::vector<uint64_t>> MetaStore::PlaceShards(int count, const std::string& seed) {
   struct Cand {
     uint64_t id;
+    bool up;
     int64_t free;
     std::string tie;
   };
   std::vector<Cand> cands;
+  int up = 0;
   try {
     for (const DataNodeConfig& d : config_->data) {
       Stmt st = db_.Prepare("SELECT state, free FROM servers WHERE id=?1");
@@ -298,22 +300,29 @@ Result<std::vector<uint64_t>> MetaStore::PlaceShards(int count, const std::strin
         state = st.Text(0);
         free = st.Int(1);
       }
-      if (state != "up") continue;
-      cands.push_back(
-          {d.id, free, crypto::DigestToHex(crypto::Sha256(seed + std::to_string(d.id)))});
+      // A server that is down may come back; lost and draining ones take no new shards.
+      if (state != "up" && state != "down") continue;
+      up += state == "up" ? 1 : 0;
+      cands.push_back({d.id, state == "up", free,
+                       crypto::DigestToHex(crypto::Sha256(seed + std::to_string(d.id)))});
     }
   } catch (const SqlError& e) {
     return IoError(std::string("placement: ") + e.what());
   }
-  if (static_cast<int>(cands.size()) < count) {
-    return Status(ENOSPC, "placement needs " + std::to_string(count) +
-                              " data servers that are up, only " + std::to_string(cands.size()) +
-                              " are");
+  // The write succeeds once the write quorum of shards is stored (DESIGN.md §3), so shards may
+  // be placed on servers that are down right now: the writer records them missing and repair
+  // rebuilds them once the server is back.
+  const int quorum = std::min(config_->write_quorum, count);
+  if (static_cast<int>(cands.size()) < count || up < quorum) {
+    return Status(ENOSPC, "placement needs " + std::to_string(count) + " data servers (" +
+                              std::to_string(quorum) + " of them up), but " + std::to_string(up) +
+                              " are up and " + std::to_string(cands.size() - up) + " down");
   }
-  // Most free space first; among equals (or unknown free space) a per-version pseudo-random
-  // order, so versions spread over more servers than k+m.
+  // Up before down; then most free space first; among equals (or unknown free space) a
+  // per-version pseudo-random order, so versions spread over more servers than k+m.
   std::sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) {
     constexpr int64_t kBucket = int64_t(1) << 30;  // compare free space in GiB buckets
+    if (a.up != b.up) return a.up;
     if (a.free / kBucket != b.free / kBucket) return a.free > b.free;
     return a.tie < b.tie;
   });

@@ -402,6 +402,10 @@ Status RepairDaemon::CollectGarbage() {
 
 Status RepairDaemon::Scrub() {
   VFS_LOG(kInfo) << "scrub: verifying every shard";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.scrub_last_start = crypto::UnixNow();
+  }
   Status first;
   for (const DataNodeConfig& d : opt_.config.data) {
     if (stopping()) break;
@@ -488,6 +492,7 @@ Json RepairDaemon::StatusJson() const {
        {{"passes", s.scrub_passes},
         {"checked", s.scrub_checked},
         {"bad", s.scrub_bad},
+        {"last_start", s.scrub_last_start},
         {"last_end", s.scrub_last_end}}},
       {"servers", servers},
       {"last_error", s.last_error}};

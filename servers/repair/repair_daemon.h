@@ -72,6 +72,7 @@ struct RepairStats {
   uint64_t scrub_passes = 0;
   uint64_t scrub_checked = 0;
   uint64_t scrub_bad = 0;
+  int64_t scrub_last_start = 0;             // unix s
   int64_t scrub_last_end = 0;               // unix s
   std::map<uint64_t, std::string> servers;  // id -> up/down/lost
   std::string last_error;

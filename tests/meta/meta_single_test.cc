@@ -434,10 +434,20 @@ TEST_F(MetaSingleTest, ServersStatfsAndClusterMap) {
   EXPECT_ERRNO(u.c->Call("report_server", {{"server", 99}, {"state", "up"}}), ENOENT);
   EXPECT_ERRNO(u.c->Call("report_server", {{"server", 1}, {"state", "lost"}}), EACCES);
   EXPECT_ERRNO(u.c->Call("report_server", {{"server", 1}, {"state", "sideways"}}), EINVAL);
-  // One server down: 13 left < k+m, so placement refuses.
+  // Servers that are down still get shards (the writer records them missing) while the
+  // write quorum (12) is up, and only after every up server is used; 11 up is too few.
   ASSERT_TRUE(u.c->Call("report_server", {{"server", 3}, {"state", "down"}}).ok());
   int64_t f = Ino(u.c->Call("create", {{"parent", u.root}, {"key", K("f")}, {"name", "n"}}));
+  auto one_down = u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}});
+  ASSERT_TRUE(one_down.ok()) << one_down.status().ToString();
+  EXPECT_EQ((*one_down)["shards"][13]["server"], 3);
+  for (int id : {5, 6}) {
+    ASSERT_TRUE(u.c->Call("report_server", {{"server", id}, {"state", "down"}}).ok());
+  }
   EXPECT_ERRNO(u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}}), ENOSPC);
+  for (int id : {5, 6}) {
+    ASSERT_TRUE(u.c->Call("report_server", {{"server", id}, {"state", "up"}}).ok());
+  }
   // A cluster maintenance session (minted with the server secret) may retire servers, but
   // cannot touch any user's tree.
   crypto::TokenClaims cl{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "00"};
@@ -446,6 +456,8 @@ TEST_F(MetaSingleTest, ServersStatfsAndClusterMap) {
   auto admin = cluster_->Client();
   admin->SetSession(*ct);
   EXPECT_TRUE(admin->Call("report_server", {{"server", 3}, {"state", "draining"}}).ok());
+  // A draining server takes no new shards: 13 left.
+  EXPECT_ERRNO(u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}}), ENOSPC);
   EXPECT_ERRNO(admin->Call("getattr", {{"ino", u.root}}), EACCES);
   EXPECT_TRUE(admin->Call("gc_list", Json::object()).ok());
   // Versions begun but never committed expire through a cluster session only.
