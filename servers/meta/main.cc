@@ -60,9 +60,38 @@ struct Node {
   std::unique_ptr<RaftReplicator> repl;
   std::unique_ptr<MetaService> service;
   std::unique_ptr<ClientListener> listener;
-  uv_signal_t sigterm{}, sigint{};
+  uv_signal_t sigterm{}, sigint{}, sighup{};
+  ClusterConfig* config = nullptr;
+  std::string config_path;
   bool stopping = false;
 };
+
+// SIGHUP re-reads cluster.json for its data-server list (tools/mkcluster add/remove data).
+// Everything else must stay as it was: the group's members and the code (k, m) are fixed for
+// a running cluster. Placement happens on the leader before proposing, so nodes that reload
+// at slightly different times cannot diverge.
+void ReloadDataServers(Node* n) {
+  if (n->config_path.empty()) {
+    VFS_LOG(kWarn) << "SIGHUP: no --config to reload";
+    return;
+  }
+  auto c = LoadClusterConfig(n->config_path);
+  if (!c.ok()) {
+    VFS_LOG(kError) << "SIGHUP: keeping the old configuration: " << c.status().ToString();
+    return;
+  }
+  bool same_meta = c->meta.size() == n->config->meta.size();
+  for (size_t i = 0; same_meta && i < c->meta.size(); ++i) {
+    same_meta = c->meta[i].id == n->config->meta[i].id;
+  }
+  if (!same_meta || c->k != n->config->k || c->m != n->config->m) {
+    VFS_LOG(kError) << "SIGHUP: keeping the old configuration: only the data servers may "
+                       "change while the cluster runs (meta nodes, k and m may not)";
+    return;
+  }
+  n->config->data = c->data;
+  VFS_LOG(kInfo) << "SIGHUP: " << n->config->data.size() << " data servers from " << n->config_path;
+}
 
 void Shutdown(Node* n) {
   if (n->stopping) return;
@@ -70,6 +99,7 @@ void Shutdown(Node* n) {
   VFS_LOG(kInfo) << "shutting down";
   uv_close(reinterpret_cast<uv_handle_t*>(&n->sigterm), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&n->sigint), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&n->sighup), nullptr);
   n->listener->Close([n] { n->repl->Close([] {}); });
 }
 
@@ -214,6 +244,13 @@ int main(int argc, char** argv) {
   auto on_signal = [](uv_signal_t* h, int) { Shutdown(static_cast<Node*>(h->data)); };
   uv_signal_start(&node.sigterm, on_signal, SIGTERM);
   uv_signal_start(&node.sigint, on_signal, SIGINT);
+  node.config = config.get();
+  node.config_path = config_path;
+  uv_signal_init(&node.loop, &node.sighup);
+  node.sighup.data = &node;
+  uv_signal_start(
+      &node.sighup, [](uv_signal_t* h, int) { ReloadDataServers(static_cast<Node*>(h->data)); },
+      SIGHUP);
 
   node.listener = std::make_unique<ClientListener>(&node.loop, node.service.get(), 4u << 20);
   auto port = node.listener->Listen(*listen_addr);

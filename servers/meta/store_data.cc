@@ -333,7 +333,12 @@ Json StoreOps::ReportServer(const Args& a) {
     Stmt set = db_.Prepare("INSERT OR REPLACE INTO server_storage(id, storage_id) VALUES(?1,?2)");
     set.Bind(1, id).Bind(2, *storage_id).Run();
   }
-  if (lose) LoseServerShards(id);
+  if (lose) {
+    QueueServerShards(id, /*mark_missing=*/true);
+  } else if (state && *state == "draining" && cur_state != "draining") {
+    // Its shards stay readable while the repairer copies them elsewhere.
+    QueueServerShards(id, /*mark_missing=*/false);
+  }
   Stmt up = db_.Prepare(
       "INSERT OR REPLACE INTO servers(id, state, capacity, free, last_seen) "
       "VALUES(?1,?2,?3,?4,?5)");
@@ -342,12 +347,13 @@ Json StoreOps::ReportServer(const Args& a) {
   return Json{{"lost_shards", lose}};
 }
 
-void StoreOps::LoseServerShards(int64_t server) {
+void StoreOps::QueueServerShards(int64_t server, bool mark_missing) {
   Stmt rq = db_.Prepare(
       "INSERT OR IGNORE INTO repair_queue(version, owner, enqueued) "
       "SELECT DISTINCT s.version, v.owner, ?2 FROM shards s JOIN versions v ON v.id=s.version "
       "WHERE s.server=?1 AND v.state='committed'");
   rq.Bind(1, server).Bind(2, now_).Run();
+  if (!mark_missing) return;
   Stmt mark = db_.Prepare("UPDATE shards SET state='missing' WHERE server=?1 AND state!='missing'");
   mark.Bind(1, server).Run();
 }
@@ -520,7 +526,10 @@ Json StoreOps::RepairDone(const Args& a) {
         "UPDATE shards SET server=?1, chunk=?2, root=?3, state='ok' WHERE version=?4 AND idx=?5");
     up.Bind(1, server).Bind(2, chunk).Bind(3, root).Bind(4, vid).Bind(5, idx).Run();
   }
-  Stmt left = db_.Prepare("SELECT count(*) FROM shards WHERE version=?1 AND state!='ok'");
+  // Shards still on a draining server count as left: the drain is not done with them.
+  Stmt left = db_.Prepare(
+      "SELECT count(*) FROM shards s LEFT JOIN servers sv ON sv.id=s.server "
+      "WHERE s.version=?1 AND (s.state!='ok' OR sv.state='draining')");
   left.Bind(1, vid);
   int64_t remaining = left.Step() ? left.Int(0) : 0;
   if (remaining == 0) {

@@ -121,9 +121,10 @@ class StoreOps {
   void DeleteVersions(int64_t ino, const std::optional<std::string>& only_version);
   void Touch(int64_t ino, bool mtime, bool ctime);
   bool IsCluster() const { return user_ == kClusterUser; }
-  // Every shard on `server` is gone (declared lost, or its storage was wiped): marks them
-  // missing and queues their committed versions for repair.
-  void LoseServerShards(int64_t server);
+  // Queues every committed version with a shard on `server` for repair. With mark_missing
+  // (the server was declared lost, or its storage was wiped) those shards are marked missing;
+  // without (the server is draining) they stay readable until the repairer has moved them.
+  void QueueServerShards(int64_t server, bool mark_missing);
 
  private:
   // Commits version `vid` (`size` bytes) as `n`'s content: the replaced version goes to GC,

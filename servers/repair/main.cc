@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <thread>
 
 #include "servers/repair/repair_daemon.h"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   int scrub_interval = 86400;
   double rate_mb = 64;
   bool once = false, scrub_now = false;
+  uint64_t drain = 0, drained = 0;
   app.add_option("--cluster", config_path, "cluster.json")->required();
   app.add_option("--secret", secret_file, "server-only token secret file (mode 0600)")->required();
   app.add_option("--interval", interval, "seconds between passes")
@@ -67,6 +69,12 @@ int main(int argc, char** argv) {
   app.add_option("--status-file", o.status_file, "write progress as JSON here after each pass");
   app.add_flag("--once", once, "run one pass and exit (non-zero if it failed)");
   app.add_flag("--scrub-now", scrub_now, "scrub in the first pass");
+  app.add_option("--drain", drain,
+                 "mark data server ID draining (its shards move elsewhere) and exit")
+      ->excludes("--once");
+  app.add_option("--drained", drained,
+                 "exit 0 if no file has a shard on data server ID any more, 1 if some do")
+      ->excludes("--once");
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -94,6 +102,23 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   repair::RepairDaemon daemon(std::move(o));
   g_daemon = &daemon;
+  if (drain != 0) {
+    Status st = daemon.Drain(drain);
+    if (!st.ok()) return Fail(st.Annotate("drain data server " + std::to_string(drain)));
+    std::printf(
+        "data server %llu is draining: the repairer copies its shards to other servers "
+        "(progress: tools/mkcluster status)\n",
+        static_cast<unsigned long long>(drain));
+    return 0;
+  }
+  if (drained != 0) {
+    auto done = daemon.Drained(drained);
+    if (!done.ok()) return Fail(done.status());
+    std::printf("data server %llu %s\n", static_cast<unsigned long long>(drained),
+                *done ? "holds no shard any more: it can be removed"
+                      : "still holds shards; wait for the drain to finish");
+    return *done ? 0 : 1;
+  }
   if (once) {
     Status st = daemon.RunPass(scrub_now);
     return st.ok() ? 0 : Fail(st);

@@ -102,6 +102,10 @@ Status RepairDaemon::RunPass(bool force_scrub) {
     if (scrub_request_seen_ >= 0) force_scrub = true;  // not one from before we started
     scrub_request_seen_ = requested;
   }
+  recorded_.clear();
+  for (const Json& d : map["data"]) {
+    recorded_[d.value("id", uint64_t{0})] = d.value("state", "up");
+  }
   // Each step runs even if an earlier one failed: a dead server must not stop GC.
   Status first = ProbeServers();
   auto keep = [&](Status st) {
@@ -127,6 +131,17 @@ Status RepairDaemon::RunPass(bool force_scrub) {
   return first;
 }
 
+Status RepairDaemon::Drain(uint64_t server) {
+  VFS_RETURN_IF_ERROR(Login());
+  return meta_.Call("report_server", {{"server", server}, {"state", "draining"}}).status();
+}
+
+Result<bool> RepairDaemon::Drained(uint64_t server) {
+  VFS_RETURN_IF_ERROR(Login());
+  VFS_ASSIGN_OR_RETURN(Json left, meta_.Call("server_shards", {{"server", server}, {"limit", 1}}));
+  return left["items"].empty();
+}
+
 // ---- 1. servers ----
 
 Status RepairDaemon::ProbeServers() {
@@ -139,13 +154,14 @@ Status RepairDaemon::ProbeServers() {
     Result<HealthInfo> h = fut.get();
     ServerView& v = servers_[id];
     Json args = {{"server", id}};
+    v.draining = recorded_[id] == "draining";
     if (h.ok()) {
       health_.ReportSuccess(id);
       v.up = true;
       v.failed_probes = 0;
       v.free = h->free_bytes;
       v.reported_lost = false;
-      args["state"] = "up";
+      if (!v.draining) args["state"] = "up";  // an operator's drain stands until removal
       args["capacity"] = h->total_bytes;
       args["free"] = h->free_bytes;
       if (!h->storage_id.empty()) args["storage_id"] = h->storage_id;
@@ -168,8 +184,13 @@ Status RepairDaemon::ProbeServers() {
       if (first.ok()) first = r.status().Annotate("report server " + std::to_string(id));
       continue;
     }
-    v.reported_state = args["state"];
-    if (args["state"] == "lost") v.reported_lost = true;
+    v.reported_state = args.value("state", recorded_[id]);
+    if (v.reported_state == "lost") v.reported_lost = true;
+    if (v.draining) {
+      // Drained once the metadata places no shard of a committed version there any more.
+      auto left = meta_.Call("server_shards", {{"server", id}, {"limit", 1}});
+      if (left.ok() && (*left)["items"].empty()) v.reported_state = "drained";
+    }
     if (r->value("lost_shards", false)) {
       VFS_LOG(kWarn) << "data server " << id
                      << (args["state"] == "lost" ? " is lost"
@@ -260,8 +281,10 @@ Status RepairDaemon::RepairVersion(const Json& item) {
     src.where.chunk = s.value("chunk", "");
     VFS_ASSIGN_OR_RETURN(src.where.address, AddressOf(s["address"]));
     const bool ok = s.value("state", "") == "ok" && s["root"].is_string();
-    if (ok) {
-      src.root_hex = s["root"];
+    // A shard on a draining server is read from while a copy is made elsewhere.
+    const bool moving = servers_[src.where.server].draining;
+    if (ok) src.root_hex = s["root"];
+    if (ok && !moving) {
       holding.insert(src.where.server);
     } else {
       lost.push_back(idx);
@@ -273,7 +296,9 @@ Status RepairDaemon::RepairVersion(const Json& item) {
   std::vector<std::pair<uint64_t, const DataNodeConfig*>> candidates;
   for (const DataNodeConfig& d : opt_.config.data) {
     const ServerView& v = servers_[d.id];
-    if (v.up && !holding.count(d.id)) candidates.emplace_back(v.free, &d);
+    if (v.up && !v.draining && recorded_[d.id] != "lost" && !holding.count(d.id)) {
+      candidates.emplace_back(v.free, &d);
+    }
   }
   std::sort(candidates.begin(), candidates.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });

@@ -6,7 +6,9 @@
 //   1. servers  probe every data server (health op); report up/down, capacity, free space and
 //               the storage folder's identity. A new identity means the disk was wiped, so the
 //               service marks every shard it held missing. A server down for `lost_after` is
-//               declared lost, with the same effect.
+//               declared lost, with the same effect. A server an operator drains (--drain)
+//               keeps serving its shards while they are copied elsewhere; once none is left
+//               the status says "drained" and it can be removed.
 //   2. repair   versions in the repair queue: rebuild each missing or corrupt shard from k
 //               verified blocks per segment onto a healthy server that holds no other shard of
 //               that version (shard_rebuilder.h), then record the new placement (repair_done).
@@ -90,6 +92,11 @@ class RepairDaemon {
   void Stop();
   void RequestScrub();
 
+  // Operator actions (one-shot, tools/mkcluster drain/remove): mark a server draining, and
+  // ask whether any committed version still has a shard there.
+  Status Drain(uint64_t server);
+  Result<bool> Drained(uint64_t server);
+
   RepairStats stats() const;
 
  private:
@@ -117,11 +124,13 @@ class RepairDaemon {
     bool up = true;
     int failed_probes = 0;  // in a row
     bool reported_lost = false;
+    bool draining = false;  // an operator asked to move its shards away
     std::string reported_state;
     std::chrono::steady_clock::time_point down_since{};
     uint64_t free = 0;
   };
   std::map<uint64_t, ServerView> servers_;
+  std::map<uint64_t, std::string> recorded_;  // state per server in the metadata, this pass
   // Versions whose repair failed recently, and when to try again.
   std::map<std::string, std::chrono::steady_clock::time_point> retry_at_;
   std::chrono::steady_clock::time_point next_scrub_{};

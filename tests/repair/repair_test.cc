@@ -208,6 +208,37 @@ TEST_F(RepairTest, ServerDownPastLostAfterIsRebuiltElsewhere) {
   EXPECT_EQ(s["servers"][std::to_string(victim)], "lost") << s.dump();
 }
 
+TEST_F(RepairTest, AddDrainAndRemoveDataServersWhileServing) {
+  StartCluster(kFastRepair);
+  Put("m1", 3u << 20, 60);
+  Put("m2", 200000, 61);
+  auto add = cluster_->Mkcluster({"add", "data"});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_THAT(add.out, HasSubstr("added data-15"));
+  // An undrained server cannot be removed.
+  auto early = cluster_->Mkcluster({"remove", "data", "2"});
+  EXPECT_NE(early.exit_code, 0);
+  EXPECT_THAT(early.err, HasSubstr("drain it first"));
+  auto drain = cluster_->Mkcluster({"drain", "data", "2"});
+  ASSERT_EQ(drain.exit_code, 0) << drain.out << drain.err;
+  ASSERT_TRUE(WaitUntil(60, [&] {
+    Json s = cluster_->RepairStatus();
+    return FullyRedundant("m1", {2}) && FullyRedundant("m2", {2}) && s.is_object() &&
+           s["servers"].value("2", "") == "drained";
+  })) << RepairLog();
+  ExpectReadsBack("m1");
+  auto remove = cluster_->Mkcluster({"remove", "data", "2"});
+  ASSERT_EQ(remove.exit_code, 0) << remove.out << remove.err;
+  auto cfg = LoadClusterConfig(cluster_->config_path());
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->data.size(), 14u);
+  EXPECT_EQ(cfg->FindData(2), nullptr);
+  // The smaller cluster keeps working: new writes land on the 14 that remain.
+  Put("m3", (1u << 20) + 3, 62);
+  EXPECT_TRUE(FullyRedundant("m3", {2}));
+  for (const char* name : {"m1", "m2", "m3"}) ExpectReadsBack(name);
+}
+
 TEST_F(RepairTest, TooFewGoodShardsStayQueuedAndReadsFailInsteadOfLying) {
   StartCluster(kFastRepair);
   Put("doomed", 2u << 20, 30);
