@@ -15,12 +15,14 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "src/cli/progress.h"
 #include "src/cluster/data_client.h"
 #include "src/cluster/vault.h"
 #include "src/common/log.h"
 #include "src/crypto/random.h"
+#include "src/crypto/token.h"
 
 namespace vaultfs::cli {
 
@@ -503,6 +505,90 @@ Status CmdRm(const GlobalOptions& g, const std::vector<std::string>& paths, bool
   return Status::Ok();
 }
 
+namespace {
+
+std::string Ago(int64_t unix_s) {
+  if (unix_s <= 0) return "never";
+  const int64_t d = std::max<int64_t>(0, crypto::UnixNow() - unix_s);
+  if (d < 120) return std::to_string(d) + " s ago";
+  if (d < 7200) return std::to_string(d / 60) + " min ago";
+  return std::to_string(d / 3600) + " h ago";
+}
+
+// The repairer's last report (vaultfs-repair, via the metadata service).
+void PrintRepair(int64_t queue, const json& r) {
+  if (!r.is_object()) {
+    std::printf(
+        "repair: %lld version(s) queued; no repairer has reported (is vaultfs-repair "
+        "running? tools/mkcluster starts one)\n",
+        static_cast<long long>(queue));
+    return;
+  }
+  const json rep = r.value("repair", json::object());
+  const json scrub = r.value("scrub", json::object());
+  std::string eta;
+  if (queue > 0 && rep.value("eta_s", json()).is_number()) {
+    eta = ", about " + std::to_string(rep["eta_s"].get<uint64_t>()) + " s left";
+  }
+  std::printf(
+      "repair: %lld version(s) queued%s; %llu repaired, %llu shards rebuilt (%s); "
+      "last pass %s\n",
+      static_cast<long long>(queue), eta.c_str(),
+      static_cast<unsigned long long>(rep.value("versions_repaired", uint64_t{0})),
+      static_cast<unsigned long long>(rep.value("shards_rebuilt", uint64_t{0})),
+      HumanBytes(rep.value("bytes_rebuilt", uint64_t{0})).c_str(),
+      Ago(r.value("updated", int64_t{0})).c_str());
+  std::printf("scrub: last finished %s, %llu shards checked, %llu bad found (all queued)\n",
+              Ago(scrub.value("last_end", int64_t{0})).c_str(),
+              static_cast<unsigned long long>(scrub.value("checked", uint64_t{0})),
+              static_cast<unsigned long long>(scrub.value("bad", uint64_t{0})));
+  const json servers = r.value("servers", json::object());
+  for (const auto& [id, state] : servers.items()) {
+    if (state == "lost" || state == "draining" || state == "drained") {
+      std::printf("  data-%s is %s\n", id.c_str(), state.get<std::string>().c_str());
+    }
+  }
+  const std::string err = r.value("last_error", "");
+  if (!err.empty()) std::printf("repair: last error: %s\n", err.c_str());
+}
+
+}  // namespace
+
+Status CmdScrub(const GlobalOptions& g, bool wait, int timeout_s) {
+  VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
+  VFS_ASSIGN_OR_RETURN(json asked, v->meta().Call("request_scrub"));
+  const int64_t asked_s = asked.value("requested_at", int64_t{0}) / 1000000000;
+  if (!wait) {
+    std::printf(
+        "scrub requested: the repairer starts it with its next pass (progress: vaultfs "
+        "status)\n");
+    return Status::Ok();
+  }
+  if (!g.quiet) std::fprintf(stderr, "vaultfs: waiting for the repairer to scrub every shard...\n");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    VFS_ASSIGN_OR_RETURN(json map, v->meta().Call("cluster_map"));
+    const json r = map.value("repair", json());
+    if (r.is_object()) {
+      const json scrub = r.value("scrub", json::object());
+      if (scrub.value("last_start", int64_t{0}) >= asked_s &&
+          scrub.value("last_end", int64_t{0}) >= scrub.value("last_start", int64_t{0}) &&
+          scrub.value("last_end", int64_t{0}) > 0) {
+        std::printf(
+            "scrub finished: %llu shards checked so far, %llu bad found in all; %lld "
+            "version(s) queued for repair\n",
+            static_cast<unsigned long long>(scrub.value("checked", uint64_t{0})),
+            static_cast<unsigned long long>(scrub.value("bad", uint64_t{0})),
+            static_cast<long long>(map.value("repair_queue", 0)));
+        return Status::Ok();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // poll interval
+  }
+  return Status(ETIMEDOUT, "the scrub did not finish within " + std::to_string(timeout_s) +
+                               " s; is vaultfs-repair running? (vaultfs status)");
+}
+
 Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
   VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
   MetaClientOptions mopts;
@@ -564,6 +650,10 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
   }
   out["data"] = servers;
   out["data_up"] = up;
+  if (map.ok()) {
+    out["repair_queue"] = (*map).value("repair_queue", 0);
+    out["repair"] = (*map).value("repair", json());
+  }
 
   // The user's own degraded versions, when we can log in without asking.
   bool can_login = !o.servers_only && !g.user.empty() &&
@@ -604,6 +694,7 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
                   s["address"].get<std::string>().c_str(), s["error"].get<std::string>().c_str());
     }
   }
+  if (out.contains("repair_queue")) PrintRepair(out["repair_queue"].get<int64_t>(), out["repair"]);
   if (out.contains("degraded_versions")) {
     std::printf("your degraded file versions (queued for repair): %zu\n",
                 out["degraded_versions"].get<size_t>());

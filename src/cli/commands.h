@@ -48,6 +48,9 @@ struct StatusOptions {
 };
 Status CmdStatus(const GlobalOptions& g, const StatusOptions& o);
 
+// Asks the repairer for a full scrub pass; with `wait`, returns once one has finished.
+Status CmdScrub(const GlobalOptions& g, bool wait, int timeout_s);
+
 Status CmdMount(const GlobalOptions& g, fuse::MountOptions o);
 Status CmdUmount(const std::string& mountpoint, int wait_s);
 

@@ -66,12 +66,21 @@ int Run(int argc, char** argv) {
   rm->add_option("PATH", paths, "vault paths")->required();
   rm->add_flag("-r,--recursive", recursive, "remove directories and their contents");
   auto* status = app.add_subcommand(
-      "status", "servers up or down, free space, metadata leader, your degraded files");
+      "status",
+      "servers up or down, free space, metadata leader, repair and scrub progress, your "
+      "degraded files");
   status->add_flag("--json", so.json, "machine-readable output");
   status->add_flag("--servers-only", so.servers_only, "do not log in");
   status->add_flag("--wait-leader", so.wait_leader,
                    "exit 0 if the metadata group has a leader, 5 if not (for scripts)");
   status->add_flag("--leader-id", so.leader_id, "print the metadata leader's node id");
+
+  bool scrub_wait = false;
+  int scrub_timeout = 3600;
+  auto* scrub = app.add_subcommand(
+      "scrub", "ask the cluster's repairer to verify every shard now (bad ones are repaired)");
+  scrub->add_flag("--wait", scrub_wait, "return once the scrub has finished, with its figures");
+  scrub->add_option("--timeout", scrub_timeout, "seconds --wait waits (default 3600)");
 
   vaultfs::fuse::MountOptions mo;
   std::string mountpoint;
@@ -119,6 +128,7 @@ int Run(int argc, char** argv) {
   if (*mv) st = CmdMv(g, from, to);
   if (*rm) st = CmdRm(g, paths, recursive);
   if (*status) st = CmdStatus(g, so);
+  if (*scrub) st = CmdScrub(g, scrub_wait, scrub_timeout);
   if (*mount) st = CmdMount(g, mo);
   if (*umount) st = CmdUmount(mountpoint, umount_wait);
   if (!st.ok()) {
