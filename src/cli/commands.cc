@@ -23,6 +23,7 @@
 #include "src/common/log.h"
 #include "src/crypto/random.h"
 #include "src/crypto/token.h"
+#include "src/web/server.h"
 
 namespace vaultfs::cli {
 
@@ -718,6 +719,14 @@ Status CmdMount(const GlobalOptions& g, fuse::MountOptions o) {
 
 Status CmdUmount(const std::string& mountpoint, int wait_s) {
   return fuse::Unmount(mountpoint, wait_s);
+}
+
+Status CmdWeb(const GlobalOptions& g, const WebOptions& o) {
+  VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
+  web::ServeOptions so;
+  so.listen = o.listen;
+  so.port_file = o.port_file;
+  return web::Serve(config, so);
 }
 
 }  // namespace vaultfs::cli

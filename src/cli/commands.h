@@ -54,4 +54,12 @@ Status CmdScrub(const GlobalOptions& g, bool wait, int timeout_s);
 Status CmdMount(const GlobalOptions& g, fuse::MountOptions o);
 Status CmdUmount(const std::string& mountpoint, int wait_s);
 
+// `vaultfs web`: the browser gateway (src/web/server.h). The password is typed into the
+// browser's login page, never given here.
+struct WebOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::string port_file;  // write the bound port here (for --listen HOST:0)
+};
+Status CmdWeb(const GlobalOptions& g, const WebOptions& o);
+
 }  // namespace vaultfs::cli

@@ -104,6 +104,13 @@ int Run(int argc, char** argv) {
   umount->add_option("MOUNTPOINT", mountpoint, "the mount point")->required();
   umount->add_option("--wait", umount_wait, "seconds to wait for the daemon (default 120)");
 
+  WebOptions wo;
+  auto* web = app.add_subcommand(
+      "web", "serve your vault to a web browser on this machine (log in on the page)");
+  web->add_option("--listen", wo.listen,
+                  "HOST:PORT to listen on (default 127.0.0.1:8080; no TLS: keep it on loopback)");
+  web->add_option("--port-file", wo.port_file, "write the port it listens on to this file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -131,6 +138,7 @@ int Run(int argc, char** argv) {
   if (*scrub) st = CmdScrub(g, scrub_wait, scrub_timeout);
   if (*mount) st = CmdMount(g, mo);
   if (*umount) st = CmdUmount(mountpoint, umount_wait);
+  if (*web) st = CmdWeb(g, wo);
   if (!st.ok()) {
     std::fprintf(stderr, "vaultfs: %s\n", st.message().c_str());
     if (ExitCodeFor(st) == 5 && !*status) {

@@ -1,0 +1,35 @@
+// The session cookie: see cookie.h.
+#include "src/web/cookie.h"
+
+namespace vaultfs::web {
+
+namespace {
+constexpr char kAttributes[] = "; Path=/; HttpOnly; SameSite=Strict";
+}
+
+std::string SessionCookie(std::string_view id) {
+  return std::string(kSessionCookieName) + "=" + std::string(id) + kAttributes;
+}
+
+std::string ExpiredSessionCookie() {
+  return std::string(kSessionCookieName) + "=" + kAttributes + "; Max-Age=0";
+}
+
+std::string CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+      std::string_view value = pair.substr(eq + 1);
+      while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+      return std::string(value);
+    }
+    if (semi == std::string_view::npos) break;
+    header.remove_prefix(semi + 1);
+  }
+  return "";
+}
+
+}  // namespace vaultfs::web
