@@ -501,6 +501,7 @@ Json RepairDaemon::StatusJson() const {
   Json j = {
       {"updated", crypto::UnixNow()},
       {"passes", s.passes},
+      {"lost_after_s", opt_.lost_after.count()},
       {"repair",
        {{"queue", s.queue},
         {"versions_repaired", s.versions_repaired},

@@ -545,7 +545,10 @@ void PrintRepair(int64_t queue, const json& r) {
               static_cast<unsigned long long>(scrub.value("bad", uint64_t{0})));
   const json servers = r.value("servers", json::object());
   for (const auto& [id, state] : servers.items()) {
-    if (state == "lost" || state == "draining" || state == "drained") {
+    if (state == "down") {
+      std::printf("  data-%s is down: its shards are rebuilt elsewhere if it stays down %lld s\n",
+                  id.c_str(), static_cast<long long>(r.value("lost_after_s", int64_t{0})));
+    } else if (state == "lost" || state == "draining" || state == "drained") {
       std::printf("  data-%s is %s\n", id.c_str(), state.get<std::string>().c_str());
     }
   }

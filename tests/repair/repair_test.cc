@@ -4,6 +4,9 @@
 // daemon has brought every version back to full redundancy, then checks every byte.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -291,6 +294,53 @@ TEST_F(RepairTest, ShardsOfAnUploadNeverCommittedAreCollectedAfterTheGracePeriod
   EXPECT_GE(RepairCounter("gc", "pending_expired"), 1u);
   auto gv = vault_->meta().Call("get_version", {{"ino", file->ino}});
   EXPECT_FALSE(gv.ok());  // the file never got content
+}
+
+// Files under every data server's storage whose name ends in `suffix` (".chunk", ".tmp").
+std::vector<std::string> StoredFiles(const TestCluster& c, const std::string& suffix) {
+  std::vector<std::string> out;
+  for (const DataNodeConfig& d : c.config().data) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(c.DataStorage(static_cast<int>(d.id)), ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      const std::string name = it->path().filename().string();
+      if (name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        out.push_back(it->path().string());
+      }
+    }
+  }
+  return out;
+}
+
+TEST_F(RepairTest, ClientKilledMidUploadLeavesNothingBehindAfterTheGracePeriod) {
+  StartCluster("--interval 1 --scrub-interval 0 --gc-grace 0 --pending-grace 3");
+  WriteFile(Local("huge"), TestBytes(300u << 20, 70));
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("VAULTFS_CLUSTER", cluster_->config_path().c_str(), 1);
+    setenv("VAULTFS_USER", kUser, 1);
+    setenv("VAULTFS_PASSWORD", kPassword, 1);
+    const std::string bin = std::getenv("VAULTFS_BIN");
+    execl(bin.c_str(), bin.c_str(), "-q", "put", Local("huge").c_str(), "/huge", nullptr);
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  // SIGKILL once shards are streaming to the servers (their temp files exist).
+  const bool streaming = WaitUntil(120, [&] { return !StoredFiles(*cluster_, ".tmp").empty(); });
+  kill(pid, SIGKILL);
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  ASSERT_TRUE(streaming) << "the upload never started";
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "the put finished before it could be killed";
+  // The servers drop the half-sent objects, the metadata expires the begun version and the
+  // repairer deletes whatever it had placed: nothing of the upload is left on any disk.
+  ASSERT_TRUE(WaitUntil(90, [&] {
+    return StoredFiles(*cluster_, ".tmp").empty() && StoredFiles(*cluster_, ".chunk").empty() &&
+           RepairCounter("gc", "pending_expired") >= 1;
+  })) << RepairLog();
+  EXPECT_NE(Cli({"cat", "/huge"}).exit_code, 0);  // never committed under its name
 }
 
 TEST_F(RepairTest, DeletedFilesFreeTheServersSpace) {
