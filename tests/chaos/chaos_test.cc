@@ -1,11 +1,12 @@
 // Suite 'chaos' (issue 7): a workload of creates, overwrites, appends, renames, reads and
 // deletes through a real FUSE mount and the CLI, checked against a model of what every file
-// must contain, while a chaos loop SIGKILLs and revives data servers, SIGSTOPs one (a slow
-// server), kills the metadata leader, flips bits in and truncates shard files, and wipes a
-// server's disk. vaultfs-repair runs fast passes throughout. At the end everything is revived,
-// the cluster must settle (repair queue empty after a full scrub), every acknowledged write
-// must read back exactly (through a fresh mount and the CLI) and every version must be back at
-// 14 healthy shards.
+// must contain, while a chaos loop SIGKILLs and revives data servers (at most two down),
+// SIGSTOPs one (a slow server), kills the metadata leader, flips bits in and truncates shard
+// files, and wipes a server's disk (each of these only once the cluster has repaired the
+// previous one: more than m lost shards per version between repairs is loss by design).
+// vaultfs-repair runs fast passes throughout. At the end everything is revived, the cluster must
+// settle (repair queue empty after a full scrub), every acknowledged write must read back exactly
+// (through a fresh mount and the CLI) and every version must be back at 14 healthy shards.
 //
 // Environment: CHAOS_SECONDS (length of the chaos phase, default 75; `tools/chaos` runs a long
 // soak), CHAOS_SEED (default: random). The seed is printed first; with it the same sequence
@@ -303,6 +304,25 @@ void ChaosTest::Chaos(SteadyClock::time_point until) {
     std::sort(all.begin(), all.end());
     return all.empty() ? "" : all[rng() % all.size()];
   };
+  // Destructive faults (bit flips, truncations, wipes) destroy shards for good, and erasure
+  // coding survives only m losses per version between repairs. So a new one is injected only
+  // once the cluster has healed the last: a scrub started after it has run, later passes
+  // found nothing queued. (Kills and stops take nothing away and need no such wait.)
+  int64_t damage_at = 0;
+  uint64_t damage_passes = 0;
+  auto healed = [&]() {
+    Json st = cluster_->RepairStatus();
+    if (!st.is_object() || !st["scrub"].is_object() || !st["repair"].is_object()) return false;
+    return st.value("passes", uint64_t{0}) >= damage_passes + 3 &&
+           st["scrub"].value("last_start", int64_t{0}) > damage_at &&
+           st["scrub"].value("last_end", int64_t{0}) >=
+               st["scrub"].value("last_start", int64_t{0}) &&
+           st["repair"].value("queue", uint64_t{1}) == 0;
+  };
+  auto note_damage = [&]() {
+    damage_at = crypto::UnixNow();
+    damage_passes = cluster_->RepairStatus().value("passes", uint64_t{0});
+  };
   auto pause = [&](int ms) {  // the chaos schedule itself, not a synchronisation
     const auto t = std::min(SteadyClock::now() + std::chrono::milliseconds(ms), until);
     std::this_thread::sleep_until(t);
@@ -339,6 +359,8 @@ void ChaosTest::Chaos(SteadyClock::time_point until) {
       cluster_->Mkcluster({"revive", "all"});
       // `revive all` also brings back killed data servers.
       killed_.clear();
+    } else if (!healed()) {
+      continue;              // no new destruction before the last one is repaired
     } else if (what < 82) {  // flip a bit in a shard
       std::string f = any_chunk();
       std::error_code ec;
@@ -353,6 +375,7 @@ void ChaosTest::Chaos(SteadyClock::time_point until) {
       io.seekp(off);
       io.write(&c, 1);
       ++n_.flips;
+      note_damage();
     } else if (what < 92) {  // truncate a shard
       std::string f = any_chunk();
       std::error_code ec;
@@ -360,12 +383,14 @@ void ChaosTest::Chaos(SteadyClock::time_point until) {
       if (f.empty() || ec || size == 0) continue;
       fs::resize_file(f, rng() % size, ec);
       ++n_.truncations;
+      note_damage();
     } else {  // wipe a server's disk
       int id = 1 + static_cast<int>(rng() % kData);
       if (killed_.count(id) || static_cast<int>(killed_.size()) >= kMaxKilled) continue;
       if (!cluster_->KillData(id).ok()) continue;
       std::error_code ec;
       fs::remove_all(cluster_->DataStorage(id), ec);
+      note_damage();
       if (cluster_->ReviveData(id).ok()) {
         ++n_.wipes;
       } else {
