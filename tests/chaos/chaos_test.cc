@@ -2,8 +2,8 @@
 // deletes through a real FUSE mount and the CLI, checked against a model of what every file
 // must contain, while a chaos loop SIGKILLs and revives data servers (at most two down),
 // SIGSTOPs one (a slow server), kills the metadata leader, flips bits in and truncates shard
-// files, and wipes a server's disk (each of these only once the cluster has repaired the
-// previous one: more than m lost shards per version between repairs is loss by design).
+// files, and wipes a server's disk (at most two of these before the cluster has repaired
+// them: more than m lost shards per version between repairs is loss by design).
 // vaultfs-repair runs fast passes throughout. At the end everything is revived, the cluster must
 // settle (repair queue empty after a full scrub), every acknowledged write must read back exactly
 // (through a fresh mount and the CLI) and every version must be back at 14 healthy shards.
@@ -304,22 +304,29 @@ void ChaosTest::Chaos(SteadyClock::time_point until) {
     std::sort(all.begin(), all.end());
     return all.empty() ? "" : all[rng() % all.size()];
   };
-  // Destructive faults (bit flips, truncations, wipes) destroy shards for good, and erasure
-  // coding survives only m losses per version between repairs. So a new one is injected only
-  // once the cluster has healed the last: a scrub started after it has run, later passes
-  // found nothing queued. (Kills and stops take nothing away and need no such wait.)
+  // Destructive faults (bit flips, truncations, wipes) destroy shards for good; each takes at
+  // most one shard of any version. Erasure coding survives m = 4 lost shards per version
+  // between repairs, and up to 3 more may be unreachable (killed or stopped) at a time. So at
+  // most two destructive faults are outstanding: more wait until the cluster has healed (a
+  // scrub that started after the last one has run, and later passes found nothing queued).
+  // Kills and stops destroy nothing and need no such wait.
   int64_t damage_at = 0;
   uint64_t damage_passes = 0;
-  auto healed = [&]() {
+  int outstanding = 0;
+  auto may_destroy = [&]() {
+    if (outstanding < 2) return true;
     Json st = cluster_->RepairStatus();
     if (!st.is_object() || !st["scrub"].is_object() || !st["repair"].is_object()) return false;
-    return st.value("passes", uint64_t{0}) >= damage_passes + 3 &&
-           st["scrub"].value("last_start", int64_t{0}) > damage_at &&
-           st["scrub"].value("last_end", int64_t{0}) >=
-               st["scrub"].value("last_start", int64_t{0}) &&
-           st["repair"].value("queue", uint64_t{1}) == 0;
+    const bool healed =
+        st.value("passes", uint64_t{0}) >= damage_passes + 3 &&
+        st["scrub"].value("last_start", int64_t{0}) > damage_at &&
+        st["scrub"].value("last_end", int64_t{0}) >= st["scrub"].value("last_start", int64_t{0}) &&
+        st["repair"].value("queue", uint64_t{1}) == 0;
+    if (healed) outstanding = 0;
+    return healed;
   };
   auto note_damage = [&]() {
+    ++outstanding;
     damage_at = crypto::UnixNow();
     damage_passes = cluster_->RepairStatus().value("passes", uint64_t{0});
   };
@@ -359,8 +366,8 @@ void ChaosTest::Chaos(SteadyClock::time_point until) {
       cluster_->Mkcluster({"revive", "all"});
       // `revive all` also brings back killed data servers.
       killed_.clear();
-    } else if (!healed()) {
-      continue;              // no new destruction before the last one is repaired
+    } else if (!may_destroy()) {
+      continue;              // no new destruction before the earlier ones are repaired
     } else if (what < 82) {  // flip a bit in a shard
       std::string f = any_chunk();
       std::error_code ec;
