@@ -285,16 +285,6 @@ Status GetTree(Vault& v, const GlobalOptions& g, const Attr& a, const std::strin
   return Status::Ok();
 }
 
-Status RemoveTree(Vault& v, uint64_t parent, const std::string& name, const Attr& a) {
-  if (!a.is_dir()) return v.Unlink(parent, name);
-  VFS_ASSIGN_OR_RETURN(auto entries, v.ReadDir(a.ino));
-  for (const auto& e : entries) {
-    VFS_ASSIGN_OR_RETURN(Attr child, v.GetAttr(e.ino));
-    VFS_RETURN_IF_ERROR(RemoveTree(v, a.ino, e.name, child));
-  }
-  return v.Rmdir(parent, name);
-}
-
 std::string ModeString(const Attr& a) {
   char t = '-';
   if (a.type == "dir") t = 'd';
@@ -500,7 +490,7 @@ Status CmdRm(const GlobalOptions& g, const std::vector<std::string>& paths, bool
     VFS_ASSIGN_OR_RETURN(auto pn, v->ResolveParent(p));
     VFS_ASSIGN_OR_RETURN(Attr a, v->Lookup(pn.first.ino, pn.second));
     if (a.is_dir() && !recursive) return Status(EISDIR, p + " is a directory (use rm -r)");
-    VFS_RETURN_IF_ERROR(RemoveTree(*v, pn.first.ino, pn.second, a).Annotate("rm " + p));
+    VFS_RETURN_IF_ERROR(v->RemoveTree(pn.first.ino, pn.second, a).Annotate("rm " + p));
   }
   CollectGarbage(*v);
   return Status::Ok();

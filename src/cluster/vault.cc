@@ -365,6 +365,16 @@ Status Vault::Rmdir(uint64_t parent, std::string_view name) {
   return meta_->Call("rmdir", {{"parent", parent}, {"key", key}}).status();
 }
 
+Status Vault::RemoveTree(uint64_t parent, std::string_view name, const Attr& a) {
+  if (!a.is_dir()) return Unlink(parent, name);
+  VFS_ASSIGN_OR_RETURN(auto entries, ReadDir(a.ino));
+  for (const auto& e : entries) {
+    VFS_ASSIGN_OR_RETURN(Attr child, GetAttr(e.ino));
+    VFS_RETURN_IF_ERROR(RemoveTree(a.ino, e.name, child));
+  }
+  return Rmdir(parent, name);
+}
+
 Status Vault::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                      std::string_view new_name, int flags) {
   if (!logged_in()) return PermissionDenied("log in first");

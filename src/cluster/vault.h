@@ -172,6 +172,8 @@ class Vault {
   Result<Attr> SetAttr(uint64_t ino, const AttrUpdate& update);
   Status Unlink(uint64_t parent, std::string_view name);
   Status Rmdir(uint64_t parent, std::string_view name);
+  // Removes `name` (whose attributes are `a`) and, for a directory, everything below it.
+  Status RemoveTree(uint64_t parent, std::string_view name, const Attr& a);
   // flags: 0, 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE.
   Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                 std::string_view new_name, int flags = 0);

@@ -25,16 +25,6 @@ void CollectGarbage(Vault& v) {
   if (!n.ok()) VFS_LOG(kInfo) << "garbage collection postponed: " << n.status().ToString();
 }
 
-Status RemoveTree(Vault& v, uint64_t parent, const std::string& name, const Attr& a) {
-  if (!a.is_dir()) return v.Unlink(parent, name);
-  VFS_ASSIGN_OR_RETURN(auto entries, v.ReadDir(a.ino));
-  for (const auto& e : entries) {
-    VFS_ASSIGN_OR_RETURN(Attr child, v.GetAttr(e.ino));
-    VFS_RETURN_IF_ERROR(RemoveTree(v, a.ino, e.name, child));
-  }
-  return v.Rmdir(parent, name);
-}
-
 // A name from a JSON body, checked.
 Result<std::string> JsonName(const json& body, const char* key) {
   VFS_ASSIGN_OR_RETURN(std::string name, JsonString(body, key));
@@ -153,7 +143,7 @@ Status Gateway::PostDelete(const Request& req, Response& res, const ContentReade
     if (st.code() == ENOTEMPTY) return Status(ENOTEMPTY, "the folder '" + name + "' is not empty");
     VFS_RETURN_IF_ERROR(st);
   } else {
-    VFS_RETURN_IF_ERROR(RemoveTree(*s.vault, dir.ino, name, *target));
+    VFS_RETURN_IF_ERROR(s.vault->RemoveTree(dir.ino, name, *target));
   }
   CollectGarbage(*s.vault);
   ReplyJson(res, 200, {{"ok", true}});
