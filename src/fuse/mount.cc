@@ -264,6 +264,23 @@ Status Mount(const ClusterConfig& config, const std::string& user, const std::st
                 "the mount daemon exited without mounting (see " + o.cache_dir + "/vaultfs.log)");
 }
 
+namespace {
+
+// One unmount attempt; 0 or an errno value.
+int UnmountOnce(const std::string& mp) {
+  if (geteuid() == 0) return umount2(mp.c_str(), 0) == 0 ? 0 : errno;
+  pid_t child = fork();
+  if (child == 0) {
+    execlp("fusermount3", "fusermount3", "-u", "--", mp.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EBUSY;
+}
+
+}  // namespace
+
 Status Unmount(const std::string& mountpoint_arg, int wait_s) {
   const std::string mp = AbsolutePath(mountpoint_arg);
   const std::string registry = RegistryPath(mp);
@@ -271,18 +288,14 @@ Status Unmount(const std::string& mountpoint_arg, int wait_s) {
   if (!IsMountPoint(mp)) {
     return Status(EINVAL, mp + " is not mounted");
   }
+  // A file closed a moment ago can still hold the mount while the kernel finishes its release,
+  // so "busy" is retried briefly before it is reported.
+  const auto busy_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   int rc;
-  if (geteuid() == 0) {
-    rc = umount2(mp.c_str(), 0) == 0 ? 0 : errno;
-  } else {
-    pid_t child = fork();
-    if (child == 0) {
-      execlp("fusermount3", "fusermount3", "-u", "--", mp.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EBUSY;
+  while (true) {
+    rc = UnmountOnce(mp);
+    if (rc != EBUSY || std::chrono::steady_clock::now() >= busy_deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (rc == EBUSY) {
     return Status(EBUSY, mp + " is busy: close the files and shells using it (see `fuser -m " + mp +
