@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "src/common/log.h"
+#include "src/common/tls.h"
 #include "src/crypto/token.h"
 
 namespace vaultfs::data {
@@ -141,6 +142,7 @@ struct Conn {
   DataServer::Impl* srv = nullptr;
   uv_tcp_t tcp{};
   std::string peer;
+  std::unique_ptr<tls::TlsEngine> tls;  // null on an --insecure server
   std::list<Conn*>::iterator self;
   std::unique_ptr<char[]> readbuf{new char[kReadBufSize]};
   std::string in;  // received, not yet consumed input starts at in_pos
@@ -261,6 +263,29 @@ struct DataServer::Impl {
     StartWrite(c, w, b);
   }
 
+  // Writes what the TLS engine produced on its own (handshake records, alerts): no plaintext
+  // length to account for.
+  void SendTlsOutput(Conn* c) {
+    if (!c->tls->HasOutput() || c->closed) return;
+    auto* w = new WriteReq;
+    w->conn = c;
+    w->data = c->tls->TakeOutput();
+    w->req.data = w;
+    ++c->pending;
+    ++c->writes_inflight;
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &b, 1,
+                      [](uv_write_t* r, int status) {
+                        std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(r->data));
+                        w->conn->srv->OnWritten(w->conn, 0, status);
+                      });
+    if (rc != 0) {
+      --c->pending;
+      --c->writes_inflight;
+      delete w;
+    }
+  }
+
   void SendRaw(Conn* c, std::unique_ptr<char[]> raw, size_t len) {
     auto* w = new WriteReq;
     w->conn = c;
@@ -271,6 +296,19 @@ struct DataServer::Impl {
   }
 
   void StartWrite(Conn* c, WriteReq* w, uv_buf_t b) {
+    if (c->tls != nullptr) {
+      // The record layer copies anyway; the plaintext can go at once. `len` stays the plain
+      // size, which is what the backpressure accounting counts.
+      Status st = c->tls->Send(std::string_view(b.base, b.len));
+      w->raw.reset();
+      w->data = c->tls->TakeOutput();
+      b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+      if (!st.ok()) {
+        delete w;
+        Close(c, "TLS: " + st.ToString());
+        return;
+      }
+    }
     w->req.data = w;
     ++c->pending;
     ++c->writes_inflight;
@@ -367,8 +405,8 @@ struct DataServer::Impl {
               s,
               [](uv_handle_t* h, size_t, uv_buf_t* b) {
                 Conn* c = static_cast<Conn*>(h->data);
-                if (c->state == Conn::State::kPayload && c->buffered() == 0 && c->up &&
-                    c->up->remaining > 0 && c->fill.room() > 0) {
+                if (c->tls == nullptr && c->state == Conn::State::kPayload && c->buffered() == 0 &&
+                    c->up && c->up->remaining > 0 && c->fill.room() > 0) {
                   // Payload straight into the upload buffer, never past the payload's end.
                   const size_t n =
                       static_cast<size_t>(std::min<uint64_t>(c->fill.room(), c->up->remaining));
@@ -412,6 +450,16 @@ struct DataServer::Impl {
       return;
     }
     std::string_view data(b->base, static_cast<size_t>(n));
+    std::string plain;
+    if (c->tls != nullptr) {
+      Status st = c->tls->Receive(data, &plain);
+      SendTlsOutput(c);  // handshake records, or the alert
+      if (!st.ok()) {
+        Close(c, "TLS: " + st.ToString());
+        return;
+      }
+      data = plain;
+    }
     if (c->state == Conn::State::kPayload && c->buffered() == 0) {
       TakePayload(c, &data);  // straight into the upload buffer: one copy less
     }
@@ -985,6 +1033,15 @@ struct DataServer::Impl {
       return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (opt.tls != nullptr) {
+      auto engine = tls::TlsEngine::Accept(opt.tls);
+      if (!engine.ok()) {
+        VFS_LOG(kError) << "TLS: " << engine.status().ToString();
+        Close(c, "TLS setup failed");
+        return;
+      }
+      c->tls = std::move(engine).value();
+    }
     VFS_LOG(kDebug) << "peer " << c->peer << ": connected";
     UpdateReading(c);
   }

@@ -35,6 +35,7 @@
 #include "src/common/cluster_config.h"
 #include "src/common/data_protocol.h"
 #include "src/common/status.h"
+#include "src/common/tls.h"
 
 namespace vaultfs::data {
 
@@ -49,6 +50,9 @@ struct DataServerOptions {
   std::chrono::milliseconds idle_timeout{300000};
   std::chrono::milliseconds slow_timeout{60000};
   std::chrono::milliseconds drain_timeout{30000};
+  // TLS server context (clients present no certificate; a repairer's is checked); null: plain
+  // TCP, only with --insecure.
+  std::shared_ptr<tls::TlsContext> tls;
 };
 
 class DataServer {

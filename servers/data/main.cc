@@ -9,6 +9,7 @@
 #include "servers/data/data_server.h"
 #include "src/common/cluster_config.h"
 #include "src/common/log.h"
+#include "src/common/tls_cli.h"
 
 namespace {
 
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  tls::TlsOptions tls_opt;
+  tls::AddTlsOptions(app, &tls_opt);
   CLI11_PARSE(app, argc, argv);
 
   SetLogProgramName("vaultfs-data");
@@ -126,6 +129,15 @@ int main(int argc, char** argv) {
     if (!cfg.ok()) return Fail(cfg.status());
     VFS_LOG(kInfo) << "cluster " << cfg->cluster_id << ": " << cfg->data.size()
                    << " data servers, k=" << cfg->k << " m=" << cfg->m;
+  }
+
+  auto identity = tls::LoadServerIdentity(tls_opt);
+  if (!identity.ok()) return Fail(identity.status());
+  if (identity->has_value()) {
+    // Clients present no certificate; a repairer presents its node certificate.
+    auto ctx = tls::TlsContext::Server(**identity, tls::ClientCerts::kOptional);
+    if (!ctx.ok()) return Fail(ctx.status().Annotate("TLS"));
+    opt.tls = std::move(ctx).value();
   }
 
   data::DataServer server(std::move(opt));

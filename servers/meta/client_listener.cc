@@ -5,6 +5,7 @@
 
 #include "src/common/frame.h"
 #include "src/common/log.h"
+#include "src/common/tls.h"
 
 namespace vaultfs::meta {
 
@@ -12,6 +13,8 @@ struct ClientListener::Conn : std::enable_shared_from_this<Conn> {
   uv_tcp_t tcp{};
   ClientListener* owner = nullptr;
   FrameDecoder decoder;
+  std::unique_ptr<tls::TlsEngine> tls;  // null on an --insecure listener
+  std::string peer;                     // the client's IP address (login throttling)
   bool closing = false;
   char buf[64 * 1024];
   std::shared_ptr<Conn> keep_alive;  // released in the close callback
@@ -45,13 +48,23 @@ struct ClientListener::Conn : std::enable_shared_from_this<Conn> {
       if (!frame) break;
       ++inflight;
       std::weak_ptr<Conn> weak = shared_from_this();
-      owner->service_->Handle(*frame, [weak](std::string reply) {
-        auto conn = weak.lock();
-        if (!conn) return;
-        --conn->inflight;
-        conn->Send(std::move(reply), false);
-        conn->Pump();
-      });
+      try {
+        owner->service_->Handle(
+            *frame,
+            [weak](std::string reply) {
+              auto conn = weak.lock();
+              if (!conn) return;
+              --conn->inflight;
+              conn->Send(std::move(reply), false);
+              conn->Pump();
+            },
+            ClientPeer{peer, tls == nullptr || !tls->PeerName().empty()});
+      } catch (const std::exception& e) {
+        // A bug must cost one connection, never the node (and with it the group's quorum).
+        VFS_LOG(kError) << "client " << peer << ": request handler failed: " << e.what();
+        Close();
+        return;
+      }
     }
     if (closing) return;
     if (inflight >= kMaxInflight) {
@@ -73,7 +86,19 @@ struct ClientListener::Conn : std::enable_shared_from_this<Conn> {
       return;
     }
     if (c->closing) return;
-    Status st = c->decoder.Feed(std::string_view(b->base, static_cast<size_t>(nread)));
+    std::string_view bytes(b->base, static_cast<size_t>(nread));
+    std::string plain;
+    if (c->tls != nullptr) {
+      Status st = c->tls->Receive(bytes, &plain);
+      c->WriteRaw(c->tls->TakeOutput(), !st.ok());  // handshake records, or the alert
+      if (!st.ok()) {
+        VFS_LOG(kDebug) << "client " << c->peer << ": " << st.ToString();
+        c->StopReading();
+        return;
+      }
+      bytes = plain;
+    }
+    Status st = c->decoder.Feed(bytes);
     if (!st.ok()) {
       c->broken = true;
       c->StopReading();
@@ -104,8 +129,20 @@ struct ClientListener::Conn : std::enable_shared_from_this<Conn> {
   void Send(std::string body, bool close_after) {
     if (closing) return;
     auto frame = EncodeFrame(body, SIZE_MAX);
+    if (tls == nullptr) return WriteRaw(std::move(*frame), close_after);
+    Status st = tls->Send(*frame);
+    WriteRaw(tls->TakeOutput(), close_after || !st.ok());
+  }
+
+  // Writes bytes as they go on the wire (already encrypted on a TLS connection).
+  void WriteRaw(std::string data, bool close_after) {
+    if (closing) return;
+    if (data.empty()) {
+      if (close_after) Close();
+      return;
+    }
     auto* w = new WriteReq;
-    w->data = std::move(*frame);
+    w->data = std::move(data);
     w->conn = shared_from_this();
     w->close_after = close_after;
     w->req.data = w;
@@ -165,6 +202,26 @@ void ClientListener::OnConnection(uv_stream_t* server, int status) {
     return;
   }
   uv_tcp_nodelay(&conn->tcp, 1);
+  sockaddr_storage peer{};
+  int len = sizeof(peer);
+  char ip[64] = "";
+  if (uv_tcp_getpeername(&conn->tcp, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    if (peer.ss_family == AF_INET6) {
+      uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&peer), ip, sizeof(ip));
+    } else {
+      uv_ip4_name(reinterpret_cast<sockaddr_in*>(&peer), ip, sizeof(ip));
+    }
+  }
+  conn->peer = ip;
+  if (self->tls_ != nullptr) {
+    auto engine = tls::TlsEngine::Accept(self->tls_);
+    if (!engine.ok()) {
+      VFS_LOG(kError) << "TLS: " << engine.status().ToString();
+      conn->Close();
+      return;
+    }
+    conn->tls = std::move(engine).value();
+  }
   self->conns_.insert(conn.get());
   conn->StartReading();
 }

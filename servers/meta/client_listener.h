@@ -2,23 +2,28 @@
 // into frames (src/common/frame.h) and hands each to the MetaService; replies are written back
 // on the same connection in completion order (they carry the request's "id"). A frame larger
 // than the limit gets an EMSGSIZE reply and the connection is closed, since the stream can no
-// longer be trusted to be in sync.
+// longer be trusted to be in sync. With a TLS context every connection is TLS 1.3 (clients
+// present no certificate; a repairer presents its node certificate, checked when presented).
 #pragma once
 
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <unordered_set>
 
 #include "servers/meta/meta_service.h"
 #include "src/common/cluster_config.h"
+#include "src/common/tls.h"
 
 namespace vaultfs::meta {
 
 class ClientListener {
  public:
-  ClientListener(uv_loop_t* loop, MetaService* service, size_t max_frame)
-      : loop_(loop), service_(service), max_frame_(max_frame) {}
+  // `tls` null: plain TCP (--insecure).
+  ClientListener(uv_loop_t* loop, MetaService* service, size_t max_frame,
+                 std::shared_ptr<tls::TlsContext> tls = nullptr)
+      : loop_(loop), service_(service), max_frame_(max_frame), tls_(std::move(tls)) {}
   ~ClientListener();
 
   // Binds and listens; returns the bound port (useful with port 0).
@@ -34,6 +39,7 @@ class ClientListener {
   uv_loop_t* loop_;
   MetaService* service_;
   size_t max_frame_;
+  std::shared_ptr<tls::TlsContext> tls_;
   uv_tcp_t server_{};
   bool listening_ = false;
   std::function<void()> close_done_;

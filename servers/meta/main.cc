@@ -1,5 +1,7 @@
 // vaultfs-meta: one metadata node. A node is one libuv loop running libraft (replication
 // traffic), the client listener and the SQLite state machine; see man/vaultfs-meta.8.
+// Clients reach it over TLS 1.3 and peers over mutual TLS (--tls-*), or everything runs over
+// plain TCP behind an explicit --insecure.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -18,6 +20,7 @@
 #include "src/common/cluster_config.h"
 #include "src/common/log.h"
 #include "src/common/socket.h"
+#include "src/common/tls_cli.h"
 
 using namespace vaultfs;
 using namespace vaultfs::meta;
@@ -139,6 +142,14 @@ int main(int argc, char** argv) {
                  "log entries kept after a snapshot for lagging followers")
       ->check(CLI::Range(1u, 1000000u));
   app.add_option("--log-level", log_level, "debug, info, warn or error");
+  tls::TlsOptions tls_opts;
+  tls::AddTlsOptions(app, &tls_opts);
+  app.footer(
+      "Transport security: give --tls-ca, --tls-cert and --tls-key (the cluster CA and this "
+      "node's certificate and key, e.g. from tools/mkcerts): clients then connect over TLS 1.3 "
+      "and peers over mutual TLS (each presents its node certificate). --insecure runs plain "
+      "TCP everywhere instead and is logged as a warning at every start. One of the two is "
+      "required.");
   CLI11_PARSE(app, argc, argv);
 
   // A peer or client that vanishes mid-write must cost an error, not the process.
@@ -147,6 +158,24 @@ int main(int argc, char** argv) {
   auto level = ParseLogLevel(log_level);
   if (!level.ok()) return Fail(level.status());
   SetLogLevel(*level);
+
+  // TLS first: a node started without a transport choice refuses before touching anything.
+  auto identity = tls::LoadServerIdentity(tls_opts);
+  if (!identity.ok()) return Fail(identity.status());
+  std::shared_ptr<tls::TlsContext> client_tls, raft_server_tls, raft_client_tls;
+  if (identity->has_value()) {
+    // Clients present no certificate; a repairer presents its node certificate, checked then.
+    auto c = tls::TlsContext::Server(**identity, tls::ClientCerts::kOptional);
+    if (!c.ok()) return Fail(c.status().Annotate("client TLS"));
+    client_tls = std::move(*c);
+    // Peers must prove they hold a node certificate of this cluster, both ways.
+    auto rs = tls::TlsContext::Server(**identity, tls::ClientCerts::kRequired);
+    if (!rs.ok()) return Fail(rs.status().Annotate("raft TLS"));
+    raft_server_tls = std::move(*rs);
+    auto rc = tls::TlsContext::Client(**identity);
+    if (!rc.ok()) return Fail(rc.status().Annotate("raft TLS"));
+    raft_client_tls = std::move(*rc);
+  }
 
   auto secret = LoadServerSecret(secret_path);
   if (!secret.ok()) return Fail(secret.status());
@@ -199,6 +228,8 @@ int main(int argc, char** argv) {
   ropts.heartbeat_timeout_ms = heartbeat_ms;
   ropts.snapshot_threshold = snapshot_threshold;
   ropts.snapshot_trailing = snapshot_trailing;
+  ropts.tls_server = raft_server_tls;
+  ropts.tls_client = raft_client_tls;
   if (single) {
     ropts.peers.push_back({id, ropts.raft_address});
     if (self == nullptr) {  // a group of one needs no cluster.json entry for itself
@@ -252,7 +283,8 @@ int main(int argc, char** argv) {
       &node.sighup, [](uv_signal_t* h, int) { ReloadDataServers(static_cast<Node*>(h->data)); },
       SIGHUP);
 
-  node.listener = std::make_unique<ClientListener>(&node.loop, node.service.get(), 4u << 20);
+  node.listener =
+      std::make_unique<ClientListener>(&node.loop, node.service.get(), 4u << 20, client_tls);
   auto port = node.listener->Listen(*listen_addr);
   if (!port.ok()) return Fail(port.status());
   if (single && self == nullptr) config->meta.back().address.port = *port;  // for node_info
@@ -262,8 +294,12 @@ int main(int argc, char** argv) {
   }
   VFS_LOG(kInfo) << "node " << id << " (database at index " << node.store->last_applied()
                  << ") serving clients on " << listen_addr->host << ":" << *port << ", raft on "
-                 << ropts.raft_address << (single ? " (single)" : "");
+                 << ropts.raft_address << (single ? " (single)" : "")
+                 << (client_tls ? ", TLS" : ", WITHOUT TLS");
 
   uv_run(&node.loop, UV_RUN_DEFAULT);
+  // The loop ran dry: every handle is closed, so the loop's own memory can go too.
+  int rc = uv_loop_close(&node.loop);
+  if (rc != 0) VFS_LOG(kWarn) << "event loop closed with handles open: " << uv_strerror(rc);
   return 0;
 }

@@ -123,7 +123,8 @@ Result<std::string> MetaService::DataToken(const std::string& user_id, uint32_t 
   return crypto::SignToken(c, opts_.secret);
 }
 
-Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool cluster_ok) {
+Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool cluster_ok,
+                                                       const ClientPeer& peer) {
   auto it = req.find("session");
   if (it == req.end() || !it->is_string()) {
     return PermissionDenied("this operation needs a session (log in first)");
@@ -133,7 +134,11 @@ Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool clu
                                            crypto::kRightAll, crypto::UnixNow()));
   if (c.user == kClusterUser) {
     if (!cluster_ok) return PermissionDenied("a cluster session cannot call this operation");
-    return Session{c.user};
+    // The server secret alone is not enough: the caller must also hold a node certificate.
+    if (!peer.node) {
+      return PermissionDenied("a cluster session needs a connection with a node certificate");
+    }
+    return Session{c.user, ""};
   }
   auto user = store_->UserById(c.user);
   if (!user || c.token_id.size() < 16) return PermissionDenied("session is no longer valid");
@@ -141,10 +146,20 @@ Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool clu
   if (static_cast<int64_t>(gen) != user->session_gen) {
     return PermissionDenied("session was revoked (password changed); log in again");
   }
-  return Session{c.user};
+  return Session{c.user, ""};
 }
 
-void MetaService::Handle(std::string_view body, ReplyFn reply) {
+void MetaService::LoginThrottle::Fail(int64_t now_ms, int free_failures) {
+  constexpr int64_t kForgetAfterMs = 15 * 60 * 1000;  // a quiet quarter hour starts afresh
+  if (now_ms - last_failure_ms > kForgetAfterMs) failures = 0;
+  last_failure_ms = now_ms;
+  if (++failures > free_failures) {
+    int shift = std::min(failures - free_failures - 1, 6);
+    blocked_until_ms = now_ms + std::min<int64_t>(int64_t(1000) << shift, 60000);
+  }
+}
+
+void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer& peer) {
   Json req = Json::parse(body, nullptr, false);
   if (req.is_discarded()) return reply(ErrorBody(nullptr, "EINVAL", "request is not valid JSON"));
   if (!req.is_object()) return reply(ErrorBody(nullptr, "EINVAL", "request must be a JSON object"));
@@ -167,7 +182,11 @@ void MetaService::Handle(std::string_view body, ReplyFn reply) {
               {"is_leader", repl_->IsLeader()},
               {"leader", ln ? Json(ln->address.ToString()) : Json(nullptr)},
               {"last_applied", store_->last_applied()}};
-    if (req.value("digest", false) == true) j["digest"] = store_->Digest();
+    // Only a boolean true asks for the digest (value() would throw on any other type).
+    auto digest = req.find("digest");
+    if (digest != req.end() && digest->is_boolean() && digest->get<bool>()) {
+      j["digest"] = store_->Digest();
+    }
     return reply(j.dump());
   }
 
@@ -178,9 +197,12 @@ void MetaService::Handle(std::string_view body, ReplyFn reply) {
 
   Session session;
   if (info.session) {
-    auto s = CheckSession(req, info.cluster_ok);
+    auto s = CheckSession(req, info.cluster_ok, peer);
     if (!s.ok()) return reply(ErrorBody(id, ErrnoName(s.status().code()), s.status().message()));
     session = *s;
+  }
+  session.peer = peer.address;
+  if (info.session) {
     if (op == "expire_pending" && session.user != kClusterUser) {
       return reply(ErrorBody(id, "EACCES", "expire_pending needs a cluster session"));
     }
@@ -301,27 +323,31 @@ void MetaService::RunRead(const std::string& op, const Json& id, const Json& req
     }
     auto hash = AuthHash(req, "auth_key");
     if (!hash.ok()) return reply(ErrorBody(id, "EINVAL", hash.status().message()));
-    constexpr int kFreeFailures = 5;
     const std::string& uname = name->get_ref<const std::string&>();
-    int64_t now_ms = NowNs() / 1000000;
-    LoginThrottle& th = login_throttle_[uname];
-    if (now_ms < th.blocked_until_ms) {
-      return reply(ErrorBody(id, "EACCES",
-                             "too many failed logins for this user; retry in " +
-                                 std::to_string((th.blocked_until_ms - now_ms + 999) / 1000) +
-                                 " s"));
+    const int64_t now_ms = NowNs() / 1000000;
+    // Two throttles: one per user name (guessing one password) and one per client address
+    // (trying many users). Attempts refused while blocked are not checked, so they do not grow
+    // either delay: one user under attack cannot lock out everyone behind the same address.
+    LoginThrottle& by_user = login_throttle_["u/" + uname];
+    LoginThrottle& by_addr = login_throttle_["a/" + s.peer];
+    for (const LoginThrottle* th : {&by_user, &by_addr}) {
+      if (now_ms < th->blocked_until_ms) {
+        return reply(
+            ErrorBody(id, "EACCES",
+                      std::string("too many failed logins ") +
+                          (th == &by_user ? "for this user" : "from this address") + "; retry in " +
+                          std::to_string((th->blocked_until_ms - now_ms + 999) / 1000) + " s"));
+      }
     }
     auto user = store_->UserByName(uname);
     // Same answer for an unknown user and a wrong key; compare in constant time.
     if (!user || !crypto::ConstantTimeEquals(*hash, user->auth_hash)) {
-      if (++th.failures > kFreeFailures) {
-        int shift = std::min(th.failures - kFreeFailures - 1, 6);
-        th.blocked_until_ms = now_ms + std::min<int64_t>(int64_t(1000) << shift, 60000);
-      }
+      by_user.Fail(now_ms, 5);
+      if (!s.peer.empty()) by_addr.Fail(now_ms, 20);
       if (login_throttle_.size() > 100000) login_throttle_.clear();  // bound memory
       return reply(ErrorBody(id, "EACCES", "wrong user name or password"));
     }
-    login_throttle_.erase(uname);
+    login_throttle_.erase("u/" + uname);
     auto token = SessionToken(user->id, user->session_gen);
     if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
     Json j = {{"id", id},

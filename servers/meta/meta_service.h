@@ -55,6 +55,13 @@ class StoreStateMachine : public StateMachine {
   MetaStore* store_;
 };
 
+// Who sent a request, as the transport knows it.
+struct ClientPeer {
+  std::string address;  // the client's IP (login throttling); "" when unknown
+  bool node = true;     // may use a cluster session: it presented a cluster node certificate
+                        // (or the listener runs without TLS)
+};
+
 class MetaService {
  public:
   using ReplyFn = std::function<void(std::string body)>;
@@ -64,7 +71,7 @@ class MetaService {
       : opts_(std::move(opts)), store_(store), repl_(replicator) {}
 
   // Handles one request frame body; `reply` is called exactly once, possibly synchronously.
-  void Handle(std::string_view body, ReplyFn reply);
+  void Handle(std::string_view body, ReplyFn reply, const ClientPeer& peer = ClientPeer());
 
   // An error reply body, for the transport (e.g. oversized frames).
   static std::string ErrorBody(const Json& id, const std::string& code, const std::string& msg);
@@ -75,12 +82,13 @@ class MetaService {
  private:
   struct Session {
     std::string user;  // user id, or kClusterUser
+    std::string peer;  // the client's address
   };
   void HandleWrite(const std::string& op, Json id, Json req, const Session& s, ReplyFn reply);
   void HandleRead(const std::string& op, Json id, Json req, const Session& s, ReplyFn reply);
   void RunRead(const std::string& op, const Json& id, const Json& req, const Session& s,
                const ReplyFn& reply);
-  Result<Session> CheckSession(const Json& req, bool cluster_ok);
+  Result<Session> CheckSession(const Json& req, bool cluster_ok, const ClientPeer& peer);
   Result<Json> LeaderValues(const std::string& op, const Json& req);
   void Finish(const std::string& op, const Json& id, Json result, const Session& s,
               const ReplyFn& reply);
@@ -90,11 +98,14 @@ class MetaService {
   void WhenReadable(std::function<void(Status)> fn);
   void StartBarrier();
 
-  // Failed-login throttle per user name (leader-local, in memory): after kFreeFailures misses,
-  // each further attempt must wait an exponentially growing delay, capped at a minute.
+  // Failed-login throttles (leader-local, in memory), keyed "u/<user name>" and "a/<address>":
+  // past a number of free failures each checked attempt must wait an exponentially growing
+  // delay, capped at a minute; forgotten after a quiet quarter hour.
   struct LoginThrottle {
     int failures = 0;
+    int64_t last_failure_ms = 0;
     int64_t blocked_until_ms = 0;
+    void Fail(int64_t now_ms, int free_failures);
   };
   std::unordered_map<std::string, LoginThrottle> login_throttle_;
 

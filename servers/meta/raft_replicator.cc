@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "servers/meta/raft_tls_transport.h"
 #include "src/common/cluster_config.h"
 #include "src/common/frame.h"
 #include "src/common/log.h"
@@ -100,8 +101,20 @@ Status RaftReplicator::Init(uv_loop_t* loop, const RaftOptions& opts) {
   tag_base_ = GetBigEndian64(seed->data()) & ~uint64_t(0xffffffff);
   if (tag_base_ == 0) tag_base_ = uint64_t(1) << 32;
 
-  int rv = raft_uv_tcp_init(&transport_, loop);
-  if (rv != 0) return IoError(std::string("raft transport: ") + raft_strerror(rv));
+  if ((opts.tls_server == nullptr) != (opts.tls_client == nullptr)) {
+    return InvalidArgument("raft TLS needs both a server and a client context");
+  }
+  int rv = 0;
+  if (opts.tls_server != nullptr) {
+    RaftTlsOptions topts;
+    topts.server = opts.tls_server;
+    topts.client = opts.tls_client;
+    VFS_RETURN_IF_ERROR(RaftTlsTransportInit(&transport_, loop, std::move(topts)));
+    tls_transport_ = true;
+  } else {
+    rv = raft_uv_tcp_init(&transport_, loop);
+    if (rv != 0) return IoError(std::string("raft transport: ") + raft_strerror(rv));
+  }
   transport_init_ = true;
   rv = raft_uv_init(&io_, loop, opts.dir.c_str(), &transport_);
   if (rv != 0) return IoError("raft storage in " + opts.dir + ": " + io_.errmsg);
@@ -248,7 +261,11 @@ void RaftReplicator::Close(std::function<void()> done) {
 void RaftReplicator::CloseCb(struct raft* r) {
   auto* self = static_cast<RaftReplicator*>(r->data);
   raft_uv_close(&self->io_);
-  raft_uv_tcp_close(&self->transport_);
+  if (self->tls_transport_) {
+    RaftTlsTransportClose(&self->transport_);
+  } else {
+    raft_uv_tcp_close(&self->transport_);
+  }
   if (self->close_done_) self->close_done_();
 }
 

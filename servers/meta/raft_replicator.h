@@ -1,6 +1,7 @@
-// Replicator on Canonical's libraft (0.15, libuv I/O and TCP transport), sharing the node's
-// event loop. The rules below were each learned as a data-loss or stall trap and are enforced
-// here, in one place:
+// Replicator on Canonical's libraft (0.15, libuv I/O), sharing the node's event loop. Peers talk
+// over mutual TLS (raft_tls_transport.h) when the options carry TLS contexts, over libraft's
+// plain TCP transport only when they carry none (--insecure). The rules below were each learned as
+// a data-loss or stall trap and are enforced here, in one place:
 //   - every log entry is padded to a multiple of 8 bytes and carries its real length in an
 //     8-byte-aligned header (libraft's on-disk batches assume 8-byte alignment);
 //   - auto-recovery is off, so a damaged log fails the start loudly instead of being moved aside;
@@ -27,6 +28,7 @@ extern "C" {
 #include <vector>
 
 #include "servers/meta/replicator.h"
+#include "src/common/tls.h"
 
 namespace vaultfs::meta {
 
@@ -45,6 +47,9 @@ struct RaftOptions {
   unsigned install_snapshot_timeout_ms = 5000;
   unsigned snapshot_threshold = 2048;  // entries between snapshots
   unsigned snapshot_trailing = 1024;   // entries kept after a snapshot for lagging followers
+  // Both set: peer links are mutual TLS (server: ClientCerts::kRequired; client: presents this
+  // node's certificate). Both null: plain TCP. One without the other is refused.
+  std::shared_ptr<tls::TlsContext> tls_server, tls_client;
 };
 
 class RaftReplicator : public Replicator {
@@ -85,6 +90,7 @@ class RaftReplicator : public Replicator {
   struct raft_fsm fsm_ {};
   struct raft raft_ {};
   bool transport_init_ = false, io_init_ = false, raft_init_ = false, closing_ = false;
+  bool tls_transport_ = false;
   std::function<void()> close_done_;
   uint64_t tag_base_ = 0;
   uint64_t next_tag_ = 0;

@@ -8,6 +8,7 @@
 
 #include "servers/repair/repair_daemon.h"
 #include "src/common/log.h"
+#include "src/common/tls_cli.h"
 
 namespace {
 
@@ -76,6 +77,8 @@ int main(int argc, char** argv) {
                  "exit 0 if no file has a shard on data server ID any more, 1 if some do")
       ->excludes("--once");
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  tls::TlsOptions tls_opt;
+  tls::AddTlsOptions(app, &tls_opt);
   CLI11_PARSE(app, argc, argv);
 
   SetLogProgramName("vaultfs-repair");
@@ -90,6 +93,18 @@ int main(int argc, char** argv) {
   if (!secret.ok()) return Fail(secret.status());
   o.config = *cfg;
   o.secret = *secret;
+  // The repairer is a server: it presents its node certificate to data servers and checks
+  // every server against the cluster CA.
+  auto identity = tls::LoadServerIdentity(tls_opt);
+  if (!identity.ok()) return Fail(identity.status());
+  if (identity->has_value() != !cfg->insecure) {
+    return Fail(InvalidArgument(cfg->insecure
+                                    ? "cluster.json says \"insecure\": start with --insecure"
+                                    : "cluster.json has a CA: give --tls-ca/--tls-cert/--tls-key"));
+  }
+  auto ctx = tls::ClientContext(*cfg, *identity);
+  if (!ctx.ok()) return Fail(ctx.status().Annotate("TLS"));
+  o.tls = *ctx;
   o.interval = std::chrono::seconds(interval);
   o.lost_after = std::chrono::seconds(lost_after);
   o.gc_grace = std::chrono::seconds(gc_grace);

@@ -23,8 +23,9 @@ constexpr int64_t kSessionTtlS = 3600;
 constexpr auto kRetryFailedAfter = std::chrono::seconds(30);
 constexpr int kPage = 200;
 
-cluster::DataClientOptions DataOptions() {
+cluster::DataClientOptions DataOptions(std::shared_ptr<tls::TlsContext> tls) {
   cluster::DataClientOptions o;
+  o.tls = std::move(tls);
   o.connect_timeout = std::chrono::milliseconds(2000);
   o.request_timeout = std::chrono::milliseconds(10000);
   o.connections_per_server = 2;
@@ -40,8 +41,8 @@ Result<HostPort> AddressOf(const Json& j) {
 
 RepairDaemon::RepairDaemon(RepairOptions options)
     : opt_(std::move(options)),
-      meta_(opt_.config),
-      data_(DataOptions()),
+      meta_(opt_.config, MetaClientOptions{.tls = opt_.tls}),
+      data_(DataOptions(opt_.tls)),
       transport_(&data_),
       health_(cluster::ServerHealth::Options{std::chrono::milliseconds(500),
                                              std::chrono::milliseconds(5000)}) {

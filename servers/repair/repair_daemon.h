@@ -57,6 +57,9 @@ struct RepairOptions {
   std::chrono::seconds scrub_interval{86400};  // 0: only on request
   uint64_t rate_bytes_per_s = 64ull << 20;     // 0: unlimited
   std::string status_file;
+  // TLS client context presenting the repairer's node certificate (tls::ClientContext); null
+  // only for an "insecure" cluster.
+  std::shared_ptr<tls::TlsContext> tls;
 };
 
 // Counters since start, and the state of the current pass (written to the status file).

@@ -614,6 +614,7 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
   }
   // Data servers: what the metadata service records, and what each says itself right now.
   cluster::DataClientOptions dopts;
+  VFS_ASSIGN_OR_RETURN(dopts.tls, tls::ClientContext(config));
   dopts.connect_timeout = std::chrono::milliseconds(1000);
   dopts.request_timeout = std::chrono::milliseconds(2000);
   cluster::DataClient data(dopts);

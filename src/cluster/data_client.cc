@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "src/common/log.h"
+#include "src/common/tls.h"
 
 namespace vaultfs::cluster {
 
@@ -88,6 +89,7 @@ struct DataClient::Impl {
     HostPort addr;
     uv_tcp_t tcp{};
     uv_connect_t creq{};
+    std::unique_ptr<tls::TlsEngine> tls;  // null without TLS (--insecure clusters)
     bool ready = false;
     bool closed = false;
     Status error;  // why it closed
@@ -274,6 +276,17 @@ struct DataClient::Impl {
     c->ready = true;
     c->last_progress = uv_now(&loop);
     uv_tcp_nodelay(&c->tcp, 1);
+    if (opt.tls != nullptr) {
+      // Requests may be queued at once: the engine holds them until the handshake is done.
+      auto engine = tls::TlsEngine::Connect(opt.tls, c->addr.host);
+      if (!engine.ok()) {
+        Fail(c, engine.status().Annotate("TLS to data server " + c->key));
+        return;
+      }
+      c->tls = std::move(engine).value();
+      SendTlsOutput(c);
+      if (c->closed) return;
+    }
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&c->tcp),
         [](uv_handle_t* h, size_t, uv_buf_t* b) {
@@ -287,7 +300,35 @@ struct DataClient::Impl {
     PumpSend(c);
   }
 
+  // Writes what the TLS engine produced on its own (handshake records, alerts).
+  void SendTlsOutput(Connection* c) {
+    if (!c->tls->HasOutput()) return;
+    auto* w = new WriteReq;
+    w->owned = c->tls->TakeOutput();
+    uv_buf_t b = uv_buf_init(w->owned.data(), static_cast<unsigned>(w->owned.size()));
+    RawWrite(c, w, &b, 1);
+  }
+
   void Write(Connection* c, WriteReq* w, uv_buf_t* bufs, unsigned n) {
+    if (c->tls != nullptr) {
+      Status st;
+      for (unsigned i = 0; i < n && st.ok(); ++i) {
+        st = c->tls->Send(std::string_view(bufs[i].base, bufs[i].len));
+      }
+      if (!st.ok()) {
+        std::unique_ptr<WriteReq> owned(w);
+        Fail(c, st.Annotate("TLS to data server " + c->key));
+        return;
+      }
+      // The records are a copy: a streamed chunk's plaintext can go now.
+      w->owned = c->tls->TakeOutput();
+      uv_buf_t b = uv_buf_init(w->owned.data(), static_cast<unsigned>(w->owned.size()));
+      return RawWrite(c, w, &b, 1);
+    }
+    RawWrite(c, w, bufs, n);
+  }
+
+  void RawWrite(Connection* c, WriteReq* w, uv_buf_t* bufs, unsigned n) {
     w->conn = c;
     w->req.data = w;
     int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), bufs, n,
@@ -380,6 +421,17 @@ struct DataClient::Impl {
     }
     // A large body bypasses the buffer.
     std::string_view data(b->base, static_cast<size_t>(n));
+    std::string plain;
+    if (c->tls != nullptr) {
+      Status st = c->tls->Receive(data, &plain);
+      SendTlsOutput(c);  // handshake records, buffered requests, or the alert
+      if (c->closed) return;
+      if (!st.ok()) {
+        Fail(c, st.Annotate("TLS with data server " + c->key));
+        return;
+      }
+      data = plain;
+    }
     if (c->body_req && c->in_pos == c->in.size()) {
       if (!TakeBody(c, &data)) return;
     }

@@ -35,6 +35,7 @@
 #include "src/common/data_protocol.h"
 #include "src/common/shard_format.h"
 #include "src/common/status.h"
+#include "src/common/tls.h"
 #include "src/crypto/hash.h"
 
 namespace vaultfs::cluster {
@@ -44,8 +45,12 @@ struct DataClientOptions {
   std::chrono::milliseconds request_timeout{30000};  // max time without progress
   int connections_per_server = 4;
   uint64_t max_download_in_memory = 256ull << 20;  // Download() refuses larger bodies (EFBIG)
-  size_t stream_window = 4u << 20;  // UploadStream::Write blocks past this many queued bytes
+  // UploadStream::Write blocks past this many queued bytes. Per stream, so a 14-shard writer
+  // holds at most 14 times this; the I/O thread also encrypts, so queues do fill.
+  size_t stream_window = 1u << 20;
   DataProtocolLimits limits;
+  // TLS client context (tls::ClientContext); null: plain TCP, for "insecure" clusters only.
+  std::shared_ptr<tls::TlsContext> tls;
 };
 
 struct StreamState;  // shared between an UploadStream and the I/O thread (data_client.cc)

@@ -16,11 +16,20 @@ constexpr size_t kMaxIdlePerNode = 32;
 }  // namespace
 
 MetaClient::MetaClient(std::vector<HostPort> nodes, MetaClientOptions opts)
-    : nodes_(std::move(nodes)), opts_(opts), idle_(nodes_.size()) {}
+    : nodes_(std::move(nodes)), opts_(std::move(opts)), idle_(nodes_.size()) {}
 
-MetaClient::MetaClient(const ClusterConfig& config, MetaClientOptions opts) : opts_(opts) {
+MetaClient::MetaClient(const ClusterConfig& config, MetaClientOptions opts)
+    : opts_(std::move(opts)) {
   for (const MetaNodeConfig& m : config.meta) nodes_.push_back(m.address);
   idle_.resize(nodes_.size());
+  if (opts_.tls == nullptr) {
+    auto ctx = tls::ClientContext(config);
+    if (ctx.ok()) {
+      opts_.tls = std::move(ctx).value();
+    } else {
+      config_error_ = ctx.status();
+    }
+  }
 }
 
 bool MetaClient::IsMutating(std::string_view op) {
@@ -70,19 +79,19 @@ std::string MetaClient::NodeList() const {
   return s;
 }
 
-Result<UniqueFd> MetaClient::Checkout(size_t node, Deadline deadline) {
+Result<Stream> MetaClient::Checkout(size_t node, Deadline deadline) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!idle_[node].empty()) {
-      UniqueFd fd = std::move(idle_[node].back());
+      Stream fd = std::move(idle_[node].back());
       idle_[node].pop_back();
       return fd;
     }
   }
-  return ConnectTcp(nodes_[node], deadline);
+  return Stream::Connect(nodes_[node], opts_.tls, deadline);
 }
 
-void MetaClient::Checkin(size_t node, UniqueFd fd) {
+void MetaClient::Checkin(size_t node, Stream fd) {
   std::lock_guard<std::mutex> l(mu_);
   if (idle_[node].size() < kMaxIdlePerNode) idle_[node].push_back(std::move(fd));
 }
@@ -97,6 +106,7 @@ Result<Json> MetaClient::Login(const std::string& user, const std::string& auth_
 }
 
 Result<Json> MetaClient::Call(std::string_view op, Json args) {
+  if (!config_error_.ok()) return config_error_;
   if (nodes_.empty()) return InvalidArgument("no metadata nodes configured");
   if (!args.is_object()) return InvalidArgument("metadata call arguments must be an object");
   args["op"] = std::string(op);
@@ -129,6 +139,13 @@ Result<Json> MetaClient::Call(std::string_view op, Json args) {
     }
     Deadline attempt = std::min(deadline, DeadlineIn(opts_.attempt_timeout));
     auto fd = Checkout(node, attempt);
+    if (!fd.ok() && fd.status().code() == EACCES) {
+      // The node's certificate was refused: another node will not be more trustworthy. Not
+      // EACCES, which callers read as a wrong password.
+      return Status(EKEYREJECTED, "metadata node " + nodes_[node].ToString() + ": " +
+                                      fd.status().message() +
+                                      " (is the ca_cert in cluster.json this cluster's CA?)");
+    }
     if (!fd.ok()) {
       last_error = fd.status().ToString();
       SetLeader(-1);
@@ -137,9 +154,9 @@ Result<Json> MetaClient::Call(std::string_view op, Json args) {
     }
     uint64_t id = next_id_++;
     args["id"] = id;
-    Status st = WriteFrame(fd->get(), args.dump(), attempt, opts_.max_frame);
+    Status st = fd->WriteFrame(args.dump(), attempt, opts_.max_frame);
     Result<std::string> body =
-        st.ok() ? ReadFrame(fd->get(), attempt, opts_.max_frame) : Result<std::string>(st);
+        st.ok() ? fd->ReadFrame(attempt, opts_.max_frame) : Result<std::string>(st);
     if (!body.ok()) {
       // Dead, stalled or restarted node: the request may or may not have been applied; retry
       // elsewhere with the same rid.

@@ -27,8 +27,9 @@
 #include <vector>
 
 #include "src/common/cluster_config.h"
-#include "src/common/socket.h"
 #include "src/common/status.h"
+#include "src/common/tls_options.h"
+#include "src/common/tls_stream.h"
 
 namespace vaultfs {
 
@@ -36,6 +37,8 @@ struct MetaClientOptions {
   std::chrono::milliseconds deadline{20000};        // total per call, retries included
   std::chrono::milliseconds attempt_timeout{4000};  // one node's answer
   size_t max_frame = kDefaultMaxFrame;
+  // TLS client context; null with the config constructor: built from cluster.json's CA.
+  std::shared_ptr<tls::TlsContext> tls;
 };
 
 class MetaClient {
@@ -66,15 +69,16 @@ class MetaClient {
   std::string LeaderHint() const;
 
  private:
-  Result<UniqueFd> Checkout(size_t node, Deadline deadline);
-  void Checkin(size_t node, UniqueFd fd);
+  Result<Stream> Checkout(size_t node, Deadline deadline);
+  void Checkin(size_t node, Stream fd);
   void SetLeader(int node);
   std::string NodeList() const;
 
   std::vector<HostPort> nodes_;
   MetaClientOptions opts_;
+  Status config_error_;    // the TLS setup failed: every call reports it
   mutable std::mutex mu_;  // guards everything below
-  std::vector<std::vector<UniqueFd>> idle_;
+  std::vector<std::vector<Stream>> idle_;
   int leader_ = -1;
   size_t next_node_ = 0;
   std::string session_;

@@ -35,13 +35,13 @@ ObjectReader::ObjectReader(ShardTransport* transport, ServerHealth* health,
   }
 }
 
-void ObjectReader::MarkBad(int shard, const std::string& kind, const Status& why) {
+void ObjectReader::MarkBad(int shard, const std::string& kind, const Status& why, bool report) {
   if (bad_[shard]) return;
   bad_[shard] = true;
   const ShardPlacement& w = shards_[shard].where;
   std::string state = kind;
   if (IsServerFailure(why)) {
-    health_->ReportFailure(w.server, why.ToString());
+    if (report) health_->ReportFailure(w.server, why.ToString());
     state = "unreachable";
   } else if (why.code() == ERANGE) {
     state = "corrupt";  // shorter than its layout says: truncated
@@ -56,9 +56,11 @@ void ObjectReader::StartIndexLoads() {
   for (size_t i = 0; i < shards_.size(); ++i) {
     if (bad_[i] || index_[i] || trailer_fetch_[i]) continue;
     if (!health_->ShouldTry(shards_[i].where.server)) {
+      // Skipped, not tried: no new failure to report (that would also nest the last error).
       MarkBad(
           static_cast<int>(i), "missing",
-          Status(EHOSTUNREACH, "server is down: " + health_->LastError(shards_[i].where.server)));
+          Status(EHOSTUNREACH, "server is down: " + health_->LastError(shards_[i].where.server)),
+          /*report=*/false);
       continue;
     }
     trailer_fetch_[i] = transport_->Download(shards_[i].where, token_, data, object_size_ - data);

@@ -95,7 +95,8 @@ class ObjectReader {
   void StartIndexLoads();
   // Verified block hashes of shard i, loading its trailer on first use; nullptr if bad.
   const ShardIndex* IndexOf(int shard);
-  void MarkBad(int shard, const std::string& state, const Status& why);
+  // `report`: tell the health view (false when the server was skipped, not tried).
+  void MarkBad(int shard, const std::string& state, const Status& why, bool report = true);
   // Launches untried usable shards (data first) until `total` are good or pending.
   void Launch(SegmentFetch& f, size_t total);
   SegmentFetch Begin(uint64_t seg);

@@ -127,9 +127,23 @@ void AttrUpdate::AddTo(json& args) const {
   if (mtime_ns) args["mtime"] = *mtime_ns;
 }
 
+namespace {
+
+// One TLS client context for the metadata and the data connections. On failure both stay
+// null and the metadata client reports the reason at the first call.
+VaultOptions WithTls(const ClusterConfig& config, VaultOptions o) {
+  if (o.meta.tls == nullptr && o.data.tls == nullptr) {
+    auto ctx = tls::ClientContext(config);
+    if (ctx.ok()) o.meta.tls = o.data.tls = *ctx;
+  }
+  return o;
+}
+
+}  // namespace
+
 Vault::Vault(ClusterConfig config, VaultOptions options)
     : config_(std::move(config)),
-      options_(std::move(options)),
+      options_(WithTls(config_, std::move(options))),
       meta_(std::make_unique<MetaClient>(config_, options_.meta)),
       data_(std::make_unique<DataClient>(options_.data)),
       real_transport_(std::make_unique<DataClientTransport>(data_.get())),

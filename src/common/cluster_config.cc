@@ -119,6 +119,7 @@ std::string ClusterConfig::ToJson() const {
     j["data"].push_back({{"id", n.id}, {"address", n.address.ToString()}});
   }
   if (!ca_cert.empty()) j["ca_cert"] = ca_cert;
+  if (insecure) j["insecure"] = true;
   return j.dump(2) + "\n";
 }
 
@@ -193,6 +194,13 @@ Result<ClusterConfig> ParseClusterConfig(std::string_view json_text, std::string
   if (auto it = j.find("ca_cert"); it != j.end()) {
     if (!it->is_string()) return FieldError(source, "ca_cert", "expected a PEM string");
     c.ca_cert = it->get<std::string>();
+  }
+  if (auto it = j.find("insecure"); it != j.end()) {
+    if (!it->is_boolean()) return FieldError(source, "insecure", "expected true or false");
+    c.insecure = it->get<bool>();
+  }
+  if (c.insecure && !c.ca_cert.empty()) {
+    return FieldError(source, "insecure", "a cluster with a CA certificate (ca_cert) uses TLS");
   }
   return c;
 }

@@ -9,8 +9,10 @@
 //     "segment_size": 1048576, "inline_threshold": 16384,
 //     "meta": [{"id": 1, "address": "127.0.0.1:7000", "raft_address": "127.0.0.1:7100"}],
 //     "data": [{"id": 1, "address": "127.0.0.1:7200"}],
-//     "ca_cert": "-----BEGIN CERTIFICATE-----..."      (optional)
+//     "ca_cert": "-----BEGIN CERTIFICATE-----..."
 //   }
+// A cluster without TLS has no "ca_cert" but "insecure": true, so that no client ever falls
+// back to plain TCP unless the cluster's owner said so.
 //
 // Every validation error names the offending field, e.g. `data[3].address`.
 #pragma once
@@ -55,7 +57,8 @@ struct ClusterConfig {
   uint32_t inline_threshold = 16u << 10;
   std::vector<MetaNodeConfig> meta;
   std::vector<DataNodeConfig> data;
-  std::string ca_cert;  // PEM; empty when the cluster runs without TLS
+  std::string ca_cert;    // PEM: the cluster CA, which every client checks servers against
+  bool insecure = false;  // "insecure": true — no TLS (servers run with --insecure)
 
   const DataNodeConfig* FindData(uint64_t id) const;
   const MetaNodeConfig* FindMeta(uint64_t id) const;

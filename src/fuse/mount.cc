@@ -279,6 +279,34 @@ int UnmountOnce(const std::string& mp) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EBUSY;
 }
 
+// Processes with a working directory, root or open file inside `mp`, e.g. "4711 (bash)", for
+// the "busy" message; empty if none is visible (the kernel may still hold a reference).
+std::string MountUsers(const std::string& mp) {
+  std::string out;
+  std::error_code ec;
+  const auto inside = [&mp](const std::string& p) {
+    return p == mp ||
+           (p.size() > mp.size() && p.compare(0, mp.size(), mp) == 0 && p[mp.size()] == '/');
+  };
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = proc.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    bool uses = false;
+    for (const char* link : {"cwd", "root"}) {
+      uses = uses || inside(std::filesystem::read_symlink(proc.path() / link, ec).string());
+    }
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", ec)) {
+      if (uses) break;
+      uses = inside(std::filesystem::read_symlink(fd.path(), ec).string());
+    }
+    if (!uses) continue;
+    std::string comm;
+    std::ifstream(proc.path() / "comm") >> comm;
+    out += (out.empty() ? "" : ", ") + name + " (" + comm + ")";
+  }
+  return out;
+}
+
 }  // namespace
 
 Status Unmount(const std::string& mountpoint_arg, int wait_s) {
@@ -298,8 +326,11 @@ Status Unmount(const std::string& mountpoint_arg, int wait_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (rc == EBUSY) {
-    return Status(EBUSY, mp + " is busy: close the files and shells using it (see `fuser -m " + mp +
-                             "`), then try again");
+    const std::string users = MountUsers(mp);
+    return Status(
+        EBUSY, mp + " is busy: close the files and shells using it" +
+                   (users.empty() ? " (see `fuser -m " + mp + "`)" : " (used by " + users + ")") +
+                   ", then try again");
   }
   if (rc != 0) return Status(rc, "unmount " + mp + ": " + strerror(rc));
   if (pid <= 0) return Status::Ok();  // not started by this user's vaultfs: nothing to wait for

@@ -504,8 +504,17 @@ TEST_F(ChaosTest, WorkloadUnderFaultsLosesNothingAndHealsCompletely) {
   chaos.join();
   ReviveEverything();
   // The mount commits whatever it still retries before it goes away.
+  // A release the daemon is still answering (e.g. an access-time update waiting out a leader
+  // election) keeps the mount busy for a while after the last close; that is not a failure.
   Status un = mount_->Unmount();
-  ASSERT_TRUE(un.ok()) << un.ToString() << "\n" << mount_->Logs();
+  const auto busy_until = SteadyClock::now() + std::chrono::seconds(120);
+  while (!un.ok() && un.message().find(" is busy") != std::string::npos &&
+         SteadyClock::now() < busy_until) {
+    std::printf("chaos: unmount: %s; retrying\n", un.message().substr(0, 300).c_str());
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    un = mount_->Unmount();
+  }
+  ASSERT_TRUE(un.ok()) << un.ToString().substr(0, 4000);
   mount_.reset();
   Status settled = Settle();
   ASSERT_TRUE(settled.ok()) << settled.ToString();

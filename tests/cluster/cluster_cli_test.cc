@@ -185,7 +185,7 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
   for (const auto& s : (*gv)["shards"]) servers.push_back(s["server"].get<uint64_t>());
   ASSERT_EQ(servers.size(), 14u);
 
-  cluster::DataClient data;
+  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
   cluster::DataClientTransport real(&data);
   cluster::FaultInjectingTransport faulty(&real);
   v->SetTransportForTesting(&faulty);
@@ -329,7 +329,7 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
   auto bob_begin = bob.meta().Call("begin_version", {{"ino", bf->ino}, {"inline", false}});
   ASSERT_TRUE(bob_begin.ok()) << bob_begin.status().ToString();
   std::string bob_token = (*bob_begin)["token"];
-  cluster::DataClient data;
+  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
   auto dl = data.Download(*addr, bob_token, chunk).get();
   EXPECT_FALSE(dl.ok());
   EXPECT_EQ(data.Delete(*addr, bob_token, chunk).get().code() == 0, false);

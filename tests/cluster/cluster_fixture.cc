@@ -124,7 +124,8 @@ std::string ReadFile(const std::string& path) {
 }
 
 Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta,
-                                                        const std::string& repair_opts) {
+                                                        const std::string& repair_opts,
+                                                        bool insecure) {
   std::random_device rd;
   Status last;
   // Two test processes may race for the same free ports; a lost race is retried elsewhere.
@@ -136,9 +137,15 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta,
     // Below the kernel's ephemeral range (32768+), so that while a server is down no
     // outgoing connection can take its port and block its revival.
     int base = 18000 + static_cast<int>(rd() % 14000);
-    CommandResult r = c->Mkcluster({"up", "--data", std::to_string(data), "--meta",
-                                    std::to_string(meta), "--base-port", std::to_string(base)},
-                                   {{"VAULTFS_REPAIR_OPTS", repair_opts}});
+    std::vector<std::string> up = {"up",
+                                   "--data",
+                                   std::to_string(data),
+                                   "--meta",
+                                   std::to_string(meta),
+                                   "--base-port",
+                                   std::to_string(base)};
+    if (insecure) up.push_back("--insecure");
+    CommandResult r = c->Mkcluster(up, {{"VAULTFS_REPAIR_OPTS", repair_opts}});
     if (r.exit_code == 0) {
       VFS_ASSIGN_OR_RETURN(c->config_, LoadClusterConfig(c->config_path()));
       return c;
@@ -152,6 +159,11 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta,
                    logs);
   }
   return last;
+}
+
+std::shared_ptr<tls::TlsContext> TestCluster::ClientTls() const {
+  auto ctx = tls::ClientContext(config_);
+  return ctx.ok() ? *ctx : nullptr;
 }
 
 TestCluster::~TestCluster() {

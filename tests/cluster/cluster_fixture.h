@@ -19,6 +19,7 @@
 
 #include "src/common/cluster_config.h"
 #include "src/common/status.h"
+#include "src/common/tls_options.h"
 
 namespace vaultfs::testing {
 
@@ -49,14 +50,18 @@ class TestCluster {
   // repair suite passes short intervals.
   static constexpr const char* kDormantRepair = "--interval 86400 --scrub-interval 0";
 
-  // Starts a cluster; returns nullptr-equivalent error status on failure (with the logs).
-  static Result<std::unique_ptr<TestCluster>> Start(
-      int data = 14, int meta = 3, const std::string& repair_opts = kDormantRepair);
+  // Starts a cluster (TLS everywhere unless `insecure`: `mkcluster up --insecure`); on failure
+  // the status carries the nodes' logs.
+  static Result<std::unique_ptr<TestCluster>> Start(int data = 14, int meta = 3,
+                                                    const std::string& repair_opts = kDormantRepair,
+                                                    bool insecure = false);
   ~TestCluster();
 
   const std::string& dir() const { return dir_; }
   std::string config_path() const { return dir_ + "/cluster.json"; }
   const ClusterConfig& config() const { return config_; }
+  // The TLS client context a client of this cluster uses (null for an insecure cluster).
+  std::shared_ptr<tls::TlsContext> ClientTls() const;
 
   // `tools/mkcluster ARGS --dir DIR`.
   CommandResult Mkcluster(const std::vector<std::string>& args,

@@ -16,6 +16,7 @@
 
 #include "src/common/hex.h"
 #include "src/common/socket.h"
+#include "src/common/tls_stream.h"
 #include "src/crypto/random.h"
 
 namespace vaultfs::testing {
@@ -35,11 +36,51 @@ std::string MetaBin() {
 
 }  // namespace
 
-MetaCluster::MetaCluster(int nodes, bool single, unsigned election_ms, unsigned heartbeat_ms)
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string SourceRoot() {
+  const char* r = std::getenv("VAULTFS_SOURCE_ROOT");
+  return r ? r : ".";
+}
+
+Status MakeCerts(const std::string& dir, const std::vector<std::string>& names) {
+  std::vector<std::string> argv = {SourceRoot() + "/tools/mkcerts", dir};
+  argv.insert(argv.end(), names.begin(), names.end());
+  std::string out;
+  int rc = RunProgram(argv, &out, std::chrono::seconds(60));
+  if (rc != 0) {
+    return IoError("tools/mkcerts failed (exit " + std::to_string(rc) +
+                   "; is VAULTFS_SOURCE_ROOT " + SourceRoot() + " right?): " + out);
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+Status SetUpTls(const std::string& tls_dir, int nodes, ClusterConfig* config,
+                std::shared_ptr<tls::TlsContext>* client) {
+  std::vector<std::string> names;
+  for (int i = 0; i < nodes; ++i) names.push_back("meta-" + std::to_string(i + 1));
+  VFS_RETURN_IF_ERROR(MakeCerts(tls_dir, names));
+  config->ca_cert = ReadTextFile(tls_dir + "/ca.pem");
+  VFS_ASSIGN_OR_RETURN(*client, tls::TlsContext::Client(tls::TlsIdentity{config->ca_cert, "", ""}));
+  return Status::Ok();
+}
+
+}  // namespace
+
+MetaCluster::MetaCluster(int nodes, bool single, unsigned election_ms, unsigned heartbeat_ms,
+                         Security security)
     : n_(nodes),
       single_(single),
       election_ms_(election_ms),
       heartbeat_ms_(heartbeat_ms),
+      security_(security),
       pids_(nodes, -1) {
   char tmpl[] = "/tmp/vaultfs-meta-test-XXXXXX";
   dir_ = mkdtemp(tmpl);
@@ -64,6 +105,12 @@ MetaCluster::MetaCluster(int nodes, bool single, unsigned election_ms, unsigned 
     d.address = {"127.0.0.1", static_cast<uint16_t>(20000 + i)};
     config_.data.push_back(d);
   }
+  tls_dir_ = dir_ + "/tls";
+  if (security_ == Security::kTls) {
+    setup_ = SetUpTls(tls_dir_, n_, &config_, &client_tls_);
+  } else {
+    config_.insecure = true;
+  }
   config_path_ = dir_ + "/cluster.json";
   std::ofstream f(config_path_);
   f << config_.ToJson();
@@ -84,7 +131,16 @@ MetaCluster::~MetaCluster() {
   std::filesystem::remove_all(dir_, ec);
 }
 
+std::vector<std::string> MetaCluster::TlsArgs(int i) const {
+  if (auto it = tls_args_.find(i); it != tls_args_.end()) return it->second;
+  if (security_ == Security::kInsecure) return {"--insecure"};
+  std::string name = tls_dir_ + "/meta-" + std::to_string(i + 1);
+  return {"--tls-ca",    tls_dir_ + "/ca.pem", "--tls-cert",
+          name + ".pem", "--tls-key",          name + ".key"};
+}
+
 Status MetaCluster::Start(int i) {
+  if (!setup_.ok()) return setup_;
   if (pids_[i] > 0) return Status::Ok();
   std::string node_dir = dir_ + "/node" + std::to_string(i + 1);
   std::filesystem::create_directories(node_dir);
@@ -108,6 +164,7 @@ Status MetaCluster::Start(int i) {
                                    "--log-level",
                                    "info"};
   if (single_) args.push_back("--single");
+  for (std::string& a : TlsArgs(i)) args.push_back(std::move(a));
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::string log = node_dir + "/log";
   // Everything the child needs is prepared before fork: other test threads may hold locks.
@@ -170,20 +227,18 @@ std::string MetaCluster::State(int i) {
 }
 
 std::string MetaCluster::Log(int i) const {
-  std::ifstream f(dir_ + "/node" + std::to_string(i + 1) + "/log");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return ReadTextFile(dir_ + "/node" + std::to_string(i + 1) + "/log");
 }
 
 nlohmann::json MetaCluster::NodeInfo(int i, bool digest) {
   if (pids_[i] <= 0) return nullptr;
-  auto fd = ConnectTcp(config_.meta[i].address, DeadlineIn(std::chrono::seconds(2)));
-  if (!fd.ok()) return nullptr;
+  auto conn =
+      Stream::Connect(config_.meta[i].address, client_tls_, DeadlineIn(std::chrono::seconds(2)));
+  if (!conn.ok()) return nullptr;
   nlohmann::json req = {{"op", "node_info"}, {"id", 1}, {"digest", digest}};
   auto deadline = DeadlineIn(std::chrono::seconds(5));
-  if (!WriteFrame(fd->get(), req.dump(), deadline).ok()) return nullptr;
-  auto body = ReadFrame(fd->get(), deadline);
+  if (!conn->WriteFrame(req.dump(), deadline).ok()) return nullptr;
+  auto body = conn->ReadFrame(deadline);
   if (!body.ok()) return nullptr;
   auto j = nlohmann::json::parse(*body, nullptr, false);
   return j.is_discarded() ? nlohmann::json(nullptr) : j;
@@ -206,16 +261,23 @@ std::unique_ptr<MetaClient> MetaCluster::Client(MetaClientOptions opts) const {
 }
 
 std::unique_ptr<MetaClient> MetaCluster::ClientFor(int i, MetaClientOptions opts) const {
+  if (!opts.tls) opts.tls = client_tls_;
   return std::make_unique<MetaClient>(std::vector<HostPort>{config_.meta[i].address}, opts);
 }
 
 int RunMetaBinary(const std::vector<std::string>& args, std::string* output,
                   std::chrono::milliseconds timeout) {
+  std::vector<std::string> full = {MetaBin()};
+  full.insert(full.end(), args.begin(), args.end());
+  return RunProgram(full, output, timeout);
+}
+
+int RunProgram(const std::vector<std::string>& args, std::string* output,
+               std::chrono::milliseconds timeout) {
   char tmpl[] = "/tmp/vaultfs-meta-run-XXXXXX";
   int out_fd = ::mkstemp(tmpl);
   if (out_fd < 0) return -1;
-  std::vector<std::string> full = {MetaBin()};
-  full.insert(full.end(), args.begin(), args.end());
+  std::vector<std::string> full = args;
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -239,21 +301,19 @@ int RunMetaBinary(const std::vector<std::string>& args, std::string* output,
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
   }
-  std::ifstream f(tmpl);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  *output = ss.str();
+  *output = ReadTextFile(tmpl);
   ::unlink(tmpl);
   if (!done) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 Result<std::string> RawExchange(const HostPort& addr, const std::string& bytes,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout,
+                                std::shared_ptr<tls::TlsContext> tls) {
   auto deadline = DeadlineIn(timeout);
-  VFS_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcp(addr, deadline));
-  VFS_RETURN_IF_ERROR(WriteAll(fd.get(), bytes, deadline));
-  return ReadFrame(fd.get(), deadline);
+  VFS_ASSIGN_OR_RETURN(Stream conn, Stream::Connect(addr, std::move(tls), deadline));
+  VFS_RETURN_IF_ERROR(conn.WriteAll(bytes, deadline));
+  return conn.ReadFrame(deadline);
 }
 
 }  // namespace vaultfs::testing

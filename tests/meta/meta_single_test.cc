@@ -5,14 +5,19 @@
 // meta_fuse_ops_test.cc.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "src/common/frame.h"
 #include "src/common/hex.h"
 #include "src/common/socket.h"
+#include "src/common/tls_stream.h"
 #include "src/crypto/token.h"
 #include "tests/meta/meta_single_fixture.h"
 
@@ -84,6 +89,28 @@ TEST_F(MetaSingleTest, RepeatedFailedLoginsAreThrottled) {
   EXPECT_NE(blocked.status().message().find("too many failed logins"), std::string::npos)
       << blocked.status().ToString();
   EXPECT_TRUE(u.c->Call("getattr", {{"ino", u.root}}).ok());  // existing sessions unaffected
+}
+
+TEST_F(MetaSingleTest, FailedLoginsAcrossManyUsersThrottleTheAddress) {
+  User u = NewUser("sprayed");
+  auto c = cluster_->Client();
+  // One guess each for many user names: no user throttle triggers, the address one does.
+  Status last;
+  for (int i = 0; i < 25 && last.message().find("from this address") == std::string::npos; ++i) {
+    last = c->Login("nobody" + std::to_string(i), std::string(64, 'f')).status();
+    EXPECT_EQ(last.code(), EACCES) << last.ToString();
+  }
+  EXPECT_NE(last.message().find("too many failed logins from this address"), std::string::npos)
+      << last.ToString();
+  EXPECT_TRUE(u.c->Call("getattr", {{"ino", u.root}}).ok());  // sessions keep working
+  // The delay is short at first: the right key works again within it (polled, bounded).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  Status ok = c->Login("sprayed", kAuth).status();
+  while (!ok.ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ok = c->Login("sprayed", kAuth).status();
+  }
+  EXPECT_TRUE(ok.ok()) << ok.ToString();
 }
 
 TEST_F(MetaSingleTest, TreeOperationsAndErrors) {
@@ -453,7 +480,17 @@ TEST_F(MetaSingleTest, ServersStatfsAndClusterMap) {
   crypto::TokenClaims cl{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "00"};
   auto ct = crypto::SignToken(cl, cluster_->secret());
   ASSERT_TRUE(ct.ok());
-  auto admin = cluster_->Client();
+  // The secret alone is not enough: the connection must present a node certificate.
+  auto stranger = cluster_->Client();
+  stranger->SetSession(*ct);
+  EXPECT_ERRNO(stranger->Call("gc_list", Json::object()), EACCES);
+  const std::vector<std::string> node_tls = cluster_->TlsArgs(0);  // --tls-ca C --tls-cert ..
+  ASSERT_EQ(node_tls.size(), 6u);
+  auto node_id = tls::LoadIdentity(node_tls[1], node_tls[3], node_tls[5]);
+  ASSERT_TRUE(node_id.ok()) << node_id.status().ToString();
+  auto node_ctx = tls::TlsContext::Client(*node_id);
+  ASSERT_TRUE(node_ctx.ok());
+  auto admin = cluster_->Client(MetaClientOptions{.tls = *node_ctx});
   admin->SetSession(*ct);
   EXPECT_TRUE(admin->Call("report_server", {{"server", 3}, {"state", "draining"}}).ok());
   // A draining server takes no new shards: 13 left.
@@ -507,10 +544,15 @@ TEST_F(MetaSingleTest, BusyPortsFailWithAClearMessage) {
   std::string data = cluster_->dir() + "/busy-node";
   // The running node's raft port is taken.
   std::string out;
-  int rc = RunMetaBinary({"--single", "--id", "7", "--listen", "127.0.0.1:0", "--raft-listen",
-                          cluster_->config().meta[0].raft_address.ToString(), "--data-dir", data,
-                          "--secret", cluster_->secret_path()},
-                         &out, std::chrono::seconds(30));
+  auto with_tls = [](std::vector<std::string> args) {
+    for (std::string& a : cluster_->TlsArgs(0)) args.push_back(std::move(a));
+    return args;
+  };
+  int rc =
+      RunMetaBinary(with_tls({"--single", "--id", "7", "--listen", "127.0.0.1:0", "--raft-listen",
+                              cluster_->config().meta[0].raft_address.ToString(), "--data-dir",
+                              data, "--secret", cluster_->secret_path()}),
+                    &out, std::chrono::seconds(30));
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("cannot listen for raft traffic"), std::string::npos) << out;
   EXPECT_NE(out.find("in use"), std::string::npos) << out;
@@ -520,9 +562,9 @@ TEST_F(MetaSingleTest, BusyPortsFailWithAClearMessage) {
   uint16_t raft_port = *LocalPort(free_fd->get());
   free_fd->Reset();
   rc = RunMetaBinary(
-      {"--single", "--id", "7", "--listen", cluster_->config().meta[0].address.ToString(),
-       "--raft-listen", "127.0.0.1:" + std::to_string(raft_port), "--data-dir", data + "2",
-       "--secret", cluster_->secret_path()},
+      with_tls({"--single", "--id", "7", "--listen", cluster_->config().meta[0].address.ToString(),
+                "--raft-listen", "127.0.0.1:" + std::to_string(raft_port), "--data-dir", data + "2",
+                "--secret", cluster_->secret_path()}),
       &out, std::chrono::seconds(30));
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("cannot listen for clients"), std::string::npos) << out;
@@ -530,10 +572,10 @@ TEST_F(MetaSingleTest, BusyPortsFailWithAClearMessage) {
   std::string loose = cluster_->dir() + "/loose-secret";
   { std::ofstream(loose) << std::string(64, 'a'); }
   ::chmod(loose.c_str(), 0644);
-  rc = RunMetaBinary(
-      {"--single", "--listen", "127.0.0.1:0", "--raft-listen",
-       "127.0.0.1:" + std::to_string(raft_port), "--data-dir", data + "3", "--secret", loose},
-      &out, std::chrono::seconds(30));
+  rc = RunMetaBinary(with_tls({"--single", "--listen", "127.0.0.1:0", "--raft-listen",
+                               "127.0.0.1:" + std::to_string(raft_port), "--data-dir", data + "3",
+                               "--secret", loose}),
+                     &out, std::chrono::seconds(30));
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
 }
@@ -553,7 +595,7 @@ TEST_F(MetaSingleTest, HostileInputGetsClearErrorsAndNodeKeepsServing) {
   const HostPort addr = cluster_->config().meta[0].address;
   auto frame = [](const std::string& body) { return *EncodeFrame(body, SIZE_MAX); };
   auto expect_code = [&](const std::string& bytes, const std::string& code) {
-    auto r = RawExchange(addr, bytes, std::chrono::seconds(10));
+    auto r = RawExchange(addr, bytes, std::chrono::seconds(10), cluster_->client_tls());
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     Json j = Json::parse(*r, nullptr, false);
     ASSERT_TRUE(j.is_object()) << *r;
@@ -576,6 +618,9 @@ TEST_F(MetaSingleTest, HostileInputGetsClearErrorsAndNodeKeepsServing) {
   expect_code(frame(R"({"id":1,"op":"getattr","ino":1,"session":"v1.meta.u.f.9999999999.00.00"})"),
               "EACCES");                                                   // forged
   expect_code(frame(R"({"id":1,"op":"register","user":"x"})"), "EINVAL");  // no rid
+  // Plain TCP against the TLS listener: no reply, the connection is closed.
+  EXPECT_FALSE(
+      RawExchange(addr, frame(R"({"id":1,"op":"node_info"})"), std::chrono::seconds(10)).ok());
   // Huge declared frame: refused before buffering, connection closed.
   std::string huge(4, '\0');
   PutBigEndian32(100u << 20, huge.data());
@@ -590,12 +635,12 @@ TEST_F(MetaSingleTest, HostileInputGetsClearErrorsAndNodeKeepsServing) {
       burst += frame(R"({"op":"cluster_map","id":)" + std::to_string(i) + "}");
     }
     auto deadline = DeadlineIn(std::chrono::seconds(30));
-    auto fd = ConnectTcp(addr, deadline);
-    ASSERT_TRUE(fd.ok());
-    ASSERT_TRUE(WriteAll(fd->get(), burst, deadline).ok());
+    auto conn = Stream::Connect(addr, cluster_->client_tls(), deadline);
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    ASSERT_TRUE(conn->WriteAll(burst, deadline).ok());
     std::set<int64_t> ids;
     for (int i = 0; i < kBurst; ++i) {
-      auto r = ReadFrame(fd->get(), deadline);
+      auto r = conn->ReadFrame(deadline);
       ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
       Json j = Json::parse(*r);
       EXPECT_EQ(j["ok"], true);
@@ -623,6 +668,46 @@ TEST_F(MetaSingleTest, HostileInputGetsClearErrorsAndNodeKeepsServing) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)["entries"].size(), 0u);
   EXPECT_TRUE(u.c->Call("mkdir", {{"parent", u.root}, {"key", K("a")}, {"name", "n"}}).ok());
+}
+
+// Plain TCP remains possible, but only when asked for: --insecure serves (and warns), while a
+// node given neither TLS files nor --insecure, half of the TLS files, or both, refuses to start
+// before creating anything.
+TEST(MetaTransportSecurity, InsecureServesPlainTcpAndMissingChoiceRefusesToStart) {
+  MetaCluster plain(1, /*single=*/true, 1000, 100, Security::kInsecure);
+  Status st = plain.StartAll();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto c = plain.Client();
+  auto r = c->Call("register", {{"user", "plain"},
+                                {"salt", "00112233"},
+                                {"kdf", {{"alg", "scrypt"}, {"n", 16384}}},
+                                {"auth_key", kAuth},
+                                {"wrapped_master_key", "w"}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(c->Login("plain", kAuth).ok());
+  EXPECT_NE(plain.Log(0).find("running WITHOUT TLS"), std::string::npos) << plain.Log(0);
+
+  auto free_fd = ListenTcp(HostPort{"127.0.0.1", 0});
+  ASSERT_TRUE(free_fd.ok());
+  std::string raft = "127.0.0.1:" + std::to_string(*LocalPort(free_fd->get()));
+  free_fd->Reset();
+  const std::string data = plain.dir() + "/refused";
+  auto run = [&](std::vector<std::string> extra, std::string* out) {
+    std::vector<std::string> args = {
+        "--single",   "--listen", "127.0.0.1:0", "--raft-listen",    raft,
+        "--data-dir", data,       "--secret",    plain.secret_path()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunMetaBinary(args, out, std::chrono::seconds(30));
+  };
+  std::string out;
+  EXPECT_EQ(run({}, &out), 1) << out;
+  EXPECT_NE(out.find("--tls-ca, --tls-cert and --tls-key"), std::string::npos) << out;
+  EXPECT_NE(out.find("--insecure"), std::string::npos) << out;
+  EXPECT_EQ(run({"--tls-ca", plain.dir() + "/ca.pem"}, &out), 1) << out;
+  EXPECT_NE(out.find("--tls-cert"), std::string::npos) << out;
+  EXPECT_EQ(run({"--insecure", "--tls-ca", plain.dir() + "/ca.pem"}, &out), 1) << out;
+  EXPECT_NE(out.find("cannot be combined"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(data));
 }
 
 }  // namespace

@@ -122,7 +122,7 @@ class RepairTest : public ::testing::Test {
 
   // Sum of every data server's stored object bytes, from their health replies.
   uint64_t UsedBytes() {
-    cluster::DataClient dc;
+    cluster::DataClient dc(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
     uint64_t used = 0;
     for (const DataNodeConfig& d : cluster_->config().data) {
       auto h = dc.Health(d.address).get();
@@ -274,7 +274,7 @@ TEST_F(RepairTest, ShardsOfAnUploadNeverCommittedAreCollectedAfterTheGracePeriod
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   auto begun = vault_->meta().Call("begin_version", {{"ino", file->ino}});
   ASSERT_TRUE(begun.ok()) << begun.status().ToString();
-  cluster::DataClient dc;
+  cluster::DataClient dc(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
   std::vector<std::string> orphans;
   for (int i = 0; i < 3; ++i) {
     const Json& s = (*begun)["shards"][i];
