@@ -69,7 +69,7 @@ struct FileModel {
 };
 
 int WriteWhole(const std::string& path, const std::string& data, bool append) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
   if (fd < 0) return errno;
   size_t off = 0;
   while (off < data.size()) {
@@ -85,7 +85,7 @@ int WriteWhole(const std::string& path, const std::string& data, bool append) {
 }
 
 int ReadWhole(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   out->clear();
   char buf[1 << 16];
@@ -507,7 +507,7 @@ TEST_F(ChaosTest, WorkloadUnderFaultsLosesNothingAndHealsCompletely) {
   // A release the daemon is still answering (e.g. an access-time update waiting out a leader
   // election) keeps the mount busy for a while after the last close; that is not a failure.
   Status un = mount_->Unmount();
-  const auto busy_until = SteadyClock::now() + std::chrono::seconds(120);
+  const auto busy_until = SteadyClock::now() + std::chrono::seconds(30);
   while (!un.ok() && un.message().find(" is busy") != std::string::npos &&
          SteadyClock::now() < busy_until) {
     std::printf("chaos: unmount: %s; retrying\n", un.message().substr(0, 300).c_str());

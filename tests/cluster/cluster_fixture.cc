@@ -43,6 +43,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
     dup2(err_pipe[1], 2);
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
+    // Nothing else of ours: a server started here (mkcluster revive) would otherwise keep a
+    // file another thread has open, e.g. inside a FUSE mount, and make it busy forever.
+    close_range(3, ~0U, 0);
     setpgid(0, 0);  // own process group: a timeout kills its children too
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> args;

@@ -71,6 +71,7 @@ int RunLoggedToFile(const std::vector<std::string>& argv, const std::string& log
     dup2(devnull, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
+    close_range(3, ~0U, 0);  // the daemon must not keep other threads' files (see RunCommand)
     setpgid(0, 0);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
