@@ -490,7 +490,11 @@ TEST_F(SecurityTest, ThousandWrongPasswords) {
   std::atomic<int> attempts{0};
   std::atomic<bool> bystander_done{false};
   auto bystander = std::async(std::launch::async, [&] {
-    while (attempts < 50) std::this_thread::sleep_for(10ms);
+    // Until the attack is under way (bounded: a failed attack must not leave this spinning).
+    const auto start_by = std::chrono::steady_clock::now() + 60s;
+    while (attempts < 50 && std::chrono::steady_clock::now() < start_by) {
+      std::this_thread::sleep_for(10ms);
+    }
     CommandResult r = tls_->Vaultfs({"ls"}, other, other_pw, 120s);
     bystander_done = true;
     return r;
