@@ -443,11 +443,13 @@ Json StoreOps::GcList(const Args& a) {
   int64_t limit = a.OptInt("limit", 1, 1000).value_or(100);
   // A grace period keeps replaced versions readable for a while by clients that opened them.
   int64_t older_than_s = a.OptInt("older_than_s", 0, INT64_MAX / 1000000000).value_or(0);
+  // A cursor: items that can't be deleted yet (their server is down) must not hide the rest.
+  int64_t after = a.OptInt("after", 0, INT64_MAX).value_or(0);
   Stmt st = db_.Prepare(
       "SELECT seq, owner, server, chunk FROM gc_queue WHERE (owner=?1 OR ?2) AND enqueued<=?4 "
-      "ORDER BY seq LIMIT ?3");
+      "AND seq>?5 ORDER BY seq LIMIT ?3");
   st.Bind(1, user_).Bind(2, IsCluster() ? 1 : 0).Bind(3, limit);
-  st.Bind(4, now_ - older_than_s * 1000000000);
+  st.Bind(4, now_ - older_than_s * 1000000000).Bind(5, after);
   Json items = Json::array();
   while (st.Step()) {
     items.push_back({{"seq", st.Int(0)},

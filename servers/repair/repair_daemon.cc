@@ -339,13 +339,24 @@ Status RepairDaemon::RepairVersion(const Json& item) {
     if (!r.ok()) VFS_LOG(kWarn) << "report_shard: " << r.status().ToString();
   }
   if (done.empty()) return Status(EIO, "no rebuilt shard of version " + vid + " could be stored");
-  auto r = meta_.Call("repair_done", {{"version", vid}, {"shards", done}});
+  // One request id for every attempt: the service applies it at most once, so a retry after
+  // a lost reply (leader killed) answers with the first outcome instead of guessing.
+  const Json args = {{"version", vid}, {"shards", done}, {"rid", MetaClient::NewRequestId()}};
+  auto r = meta_.Call("repair_done", args);
+  for (int attempt = 1; !r.ok() && r.status().code() != ENOENT && attempt < 3 && !stopping();
+       ++attempt) {
+    r = meta_.Call("repair_done", args);
+  }
   if (!r.ok()) {
-    // The version was replaced or deleted meanwhile: the new chunks are nobody's.
-    for (const cluster::RebuiltShard& s : out.shards) {
-      if (s.ok) (void)transport_.Delete(s.where, req.token).get();
+    if (r.status().code() == ENOENT) {
+      // The version was replaced or deleted meanwhile: the new chunks are nobody's.
+      for (const cluster::RebuiltShard& s : out.shards) {
+        if (s.ok) (void)transport_.Delete(s.where, req.token).get();
+      }
+      return Status::Ok();
     }
-    if (r.status().code() == ENOENT) return Status::Ok();
+    // Outcome unknown: the placement may already name the new chunks, so they stay (deleting
+    // them could destroy shards the metadata counts on; at worst they are unreferenced).
     return r.status().Annotate("repair_done " + vid);
   }
   VFS_LOG(kInfo) << "version " << vid << ": rebuilt " << done.size() << " shard(s), "
@@ -384,12 +395,14 @@ Status RepairDaemon::CollectGarbage() {
   uint64_t expired = exp->value("expired", uint64_t{0});
   uint64_t removed = 0;
   Status first;
+  int64_t after = 0;  // items on down servers stay queued; the pages go on past them
   while (!stopping()) {
-    VFS_ASSIGN_OR_RETURN(
-        Json page,
-        meta_.Call("gc_list", {{"limit", kPage}, {"older_than_s", opt_.gc_grace.count()}}));
+    VFS_ASSIGN_OR_RETURN(Json page, meta_.Call("gc_list", {{"limit", kPage},
+                                                           {"older_than_s", opt_.gc_grace.count()},
+                                                           {"after", after}}));
     std::vector<std::pair<int64_t, std::future<Status>>> dels;
     for (const Json& item : page["items"]) {
+      after = std::max(after, item.value("seq", int64_t{0}));
       cluster::ShardPlacement where;
       where.server = item.value("server", uint64_t{0});
       where.chunk = item.value("chunk", "");
@@ -409,9 +422,10 @@ Status RepairDaemon::CollectGarbage() {
         first = st.Annotate("gc delete");
       }
     }
-    if (done.empty()) break;
-    VFS_RETURN_IF_ERROR(meta_.Call("gc_done", {{"seqs", done}}).status());
-    removed += done.size();
+    if (!done.empty()) {
+      VFS_RETURN_IF_ERROR(meta_.Call("gc_done", {{"seqs", done}}).status());
+      removed += done.size();
+    }
     if (page["items"].size() < static_cast<size_t>(kPage)) break;
   }
   if (removed > 0 || expired > 0) {

@@ -394,6 +394,13 @@ TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
     seqs.push_back(it["seq"]);
   }
   EXPECT_TRUE(saw_old);
+  // Paging with a cursor: items that stay queued (their server is down) do not hide later ones.
+  const int64_t fifth = (*gc)["items"][4]["seq"];
+  auto rest = c.Call("gc_list", {{"limit", 100}, {"after", fifth}});
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ((*rest)["items"].size(), 10u);
+  EXPECT_EQ((*rest)["items"][0]["seq"], (*gc)["items"][5]["seq"]);
+  EXPECT_ERRNO(c.Call("gc_list", {{"after", -1}}), EINVAL);
   EXPECT_ERRNO(c.Call("get_version", {{"ino", f}, {"version", v1}}), ENOENT);
   auto done = c.Call("gc_done", {{"seqs", seqs}});
   ASSERT_TRUE(done.ok());
