@@ -156,8 +156,8 @@ bool IsLocalDir(const std::string& path) {
 
 // ---- put / get helpers ----
 
-// Old versions' shards are deleted right after the command that replaced or removed them;
-// a failure here never fails the command (the queue keeps them for a later pass).
+// Old versions' shards that have passed their grace period are deleted after a command that
+// replaces or removes files; a failure here never fails the command (the queue keeps them).
 void CollectGarbage(Vault& v) {
   auto n = v.CollectGarbage();
   if (!n.ok()) VFS_LOG(kInfo) << "garbage collection postponed: " << n.status().ToString();

@@ -693,17 +693,21 @@ Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
   return st;
 }
 
-Result<size_t> Vault::CollectGarbage() {
+Result<size_t> Vault::CollectGarbage(std::chrono::seconds grace) {
   if (!logged_in()) return PermissionDenied("log in first");
   size_t removed = 0;
+  int64_t after = 0;                        // items left queued don't hide the ones behind them
   for (int pass = 0; pass < 100; ++pass) {  // bounded: 100 pages of 1000
-    VFS_ASSIGN_OR_RETURN(json page, meta_->Call("gc_list", {{"limit", 1000}}));
+    VFS_ASSIGN_OR_RETURN(json page, meta_->Call("gc_list", {{"limit", 1000},
+                                                            {"older_than_s", grace.count()},
+                                                            {"after", after}}));
     VFS_ASSIGN_OR_RETURN(json items, Field<json>(page, "items"));
     if (items.empty()) break;
     std::vector<std::pair<int64_t, std::future<Status>>> deletes;
     for (const json& it : items) {
       ShardPlacement where;
       VFS_ASSIGN_OR_RETURN(int64_t seq, Field<int64_t>(it, "seq"));
+      after = std::max(after, seq);
       VFS_ASSIGN_OR_RETURN(where.server, Field<uint64_t>(it, "server"));
       VFS_ASSIGN_OR_RETURN(where.chunk, Field<std::string>(it, "chunk"));
       VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(it, "address"));
@@ -722,10 +726,11 @@ Result<size_t> Vault::CollectGarbage() {
         VFS_LOG(kInfo) << "garbage collection: " << st.ToString() << " (will retry later)";
       }
     }
-    if (done.empty()) break;  // nothing reachable: leave the rest for a later pass
-    VFS_RETURN_IF_ERROR(meta_->Call("gc_done", {{"seqs", done}}).status());
-    removed += done.size();
-    if (done.size() < items.size()) break;
+    if (!done.empty()) {
+      VFS_RETURN_IF_ERROR(meta_->Call("gc_done", {{"seqs", done}}).status());
+      removed += done.size();
+    }
+    if (items.size() < 1000) break;
   }
   return removed;
 }

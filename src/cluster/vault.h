@@ -22,6 +22,7 @@
 // Thread-safe after Login: the tree and content calls may run from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -211,9 +212,13 @@ class Vault {
                      ContentReport* report = nullptr);
 
   // Deletes the shards of this user's replaced and deleted versions that the metadata
-  // service queued for garbage collection, and tells it which are gone. Shards on servers
-  // that are down stay queued for the next pass. Returns how many were removed.
-  Result<size_t> CollectGarbage();
+  // service queued for garbage collection at least `grace` ago, and tells it which are gone.
+  // The grace keeps a replaced version readable for a reader that opened it elsewhere (another
+  // mount, a download in the web gateway); the repairer collects with the same default.
+  // Shards on servers that are down stay queued for the next pass. Returns how many were
+  // removed.
+  static constexpr std::chrono::seconds kGcGrace{300};
+  Result<size_t> CollectGarbage(std::chrono::seconds grace = kGcGrace);
 
   // Usable capacity of the data servers that answer, after erasure-coding overhead: with n
   // servers and RS(k,m), min(per-server free) * n * k/(k+m) (placement is uniform).

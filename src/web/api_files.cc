@@ -18,8 +18,8 @@ namespace {
 
 constexpr int kListPage = 500;
 
-// Old versions' shards are deleted right after the request that replaced or removed them, as
-// the CLI does; a failure only postpones that (the queue keeps them).
+// Old versions' shards past their grace period are deleted after a request that replaces or
+// removes files, as the CLI does; a failure only postpones that (the queue keeps them).
 void CollectGarbage(Vault& v) {
   auto n = v.CollectGarbage();
   if (!n.ok()) VFS_LOG(kInfo) << "garbage collection postponed: " << n.status().ToString();

@@ -117,12 +117,32 @@ TEST_F(ClusterCliTest, ReplacedAndRemovedVersionsLeaveTheDisks) {
   auto v = AliceVault();
   auto first = ShardFiles(*v, "/gc");
   for (const auto& f : first) ASSERT_TRUE(fs::exists(f)) << f;
+  auto old_attr = v->Resolve("/gc");
+  ASSERT_TRUE(old_attr.ok());
+  auto old_reader = v->OpenVersion(*old_attr);  // a reader elsewhere that opened it
+  ASSERT_TRUE(old_reader.ok()) << old_reader.status().ToString();
   WriteFile(Local("gc"), TestBytes(2u << 20, 21));
   ASSERT_EQ(Cli({"put", Local("gc"), "/gc"}).exit_code, 0);  // a new version
+  // The CLI's collection leaves a replaced version alone for the grace period: the reader
+  // that opened it still reads every byte.
+  for (const auto& f : first) EXPECT_TRUE(fs::exists(f)) << "old shard gone at once: " << f;
+  std::string old_bytes;
+  ASSERT_TRUE((*old_reader)
+                  ->Read(0, 3u << 20,
+                         [&](std::string_view piece) {
+                           old_bytes.append(piece);
+                           return Status::Ok();
+                         })
+                  .ok());
+  EXPECT_TRUE(old_bytes == TestBytes(3u << 20, 20));
+  auto collected = v->CollectGarbage(std::chrono::seconds(0));  // the grace is over
+  ASSERT_TRUE(collected.ok()) << collected.status().ToString();
+  EXPECT_GE(*collected, first.size());
   for (const auto& f : first) EXPECT_FALSE(fs::exists(f)) << "old shard still on disk: " << f;
   auto second = ShardFiles(*v, "/gc");
   for (const auto& f : second) ASSERT_TRUE(fs::exists(f)) << f;
   ASSERT_EQ(Cli({"rm", "/gc"}).exit_code, 0);
+  ASSERT_TRUE(v->CollectGarbage(std::chrono::seconds(0)).ok());
   for (const auto& f : second) EXPECT_FALSE(fs::exists(f)) << "removed file's shard: " << f;
   auto gc = v->meta().Call("gc_list", {{"limit", 1000}});
   ASSERT_TRUE(gc.ok());
