@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "src/cluster/meta_client.h"
+#include "src/cluster/vault.h"
 #include "src/common/data_protocol.h"
 #include "src/common/socket.h"
 #include "src/common/tls.h"
@@ -627,6 +628,13 @@ void ReplayUpload(TestCluster* c, bool expect_stored_again) {
             << " client bytes recorded" << std::endl;
   auto rm = c->Vaultfs({"rm", "/replayed"}, m.user, m.password);
   ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  {
+    // The removed version's shards wait out a grace period; collect them now.
+    cluster::Vault vault(c->config());
+    ASSERT_TRUE(vault.Login(m.user, m.password).ok());
+    auto gc = vault.CollectGarbage(std::chrono::seconds(0));
+    ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  }
   ASSERT_TRUE(WaitUntil(30, [&] { return CountChunks(storage) == before; }))
       << "rm left the shard on data-" << kId;
 
