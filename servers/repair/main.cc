@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
       "vaultfs cluster (no user key needed). SIGUSR1 starts a scrub pass now."};
   std::string config_path, secret_file, log_level = "info";
   repair::RepairOptions o;
-  int interval = 10, lost_after = 600, gc_grace = 300, pending_grace = 3600;
+  int interval = 10, lost_after = 600, pending_grace = 3600;
+  int gc_grace = static_cast<int>(cluster::kDefaultGcGrace.count());
   int scrub_interval = 86400;
   double rate_mb = 64;
   bool once = false, scrub_now = false;

@@ -393,41 +393,14 @@ Status RepairDaemon::CollectGarbage() {
   auto exp = meta_.Call("expire_pending", {{"older_than_s", opt_.pending_grace.count()}});
   if (!exp.ok()) return exp.status().Annotate("expire_pending");
   uint64_t expired = exp->value("expired", uint64_t{0});
-  uint64_t removed = 0;
-  Status first;
-  int64_t after = 0;  // items on down servers stay queued; the pages go on past them
-  while (!stopping()) {
-    VFS_ASSIGN_OR_RETURN(Json page, meta_.Call("gc_list", {{"limit", kPage},
-                                                           {"older_than_s", opt_.gc_grace.count()},
-                                                           {"after", after}}));
-    std::vector<std::pair<int64_t, std::future<Status>>> dels;
-    for (const Json& item : page["items"]) {
-      after = std::max(after, item.value("seq", int64_t{0}));
-      cluster::ShardPlacement where;
-      where.server = item.value("server", uint64_t{0});
-      where.chunk = item.value("chunk", "");
-      auto addr = AddressOf(item["address"]);
-      if (!addr.ok()) continue;
-      where.address = *addr;
-      if (!servers_[where.server].up) continue;  // deleted once it is back
-      dels.emplace_back(item.value("seq", int64_t{0}),
-                        transport_.Delete(where, item.value("token", "")));
-    }
-    Json done = Json::array();
-    for (auto& [seq, fut] : dels) {
-      Status st = fut.get();
-      if (st.ok() || st.code() == ENOENT) {
-        done.push_back(seq);
-      } else if (first.ok()) {
-        first = st.Annotate("gc delete");
-      }
-    }
-    if (!done.empty()) {
-      VFS_RETURN_IF_ERROR(meta_.Call("gc_done", {{"seqs", done}}).status());
-      removed += done.size();
-    }
-    if (page["items"].size() < static_cast<size_t>(kPage)) break;
-  }
+  cluster::GcOptions o;
+  o.grace = opt_.gc_grace;
+  o.page = kPage;
+  o.max_pages = 0;  // the repairer works through the whole queue
+  o.may_try = [this](uint64_t server) { return servers_[server].up; };
+  o.stopping = [this] { return stopping(); };
+  VFS_ASSIGN_OR_RETURN(cluster::GcOutcome out, cluster::CollectGarbage(meta_, transport_, o));
+  const uint64_t removed = out.removed;
   if (removed > 0 || expired > 0) {
     VFS_LOG(kInfo) << "gc: removed " << removed << " chunk(s), expired " << expired
                    << " abandoned upload(s)";
@@ -435,7 +408,7 @@ Status RepairDaemon::CollectGarbage() {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.gc_chunks_removed += removed;
   stats_.pending_expired += expired;
-  return first;
+  return out.first_failure;
 }
 
 // ---- 4. scrub ----

@@ -38,6 +38,7 @@
 #include <string>
 
 #include "src/cluster/data_client.h"
+#include "src/cluster/garbage_collector.h"
 #include "src/cluster/meta_client.h"
 #include "src/cluster/server_health.h"
 #include "src/cluster/shard_transport.h"
@@ -52,7 +53,7 @@ struct RepairOptions {
   std::string secret;  // the server-only token secret
   std::chrono::seconds interval{10};
   std::chrono::seconds lost_after{600};
-  std::chrono::seconds gc_grace{300};
+  std::chrono::seconds gc_grace = cluster::kDefaultGcGrace;
   std::chrono::seconds pending_grace{3600};
   std::chrono::seconds scrub_interval{86400};  // 0: only on request
   uint64_t rate_bytes_per_s = 64ull << 20;     // 0: unlimited

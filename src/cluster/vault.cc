@@ -695,44 +695,15 @@ Status Vault::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
 
 Result<size_t> Vault::CollectGarbage(std::chrono::seconds grace) {
   if (!logged_in()) return PermissionDenied("log in first");
-  size_t removed = 0;
-  int64_t after = 0;                        // items left queued don't hide the ones behind them
-  for (int pass = 0; pass < 100; ++pass) {  // bounded: 100 pages of 1000
-    VFS_ASSIGN_OR_RETURN(json page, meta_->Call("gc_list", {{"limit", 1000},
-                                                            {"older_than_s", grace.count()},
-                                                            {"after", after}}));
-    VFS_ASSIGN_OR_RETURN(json items, Field<json>(page, "items"));
-    if (items.empty()) break;
-    std::vector<std::pair<int64_t, std::future<Status>>> deletes;
-    for (const json& it : items) {
-      ShardPlacement where;
-      VFS_ASSIGN_OR_RETURN(int64_t seq, Field<int64_t>(it, "seq"));
-      after = std::max(after, seq);
-      VFS_ASSIGN_OR_RETURN(where.server, Field<uint64_t>(it, "server"));
-      VFS_ASSIGN_OR_RETURN(where.chunk, Field<std::string>(it, "chunk"));
-      VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(it, "address"));
-      VFS_ASSIGN_OR_RETURN(std::string token, Field<std::string>(it, "token"));
-      auto hp = ParseHostPort(addr);
-      if (!hp.ok() || !health_.ShouldTry(where.server)) continue;
-      where.address = *hp;
-      deletes.emplace_back(seq, transport()->Delete(where, token));
-    }
-    json done = json::array();
-    for (auto& [seq, f] : deletes) {
-      Status st = f.get();
-      if (st.ok() || st.code() == ENOENT) {  // already gone counts as collected
-        done.push_back(seq);
-      } else {
-        VFS_LOG(kInfo) << "garbage collection: " << st.ToString() << " (will retry later)";
-      }
-    }
-    if (!done.empty()) {
-      VFS_RETURN_IF_ERROR(meta_->Call("gc_done", {{"seqs", done}}).status());
-      removed += done.size();
-    }
-    if (items.size() < 1000) break;
+  GcOptions o;
+  o.grace = grace;
+  o.may_try = [this](uint64_t server) { return health_.ShouldTry(server); };
+  VFS_ASSIGN_OR_RETURN(GcOutcome out, cluster::CollectGarbage(*meta_, *transport(), o));
+  if (!out.first_failure.ok()) {
+    VFS_LOG(kInfo) << "garbage collection: " << out.first_failure.ToString()
+                   << " (will retry later)";
   }
-  return removed;
+  return out.removed;
 }
 
 int Vault::ProbeDownServers() {

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "src/cluster/data_client.h"
+#include "src/cluster/garbage_collector.h"
 #include "src/cluster/meta_client.h"
 #include "src/cluster/object_reader.h"
 #include "src/cluster/object_writer.h"
@@ -217,8 +218,7 @@ class Vault {
   // mount, a download in the web gateway); the repairer collects with the same default.
   // Shards on servers that are down stay queued for the next pass. Returns how many were
   // removed.
-  static constexpr std::chrono::seconds kGcGrace{300};
-  Result<size_t> CollectGarbage(std::chrono::seconds grace = kGcGrace);
+  Result<size_t> CollectGarbage(std::chrono::seconds grace = kDefaultGcGrace);
 
   // Usable capacity of the data servers that answer, after erasure-coding overhead: with n
   // servers and RS(k,m), min(per-server free) * n * k/(k+m) (placement is uniform).
