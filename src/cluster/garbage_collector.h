@@ -1,4 +1,4 @@
-// Garbage collection of shards (DESIGN.md §5): the metadata service queues the chunks of
+// Garbage collection of shards (DESIGN.md §3, §4): the metadata service queues the chunks of
 // replaced and deleted versions; whoever collects pages through that queue (gc_list), deletes
 // each chunk on its data server with the delete-only token the item carries, and reports the
 // chunks that are gone (gc_done). The vault (a user's own chunks) and the repairer (everyone's)
