@@ -7,22 +7,23 @@
 #include <utility>
 #include <vector>
 
+#include "src/cluster/reply_field.h"
+
 namespace vaultfs::cluster {
 namespace {
 
 using nlohmann::json;
 
-// One queue item: {seq, server, address, chunk, token}. A malformed one is a server bug.
+// One queue item: {seq, server, address, chunk, token}.
 Status ParseItem(const json& it, int64_t* seq, ShardPlacement* where, std::string* token) {
-  try {
-    *seq = it.at("seq").get<int64_t>();
-    where->server = it.at("server").get<uint64_t>();
-    where->chunk = it.at("chunk").get<std::string>();
-    *token = it.at("token").get<std::string>();
-    VFS_ASSIGN_OR_RETURN(where->address, ParseHostPort(it.at("address").get<std::string>()));
-  } catch (const json::exception&) {
-    return Status(EPROTO, "gc_list returned a malformed item");
-  }
+  VFS_ASSIGN_OR_RETURN(*seq, Field<int64_t>(it, "seq"));
+  VFS_ASSIGN_OR_RETURN(where->server, Field<uint64_t>(it, "server"));
+  VFS_ASSIGN_OR_RETURN(where->chunk, Field<std::string>(it, "chunk"));
+  VFS_ASSIGN_OR_RETURN(*token, Field<std::string>(it, "token"));
+  VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(it, "address"));
+  auto hp = ParseHostPort(addr);
+  if (!hp.ok()) return Status(EPROTO, "gc_list item address: " + hp.status().message());
+  where->address = *hp;
   return Status::Ok();
 }
 
@@ -37,12 +38,10 @@ Result<GcOutcome> CollectGarbage(MetaClient& meta, ShardTransport& transport,
     VFS_ASSIGN_OR_RETURN(json page, meta.Call("gc_list", {{"limit", options.page},
                                                           {"older_than_s", options.grace.count()},
                                                           {"after", after}}));
-    auto items = page.find("items");
-    if (items == page.end() || !items->is_array()) {
-      return Status(EPROTO, "gc_list reply lacks 'items'");
-    }
+    VFS_ASSIGN_OR_RETURN(json items, Field<json>(page, "items"));
+    if (!items.is_array()) return Status(EPROTO, "server reply has a malformed 'items'");
     std::vector<std::pair<int64_t, std::future<Status>>> deletes;
-    for (const json& it : *items) {
+    for (const json& it : items) {
       int64_t seq = 0;
       ShardPlacement where;
       std::string token;
@@ -64,7 +63,7 @@ Result<GcOutcome> CollectGarbage(MetaClient& meta, ShardTransport& transport,
       VFS_RETURN_IF_ERROR(meta.Call("gc_done", {{"seqs", done}}).status());
       out.removed += done.size();
     }
-    if (items->size() < static_cast<size_t>(options.page)) break;
+    if (items.size() < static_cast<size_t>(options.page)) break;
   }
   return out;
 }

@@ -3,6 +3,7 @@
 
 #include <charconv>
 
+#include "src/cluster/reply_field.h"
 #include "src/common/hex.h"
 #include "src/common/log.h"
 #include "src/crypto/aead.h"
@@ -15,19 +16,6 @@ namespace vaultfs::cluster {
 using nlohmann::json;
 
 namespace {
-
-// Reads a JSON field of the expected type from a server reply, or fails with EPROTO: a reply
-// that lacks what the protocol promises is a server bug, not the user's.
-template <typename T>
-Result<T> Field(const json& j, const char* name) {
-  auto it = j.find(name);
-  if (it == j.end()) return Status(EPROTO, std::string("server reply lacks '") + name + "'");
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    return Status(EPROTO, std::string("server reply has a malformed '") + name + "'");
-  }
-}
 
 Result<std::string> HexField(const json& j, const char* name) {
   VFS_ASSIGN_OR_RETURN(std::string hex, Field<std::string>(j, name));
