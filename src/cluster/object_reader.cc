@@ -193,64 +193,59 @@ Result<std::string> ObjectReader::CompleteSealed(SegmentFetch& f) {
   f.pending.clear();
 
   // Assemble the k data blocks; decode whatever data block is missing.
-  std::string sealed(static_cast<size_t>(bs) * k, '\0');
   bool need_decode = false;
-  for (int i = 0; i < k; ++i) {
+  for (int i = 0; i < k && !need_decode; ++i) need_decode = !f.good.count(i);
+  std::string sealed;
+  if (!need_decode) {  // the common case: appended, so the buffer is written once
+    sealed.reserve(static_cast<size_t>(bs) * k);
+    for (int i = 0; i < k; ++i) sealed.append(f.good[i]);
+    return sealed;
+  }
+  sealed.assign(static_cast<size_t>(bs) * k, '\0');
+  std::vector<std::string> parity(m, std::string(bs, '\0'));
+  std::vector<uint8_t*> ptrs(k + m);
+  std::vector<int> erased;
+  for (int i = 0; i < k + m; ++i) {
+    uint8_t* p = i < k ? reinterpret_cast<uint8_t*>(sealed.data() + i * bs)
+                       : reinterpret_cast<uint8_t*>(parity[i - k].data());
+    ptrs[i] = p;
     auto it = f.good.find(i);
     if (it == f.good.end()) {
-      need_decode = true;
-      continue;
+      erased.push_back(i);
+    } else {
+      std::memcpy(p, it->second.data(), bs);
     }
-    std::memcpy(sealed.data() + i * bs, it->second.data(), bs);
   }
-  if (need_decode) {
-    std::vector<std::string> parity(m, std::string(bs, '\0'));
-    std::vector<uint8_t*> ptrs(k + m);
-    std::vector<int> erased;
-    for (int i = 0; i < k + m; ++i) {
-      uint8_t* p = i < k ? reinterpret_cast<uint8_t*>(sealed.data() + i * bs)
-                         : reinterpret_cast<uint8_t*>(parity[i - k].data());
-      ptrs[i] = p;
-      auto it = f.good.find(i);
-      if (it == f.good.end()) {
-        erased.push_back(i);
-      } else if (i >= k) {
-        std::memcpy(p, it->second.data(), bs);
-      }
-    }
-    VFS_RETURN_IF_ERROR(codec_->Decode(ptrs.data(), erased, bs)
-                            .Annotate("decode segment " + std::to_string(f.seg)));
-  }
+  VFS_RETURN_IF_ERROR(
+      codec_->Decode(ptrs.data(), erased, bs).Annotate("decode segment " + std::to_string(f.seg)));
   return sealed;
 }
 
-Result<std::string> ObjectReader::Open(uint64_t seg, std::string_view sealed) {
+Result<std::string> ObjectReader::Open(uint64_t seg, std::string sealed) {
   if (!cipher_) return InvalidArgument("a keyless reader cannot open segments");
   const uint64_t plain = layout_.segment_plain_size(seg);
-  std::string out(plain, '\0');
-  const auto* sp = reinterpret_cast<const uint8_t*>(sealed.data());
+  auto* p = reinterpret_cast<uint8_t*>(sealed.data());
   VFS_RETURN_IF_ERROR(cipher_
                           ->Open(seg, layout_.is_last(seg),
-                                 std::span(sp, layout_.segment_sealed_size(seg)),
-                                 std::span(reinterpret_cast<uint8_t*>(out.data()), plain))
+                                 std::span(p, layout_.segment_sealed_size(seg)),
+                                 std::span(p, plain))
                           .Annotate("segment " + std::to_string(seg)));
-  return out;
+  sealed.resize(plain);
+  return sealed;
 }
 
 Result<std::string> ObjectReader::ReadSegment(uint64_t seg) {
   if (seg >= layout_.segment_count()) return InvalidArgument("no such segment");
   SegmentFetch f = Begin(seg);
   VFS_ASSIGN_OR_RETURN(std::string sealed, CompleteSealed(f));
-  return Open(seg, sealed);
+  return Open(seg, std::move(sealed));
 }
 
 Status ObjectReader::Read(uint64_t offset, uint64_t length, const PlaintextSink& sink) {
   if (length == 0) return Status::Ok();
-  if (!cipher_) return InvalidArgument("a keyless reader cannot open segments");
   uint64_t first = 0, last = 0;
   VFS_RETURN_IF_ERROR(layout_.SegmentsFor(offset, length, &first, &last));
-  return ReadSealed(first, last, [&](uint64_t seg, std::string_view sealed) -> Status {
-    VFS_ASSIGN_OR_RETURN(std::string plain, Open(seg, sealed));
+  return ReadSegments(first, last, [&](uint64_t seg, std::string plain) -> Status {
     uint64_t seg_off = layout_.segment_plain_offset(seg);
     uint64_t from = offset > seg_off ? offset - seg_off : 0;
     uint64_t to = std::min<uint64_t>(plain.size(), offset + length - seg_off);
@@ -258,9 +253,24 @@ Status ObjectReader::Read(uint64_t offset, uint64_t length, const PlaintextSink&
   });
 }
 
+Status ObjectReader::ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink) {
+  if (!cipher_) return InvalidArgument("a keyless reader cannot open segments");
+  return ReadSealedOwned(first, last, [&](uint64_t seg, std::string& sealed) -> Status {
+    VFS_ASSIGN_OR_RETURN(std::string plain, Open(seg, std::move(sealed)));
+    return sink(seg, std::move(plain));
+  });
+}
+
 Status ObjectReader::ReadSealed(
     uint64_t first, uint64_t last,
     const std::function<Status(uint64_t seg, std::string_view sealed)>& sink) {
+  return ReadSealedOwned(first, last,
+                         [&](uint64_t seg, std::string& sealed) { return sink(seg, sealed); });
+}
+
+Status ObjectReader::ReadSealedOwned(
+    uint64_t first, uint64_t last,
+    const std::function<Status(uint64_t seg, std::string& sealed)>& sink) {
   if (first > last || last >= layout_.segment_count()) return InvalidArgument("no such segment");
   std::deque<SegmentFetch> window;
   uint64_t next = first;

@@ -59,6 +59,8 @@ struct ReaderOptions {
 };
 
 using PlaintextSink = std::function<Status(std::string_view)>;
+// Takes one whole segment's plaintext (segment `seg`), ownership included.
+using SegmentSink = std::function<Status(uint64_t seg, std::string plain)>;
 
 class ObjectReader {
  public:
@@ -72,6 +74,9 @@ class ObjectReader {
   Status Read(uint64_t offset, uint64_t length, const PlaintextSink& sink);
   // The whole plaintext of one segment.
   Result<std::string> ReadSegment(uint64_t seg);
+  // Hands the plaintext of segments [first, last] to `sink` in order, with read-ahead. Each
+  // segment is decrypted in the buffer its blocks arrived in and handed over without a copy.
+  Status ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink);
   // Keyless: hands segments [first, last] to `sink` as their k data blocks laid end to end
   // (layout().segment_padded_size(seg) bytes: ciphertext, tag, padding), with read-ahead.
   Status ReadSealed(uint64_t first, uint64_t last,
@@ -102,8 +107,11 @@ class ObjectReader {
   SegmentFetch Begin(uint64_t seg);
   // The segment's k data blocks, decoded where needed.
   Result<std::string> CompleteSealed(SegmentFetch& f);
-  // Authenticates and decrypts one sealed segment.
-  Result<std::string> Open(uint64_t seg, std::string_view sealed);
+  // ReadSealed, handing each segment's buffer over for reuse.
+  Status ReadSealedOwned(uint64_t first, uint64_t last,
+                         const std::function<Status(uint64_t seg, std::string& sealed)>& sink);
+  // Authenticates and decrypts one sealed segment in place; returns its plaintext.
+  Result<std::string> Open(uint64_t seg, std::string sealed);
 
   ShardTransport* transport_;
   ServerHealth* health_;

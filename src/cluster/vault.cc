@@ -646,6 +646,13 @@ Status VersionReader::Read(uint64_t offset, uint64_t length, const PlaintextSink
   return st;
 }
 
+Status VersionReader::ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink) {
+  if (!reader_) return InvalidArgument("inline content has no segments");
+  Status st = reader_->ReadSegments(first, last, sink);
+  ReportNewProblems();
+  return st;
+}
+
 std::vector<ShardProblem> VersionReader::problems() const {
   return reader_ ? reader_->problems() : std::vector<ShardProblem>{};
 }

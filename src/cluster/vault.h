@@ -276,6 +276,8 @@ class VersionReader {
   uint64_t segment_size() const { return segment_size_; }
   // Hands [offset, offset+length) (clipped to the size) to `sink` in order.
   Status Read(uint64_t offset, uint64_t length, const PlaintextSink& sink);
+  // Erasure-coded versions only: whole segments [first, last], each handed over without a copy.
+  Status ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink);
   // Shards found missing or corrupt so far (also reported to the metadata service).
   std::vector<ShardProblem> problems() const;
 

@@ -179,12 +179,11 @@ Status OpenFiles::ReadLocked(FileState& f, uint64_t offset, size_t n, char* out)
   return Status::Ok();
 }
 
-Status OpenFiles::Read(FileState& f, uint64_t offset, size_t n, std::string* out) {
-  out->clear();
-  if (offset >= f.size) return Status::Ok();
+Result<size_t> OpenFiles::Read(FileState& f, uint64_t offset, size_t n, char* out) {
+  if (offset >= f.size) return size_t{0};
   n = static_cast<size_t>(std::min<uint64_t>(n, f.size - offset));
-  out->resize(n);
-  return ReadLocked(f, offset, n, out->data());
+  VFS_RETURN_IF_ERROR(ReadLocked(f, offset, n, out));
+  return n;
 }
 
 Status OpenFiles::Write(FileState& f, uint64_t offset, std::string_view data) {

@@ -71,7 +71,8 @@ class OpenFiles {
   // Fetches the base version's placement and key now, so the open file stays readable after
   // it is unlinked or replaced elsewhere (POSIX), until it is closed.
   Status PinVersion(FileState& f);
-  Status Read(FileState& f, uint64_t offset, size_t n, std::string* out);
+  // Up to `n` bytes at `offset` into `out`; returns how many (fewer at the end of the file).
+  Result<size_t> Read(FileState& f, uint64_t offset, size_t n, char* out);
   Status Write(FileState& f, uint64_t offset, std::string_view data);
   Status Truncate(FileState& f, uint64_t size);
   // Uploads and commits local changes (or just sends pending attributes). On failure the

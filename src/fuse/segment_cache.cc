@@ -95,27 +95,16 @@ void SegmentCache::Worker() {
     if (stop_) return;
     lock.unlock();
     // Fetch a run of segments in one pipelined read, handing each over as soon as it is whole.
-    std::map<uint64_t, std::string> got;
-    std::string cur;
-    uint64_t cur_seg = start;
-    Status st =
-        reader_->Read(start * seg_size_, (end - start) * seg_size_, [&](std::string_view piece) {
-          while (!piece.empty()) {
-            size_t take = std::min(piece.size(), seg_size_ - cur.size());
-            cur.append(piece.data(), take);
-            piece.remove_prefix(take);
-            if (cur.size() == seg_size_) {
-              std::lock_guard<std::mutex> g(mu_);
-              segs_[cur_seg++] = std::move(cur);
-              cur.clear();
-              cv_.notify_all();
-            }
-          }
-          return Status::Ok();
-        });
+    uint64_t next = start;
+    Status st = reader_->ReadSegments(start, end - 1, [&](uint64_t seg, std::string plain) {
+      std::lock_guard<std::mutex> g(mu_);
+      segs_[seg] = std::move(plain);
+      next = seg + 1;
+      cv_.notify_all();
+      return Status::Ok();
+    });
     lock.lock();
-    if (!cur.empty() && st.ok()) segs_[cur_seg++] = std::move(cur);  // the short last segment
-    if (!st.ok()) failed_[cur_seg] = st;
+    if (!st.ok()) failed_[next] = st;
     EvictLocked(want_lo_);
     cv_.notify_all();
   }

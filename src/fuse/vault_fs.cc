@@ -406,15 +406,15 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   VaultFs* fs = Fs(req);
   FileState& f = *HandleOf(fi)->file;
-  std::string buf;
-  Status st;
+  std::unique_ptr<char[]> buf(new char[size]);  // not zeroed: every byte handed back is written
+  Result<size_t> n = size_t{0};
   {
     std::lock_guard<std::mutex> lock(f.mu);
-    st = fs->files().Read(f, static_cast<uint64_t>(off), size, &buf);
+    n = fs->files().Read(f, static_cast<uint64_t>(off), size, buf.get());
   }
-  if (!st.ok()) return ReplyErr(req, st, "read");
+  if (!n.ok()) return ReplyErr(req, n.status(), "read");
   HandleOf(fi)->read = true;
-  fuse_reply_buf(req, buf.data(), buf.size());
+  fuse_reply_buf(req, buf.get(), *n);
 }
 
 void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
