@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-timeout-ms", heartbeat_ms, "raft heartbeat interval")
       ->check(CLI::Range(10u, 10000u));
   app.add_option("--snapshot-threshold", snapshot_threshold,
-                 "log entries between database snapshots")
+                 "log entries between database snapshots (at least; a large database is "
+                 "snapshotted less often)")
       ->check(CLI::Range(4u, 1000000u));
   app.add_option("--snapshot-trailing", snapshot_trailing,
                  "log entries kept after a snapshot for lagging followers")

@@ -48,7 +48,7 @@ class StoreStateMachine : public StateMachine {
  public:
   explicit StoreStateMachine(MetaStore* store) : store_(store) {}
   std::string Apply(uint64_t index, std::string_view entry) override;
-  Result<std::string> Snapshot() override { return store_->Serialize(); }
+  Result<SnapshotImage> Snapshot() override { return store_->Serialize(); }
   Status Restore(std::string_view image) override { return store_->Restore(image); }
 
  private:

@@ -331,12 +331,13 @@ Result<std::vector<uint64_t>> MetaStore::PlaceShards(int count, const std::strin
   return out;
 }
 
-Result<std::string> MetaStore::Serialize() {
+Result<SnapshotImage> MetaStore::Serialize() {
   sqlite3_int64 size = 0;
   unsigned char* data = sqlite3_serialize(db_.handle(), "main", &size, 0);
   if (data == nullptr) return IoError("sqlite3_serialize failed");
-  std::string image(reinterpret_cast<char*>(data), static_cast<size_t>(size));
-  sqlite3_free(data);
+  SnapshotImage image;
+  image.data = {data, sqlite3_free};
+  image.size = static_cast<size_t>(size);
   return image;
 }
 

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "servers/meta/replicator.h"
 #include "servers/meta/sqlite_db.h"
 #include "src/common/cluster_config.h"
 #include "src/common/status.h"
@@ -69,7 +70,7 @@ class MetaStore {
 
   // Snapshot = the whole database image; Restore replaces the state with an image unless the
   // local database has already applied past it.
-  Result<std::string> Serialize();
+  Result<SnapshotImage> Serialize();
   Status Restore(std::string_view image);
 
   // SHA-256 (hex) over a canonical dump of every state table, for cross-node comparison.

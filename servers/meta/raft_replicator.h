@@ -52,6 +52,11 @@ struct RaftOptions {
   std::shared_ptr<tls::TlsContext> tls_server, tls_client;
 };
 
+// Entries between two snapshots after one of `image_bytes`: one per 16 KiB of image, within
+// [configured, kMaxSnapshotInterval] (or just `configured` if that is larger).
+inline constexpr unsigned kMaxSnapshotInterval = 8192;
+unsigned SnapshotInterval(unsigned configured, uint64_t image_bytes);
+
 class RaftReplicator : public Replicator {
  public:
   // Initializes, bootstraps (first start only) and starts the engine on `loop`. `sm` must
@@ -92,6 +97,7 @@ class RaftReplicator : public Replicator {
   bool transport_init_ = false, io_init_ = false, raft_init_ = false, closing_ = false;
   bool tls_transport_ = false;
   std::function<void()> close_done_;
+  unsigned snapshot_threshold_ = 0;  // the configured (smallest) snapshot interval
   uint64_t tag_base_ = 0;
   uint64_t next_tag_ = 0;
   std::unordered_map<uint64_t, Proposal*> proposals_;  // by tag; owned by libraft requests

@@ -6,12 +6,21 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "src/common/status.h"
 
 namespace vaultfs::meta {
+
+// A serialized state machine and how to free it: the image the database hands out reaches the
+// engine without another whole-database copy.
+struct SnapshotImage {
+  std::unique_ptr<unsigned char, void (*)(void*)> data{nullptr, nullptr};
+  size_t size = 0;
+  std::string_view view() const { return {reinterpret_cast<const char*>(data.get()), size}; }
+};
 
 // Implemented by the metadata store. Called on the event-loop thread only.
 class StateMachine {
@@ -20,7 +29,7 @@ class StateMachine {
   // Applies the committed entry at `index` and returns its result (a serialized reply body).
   // Must not fail: request-level errors belong in the result.
   virtual std::string Apply(uint64_t index, std::string_view entry) = 0;
-  virtual Result<std::string> Snapshot() = 0;
+  virtual Result<SnapshotImage> Snapshot() = 0;
   virtual Status Restore(std::string_view image) = 0;
 };
 

@@ -101,13 +101,23 @@ TEST_F(MetaStoreTest, SnapshotImageRoundTripsAndOlderImagesAreIgnored) {
 
   MetaStore b(&config_);
   ASSERT_TRUE(b.Open(dir_ + "/b.db").ok());
-  ASSERT_TRUE(b.Restore(*image2).ok());
+  ASSERT_TRUE(b.Restore(image2->view()).ok());
   EXPECT_EQ(b.last_applied(), 2u);
   EXPECT_EQ(b.Digest(), a.Digest());
-  ASSERT_TRUE(b.Restore(*image1).ok());  // older than what b holds: kept
+  ASSERT_TRUE(b.Restore(image1->view()).ok());  // older than what b holds: kept
   EXPECT_EQ(b.last_applied(), 2u);
   EXPECT_TRUE(b.UserByName("bob").has_value());
   EXPECT_FALSE(b.Restore("not a database at all, not at all").ok());
+}
+
+// Snapshots copy the whole database: a big one spaces the next out (bounded), a small one
+// keeps the configured interval.
+TEST(SnapshotInterval, GrowsWithTheImageWithinBounds) {
+  EXPECT_EQ(SnapshotInterval(2048, 1 << 20), 2048u);
+  EXPECT_EQ(SnapshotInterval(2048, 64ull << 20), 4096u);
+  EXPECT_EQ(SnapshotInterval(2048, 10ull << 30), kMaxSnapshotInterval);
+  EXPECT_EQ(SnapshotInterval(20000, 10ull << 30), 20000u);  // a larger configured one wins
+  EXPECT_EQ(SnapshotInterval(64, 0), 64u);
 }
 
 }  // namespace
