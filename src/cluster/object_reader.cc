@@ -222,7 +222,6 @@ Result<std::string> ObjectReader::CompleteSealed(SegmentFetch& f) {
 }
 
 Result<std::string> ObjectReader::Open(uint64_t seg, std::string sealed) {
-  if (!cipher_) return InvalidArgument("a keyless reader cannot open segments");
   const uint64_t plain = layout_.segment_plain_size(seg);
   auto* p = reinterpret_cast<uint8_t*>(sealed.data());
   VFS_RETURN_IF_ERROR(cipher_
@@ -232,13 +231,6 @@ Result<std::string> ObjectReader::Open(uint64_t seg, std::string sealed) {
                           .Annotate("segment " + std::to_string(seg)));
   sealed.resize(plain);
   return sealed;
-}
-
-Result<std::string> ObjectReader::ReadSegment(uint64_t seg) {
-  if (seg >= layout_.segment_count()) return InvalidArgument("no such segment");
-  SegmentFetch f = Begin(seg);
-  VFS_ASSIGN_OR_RETURN(std::string sealed, CompleteSealed(f));
-  return Open(seg, std::move(sealed));
 }
 
 Status ObjectReader::Read(uint64_t offset, uint64_t length, const PlaintextSink& sink) {
@@ -255,20 +247,13 @@ Status ObjectReader::Read(uint64_t offset, uint64_t length, const PlaintextSink&
 
 Status ObjectReader::ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink) {
   if (!cipher_) return InvalidArgument("a keyless reader cannot open segments");
-  return ReadSealedOwned(first, last, [&](uint64_t seg, std::string& sealed) -> Status {
+  return ReadSealed(first, last, [&](uint64_t seg, std::string& sealed) -> Status {
     VFS_ASSIGN_OR_RETURN(std::string plain, Open(seg, std::move(sealed)));
     return sink(seg, std::move(plain));
   });
 }
 
 Status ObjectReader::ReadSealed(
-    uint64_t first, uint64_t last,
-    const std::function<Status(uint64_t seg, std::string_view sealed)>& sink) {
-  return ReadSealedOwned(first, last,
-                         [&](uint64_t seg, std::string& sealed) { return sink(seg, sealed); });
-}
-
-Status ObjectReader::ReadSealedOwned(
     uint64_t first, uint64_t last,
     const std::function<Status(uint64_t seg, std::string& sealed)>& sink) {
   if (first > last || last >= layout_.segment_count()) return InvalidArgument("no such segment");

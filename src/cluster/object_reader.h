@@ -72,15 +72,14 @@ class ObjectReader {
 
   // Hands plaintext bytes [offset, offset+length) to `sink` in order, in pieces.
   Status Read(uint64_t offset, uint64_t length, const PlaintextSink& sink);
-  // The whole plaintext of one segment.
-  Result<std::string> ReadSegment(uint64_t seg);
   // Hands the plaintext of segments [first, last] to `sink` in order, with read-ahead. Each
   // segment is decrypted in the buffer its blocks arrived in and handed over without a copy.
   Status ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink);
   // Keyless: hands segments [first, last] to `sink` as their k data blocks laid end to end
-  // (layout().segment_padded_size(seg) bytes: ciphertext, tag, padding), with read-ahead.
+  // (layout().segment_padded_size(seg) bytes: ciphertext, tag, padding), with read-ahead. The
+  // sink may take the buffer.
   Status ReadSealed(uint64_t first, uint64_t last,
-                    const std::function<Status(uint64_t seg, std::string_view sealed)>& sink);
+                    const std::function<Status(uint64_t seg, std::string& sealed)>& sink);
 
   const SegmentLayout& layout() const { return layout_; }
   const std::vector<ShardProblem>& problems() const { return problems_; }
@@ -107,10 +106,8 @@ class ObjectReader {
   SegmentFetch Begin(uint64_t seg);
   // The segment's k data blocks, decoded where needed.
   Result<std::string> CompleteSealed(SegmentFetch& f);
-  // ReadSealed, handing each segment's buffer over for reuse.
-  Status ReadSealedOwned(uint64_t first, uint64_t last,
-                         const std::function<Status(uint64_t seg, std::string& sealed)>& sink);
-  // Authenticates and decrypts one sealed segment in place; returns its plaintext.
+  // Authenticates and decrypts one sealed segment in place (needs the cipher: callers check);
+  // returns its plaintext.
   Result<std::string> Open(uint64_t seg, std::string sealed);
 
   ShardTransport* transport_;
