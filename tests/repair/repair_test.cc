@@ -161,6 +161,8 @@ TEST_F(RepairTest, WipedServerIsNoticedAndRefilledWithoutAnyUserAction) {
   ExpectReadsBack("a");
   ASSERT_TRUE(WaitUntil(60, [&] { return FullyRedundant("a") && FullyRedundant("b"); }))
       << RepairLog();
+  // The repairer rewrites its status file after the placement it fixed is committed: wait.
+  WaitUntil(10, [&] { return RepairCounter("repair", "versions_repaired") >= 2u; });
   EXPECT_GE(RepairCounter("repair", "versions_repaired"), 2u);
   for (const char* name : {"a", "b", "small"}) ExpectReadsBack(name);
   auto status = cluster_->Mkcluster({"status"});
