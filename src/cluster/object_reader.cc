@@ -28,6 +28,7 @@ ObjectReader::ObjectReader(ShardTransport* transport, ServerHealth* health,
   index_.resize(n);
   bad_.assign(n, false);
   slow_.assign(n, false);
+  runs_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     if (shards_[i].root_hex.empty()) {
       bad_[i] = true;  // known missing: the metadata service has no root for it
@@ -51,18 +52,21 @@ void ObjectReader::MarkBad(int shard, const std::string& kind, const Status& why
                            " (" + w.address.ToString() + "): " + why.ToString()});
 }
 
+bool ObjectReader::Usable(size_t shard) {
+  if (bad_[shard]) return false;
+  if (health_->ShouldTry(shards_[shard].where.server)) return true;
+  // Skipped, not tried: no new failure to report (that would also nest the last error).
+  MarkBad(
+      static_cast<int>(shard), "missing",
+      Status(EHOSTUNREACH, "server is down: " + health_->LastError(shards_[shard].where.server)),
+      /*report=*/false);
+  return false;
+}
+
 void ObjectReader::StartIndexLoads() {
   const uint64_t data = layout_.shard_data_size();
   for (size_t i = 0; i < shards_.size(); ++i) {
-    if (bad_[i] || index_[i] || trailer_fetch_[i]) continue;
-    if (!health_->ShouldTry(shards_[i].where.server)) {
-      // Skipped, not tried: no new failure to report (that would also nest the last error).
-      MarkBad(
-          static_cast<int>(i), "missing",
-          Status(EHOSTUNREACH, "server is down: " + health_->LastError(shards_[i].where.server)),
-          /*report=*/false);
-      continue;
-    }
+    if (index_[i] || trailer_fetch_[i] || !Usable(i)) continue;
     trailer_fetch_[i] = transport_->Download(shards_[i].where, token_, data, object_size_ - data);
   }
 }
@@ -97,24 +101,47 @@ const ShardIndex* ObjectReader::IndexOf(int shard) {
   return &*index_[shard];
 }
 
+bool ObjectReader::CheckBlock(int shard, uint64_t seg, std::string_view block) {
+  const ShardIndex* idx = IndexOf(shard);
+  if (idx == nullptr) return false;  // the shard is marked bad
+  auto want = idx->block_hashes[seg];
+  auto got = crypto::Sha256(block);
+  if (std::memcmp(want.data(), got.data(), got.size()) != 0) {
+    MarkBad(shard, "corrupt", Corruption("block " + std::to_string(seg) + " fails its hash"));
+    return false;
+  }
+  return true;
+}
+
+ObjectReader::Fetch ObjectReader::BlockOf(size_t shard, uint64_t seg) {
+  std::optional<Run>& r = runs_[shard];
+  if (!r || seg < r->first || seg > r->last) {
+    const uint64_t per = static_cast<uint64_t>(std::max(1, options_.blocks_per_request));
+    const uint64_t last = std::max(seg, std::min(window_last_, seg + per - 1));
+    const uint64_t off = layout_.block_offset(seg);
+    const uint64_t len = layout_.block_offset(last) + layout_.block_size(last) - off;
+    r = Run{seg, last, transport_->Download(shards_[shard].where, token_, off, len).share()};
+  }
+  return {static_cast<int>(shard), r->blocks,
+          static_cast<size_t>(layout_.block_offset(seg) - layout_.block_offset(r->first))};
+}
+
 void ObjectReader::Launch(SegmentFetch& f, size_t total) {
-  const uint64_t off = layout_.block_offset(f.seg);
-  const uint64_t len = layout_.block_size(f.seg);
   // Fast shards first (data before parity); shards that were slow only as a last resort.
   for (bool allow_slow : {false, true}) {
     for (size_t s = 0; s < shards_.size() && f.good.size() + f.pending.size() < total; ++s) {
-      if (bad_[s] || f.tried[s] || (slow_[s] && !allow_slow)) continue;
+      if (f.tried[s] || (slow_[s] && !allow_slow) || !Usable(s)) continue;
       f.tried[s] = true;
-      f.pending.push_back(
-          {static_cast<int>(s), transport_->Download(shards_[s].where, token_, off, len)});
+      f.pending.push_back(BlockOf(s, f.seg));
     }
   }
 }
 
-ObjectReader::SegmentFetch ObjectReader::Begin(uint64_t seg) {
-  StartIndexLoads();
+ObjectReader::SegmentFetch ObjectReader::Begin(uint64_t seg, bool check_all) {
+  if (check_all) StartIndexLoads();  // in parallel with the first blocks
   SegmentFetch f;
   f.seg = seg;
+  f.check_all = check_all;
   f.tried.assign(shards_.size(), false);
   Launch(f, static_cast<size_t>(layout_.k()));
   return f;
@@ -144,7 +171,7 @@ Result<std::string> ObjectReader::CompleteSealed(SegmentFetch& f) {
     }
     size_t ready = f.pending.size();
     for (size_t i = 0; i < f.pending.size(); ++i) {
-      if (f.pending[i].block.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      if (f.pending[i].run.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
         ready = i;
         break;
       }
@@ -167,24 +194,36 @@ Result<std::string> ObjectReader::CompleteSealed(SegmentFetch& f) {
           break;
         }
       }
-      wait_on->block.wait_until(hedge_at);
+      wait_on->run.wait_until(hedge_at);
       continue;
     }
     Fetch done = std::move(f.pending[ready]);
     f.pending.erase(f.pending.begin() + static_cast<std::ptrdiff_t>(ready));
-    Result<std::string> block = done.block.get();
-    const ShardIndex* idx = block.ok() ? IndexOf(done.shard) : nullptr;
-    if (!block.ok()) {
-      MarkBad(done.shard, "missing", block.status());
-    } else if (idx != nullptr) {
-      auto want = idx->block_hashes[f.seg];
-      auto got = crypto::Sha256(*block);
-      if (block->size() != bs || std::memcmp(want.data(), got.data(), got.size()) != 0) {
-        MarkBad(done.shard, "corrupt",
-                Corruption("block " + std::to_string(f.seg) + " fails its hash"));
-      } else {
+    const Result<std::string>& run = done.run.get();
+    if (!run.ok()) {
+      MarkBad(done.shard, "missing", run.status());
+    } else if (run->size() < done.offset + bs) {
+      MarkBad(done.shard, "corrupt",
+              Corruption("block " + std::to_string(f.seg) + " is short: the server sent " +
+                         std::to_string(run->size()) + " bytes"));
+    } else {
+      std::string_view block = std::string_view(*run).substr(done.offset, bs);
+      const bool trust_gcm = !f.check_all && done.shard < k;
+      if (trust_gcm || CheckBlock(done.shard, f.seg, block)) {
+        if (trust_gcm) f.unchecked.push_back(done.shard);
         health_->ReportSuccess(shards_[done.shard].where.server);
-        f.good.emplace(done.shard, std::move(block).value());
+        f.good.emplace(done.shard, block);
+        f.held.push_back(std::move(done.run));
+      }
+    }
+    if (f.good.size() >= need && !f.unchecked.empty()) {
+      bool need_decode = false;
+      for (int i = 0; i < k && !need_decode; ++i) need_decode = !f.good.count(i);
+      if (need_decode) {  // GCM cannot tell which block is bad after a decode: check them now
+        for (int s : f.unchecked) {
+          if (!CheckBlock(s, f.seg, f.good.at(s))) f.good.erase(s);
+        }
+        f.unchecked.clear();
       }
     }
     top_up();
@@ -247,27 +286,46 @@ Status ObjectReader::Read(uint64_t offset, uint64_t length, const PlaintextSink&
 
 Status ObjectReader::ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink) {
   if (!cipher_) return InvalidArgument("a keyless reader cannot open segments");
-  return ReadSealed(first, last, [&](uint64_t seg, std::string& sealed) -> Status {
-    VFS_ASSIGN_OR_RETURN(std::string plain, Open(seg, std::move(sealed)));
-    return sink(seg, std::move(plain));
-  });
+  return ReadWindow(first, last, /*check_all=*/false,
+                    [&](uint64_t seg, std::string& sealed) -> Status {
+                      Result<std::string> plain = Open(seg, std::move(sealed));
+                      if (!plain.ok() && plain.status().code() == EBADMSG) {
+                        // Some data block is bad: read the segment again checking every block,
+                        // which marks the bad shard and decodes from the others.
+                        SegmentFetch f = Begin(seg, /*check_all=*/true);
+                        VFS_ASSIGN_OR_RETURN(std::string again, CompleteSealed(f));
+                        plain = Open(seg, std::move(again));
+                      }
+                      if (!plain.ok()) return plain.status();
+                      return sink(seg, std::move(plain).value());
+                    });
 }
 
 Status ObjectReader::ReadSealed(
     uint64_t first, uint64_t last,
     const std::function<Status(uint64_t seg, std::string& sealed)>& sink) {
+  return ReadWindow(first, last, /*check_all=*/true, sink);
+}
+
+Status ObjectReader::ReadWindow(
+    uint64_t first, uint64_t last, bool check_all,
+    const std::function<Status(uint64_t seg, std::string& sealed)>& sink) {
   if (first > last || last >= layout_.segment_count()) return InvalidArgument("no such segment");
   std::deque<SegmentFetch> window;
+  window_last_ = last;
   uint64_t next = first;
   const uint64_t ahead = static_cast<uint64_t>(std::max(1, options_.readahead));
-  for (uint64_t seg = first; seg <= last; ++seg) {
-    while (next <= last && next < seg + ahead) window.push_back(Begin(next++));
+  Status st = Status::Ok();
+  for (uint64_t seg = first; seg <= last && st.ok(); ++seg) {
+    while (next <= last && next < seg + ahead) window.push_back(Begin(next++, check_all));
     SegmentFetch f = std::move(window.front());
     window.pop_front();
-    VFS_ASSIGN_OR_RETURN(std::string sealed, CompleteSealed(f));
-    VFS_RETURN_IF_ERROR(sink(seg, sealed));
+    Result<std::string> sealed = CompleteSealed(f);
+    st = sealed.ok() ? sink(seg, *sealed) : sealed.status();
   }
-  return Status::Ok();
+  // Requests still in flight complete on their own; an idle reader keeps no blocks.
+  for (auto& r : runs_) r.reset();
+  return st;
 }
 
 }  // namespace vaultfs::cluster

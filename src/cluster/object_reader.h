@@ -1,16 +1,24 @@
 // ObjectReader: the read pipeline of DESIGN.md §3 for one committed file version.
 //
 // For each segment it fetches the k data blocks in parallel (the code is systematic, so the
-// healthy path does no decoding), checks each against its shard's block hash, and when a block
-// is missing, corrupt or slow, fetches parity blocks until it has k good ones, decodes, and
-// opens the segment with AES-GCM. A shard's block hashes come from its trailer, which is
-// itself checked against the shard root recorded by the metadata service, so a server can
-// neither corrupt a block nor substitute a whole shard undetected.
+// healthy path does no decoding) and opens the segment with AES-GCM. When a block is missing,
+// corrupt or slow, it fetches parity blocks until it has k good ones and decodes; every block
+// that goes into a decode is first checked against its shard's block hash. A shard's block
+// hashes come from its trailer, which is itself checked against the shard root recorded by the
+// metadata service, so a server can neither corrupt a block nor substitute a whole shard
+// undetected.
 //
-// Sequential reads keep `readahead` segments in flight. Shards found missing or corrupt are
-// remembered (problems()) so the caller can report them for repair; a shard that failed once
-// is not asked again during this read. A segment fails with EIO only when fewer than k of its
-// blocks are good.
+// With the key, the k data blocks of a healthy segment are not hashed: GCM authenticates the
+// whole segment under a per-version key (DESIGN.md §3), so a corrupt block cannot pass it.
+// Only when a segment fails authentication is it fetched again with every block checked,
+// which names the corrupt shard and replaces it with parity. Keyless reads always check.
+//
+// Sequential reads keep `readahead` segments in flight, and ask each shard for the blocks of
+// several consecutive segments in one request: per-request work (a request, a file open, two
+// thread-pool hops on the server) costs as much as the bytes on a small machine. Shards found
+// missing or corrupt are remembered (problems()) so the caller can report them for repair; a shard
+// that failed once is not asked again during this read. A segment fails with EIO only when fewer
+// than k of its blocks are good.
 //
 // Without a cipher the reader is keyless: it can only hand out sealed segments (the k data
 // blocks after decoding), which is all the repairer needs to re-encode lost shards.
@@ -53,7 +61,8 @@ struct ShardProblem {
 };
 
 struct ReaderOptions {
-  int readahead = 16;  // segments in flight during sequential reads
+  int readahead = 16;          // segments in flight during sequential reads
+  int blocks_per_request = 8;  // consecutive segments' blocks fetched from a shard at once
   // A block not answered within this time is treated as slow: parity is fetched instead.
   std::chrono::milliseconds hedge_after{1500};
 };
@@ -85,15 +94,25 @@ class ObjectReader {
   const std::vector<ShardProblem>& problems() const { return problems_; }
 
  private:
+  using Blocks = std::shared_future<Result<std::string>>;
+  // One request for the blocks of segments [first, last] of a shard.
+  struct Run {
+    uint64_t first = 0, last = 0;
+    Blocks blocks;
+  };
   struct Fetch {
     int shard = 0;
-    std::future<Result<std::string>> block;
+    Blocks run;
+    size_t offset = 0;  // of this segment's block in the run
   };
   struct SegmentFetch {
     uint64_t seg = 0;
+    bool check_all = true;       // false: data blocks are left to GCM unless a decode needs them
     std::vector<Fetch> pending;  // launched, not yet collected
-    std::map<int, std::string> good;
-    std::vector<bool> tried;  // per shard: launched for this segment
+    std::map<int, std::string_view> good;  // into runs kept alive by `held`
+    std::vector<Blocks> held;
+    std::vector<int> unchecked;  // shards in `good` whose block hash was not checked
+    std::vector<bool> tried;     // per shard: launched for this segment
   };
 
   void StartIndexLoads();
@@ -101,11 +120,19 @@ class ObjectReader {
   const ShardIndex* IndexOf(int shard);
   // `report`: tell the health view (false when the server was skipped, not tried).
   void MarkBad(int shard, const std::string& state, const Status& why, bool report = true);
+  // False (and the shard marked bad) when the health view says its server is down.
+  bool Usable(size_t shard);
+  // Whether `block` is block `seg` of `shard` by the shard's verified hashes; marks it bad if not.
+  bool CheckBlock(int shard, uint64_t seg, std::string_view block);
+  // The request holding segment `seg`'s block of `shard`, started if none in flight has it.
+  Fetch BlockOf(size_t shard, uint64_t seg);
   // Launches untried usable shards (data first) until `total` are good or pending.
   void Launch(SegmentFetch& f, size_t total);
-  SegmentFetch Begin(uint64_t seg);
+  SegmentFetch Begin(uint64_t seg, bool check_all);
   // The segment's k data blocks, decoded where needed.
   Result<std::string> CompleteSealed(SegmentFetch& f);
+  Status ReadWindow(uint64_t first, uint64_t last, bool check_all,
+                    const std::function<Status(uint64_t seg, std::string& sealed)>& sink);
   // Authenticates and decrypts one sealed segment in place (needs the cipher: callers check);
   // returns its plaintext.
   Result<std::string> Open(uint64_t seg, std::string sealed);
@@ -124,6 +151,8 @@ class ObjectReader {
   std::vector<std::optional<ShardIndex>> index_;
   std::vector<bool> bad_;
   std::vector<bool> slow_;  // missed a hedge deadline: asked only when nothing else is left
+  std::vector<std::optional<Run>> runs_;  // per shard: its latest multi-segment request
+  uint64_t window_last_ = 0;              // runs do not reach past the segment asked for last
   std::vector<ShardProblem> problems_;
 };
 

@@ -95,8 +95,8 @@ std::future<Result<std::string>> FaultInjectingTransport::Download(const ShardPl
   if (IsDead(where.server)) return Ready<Result<std::string>>(Refused(where));
   auto inner = inner_->Download(where, token, offset, length);
   if (!IsCorrupt(where.server)) return inner;
-  // Deferred: the flip happens when the caller collects the result.
-  return std::async(std::launch::deferred, [f = std::move(inner)]() mutable {
+  // On its own thread, not deferred: readers poll their futures for readiness.
+  return std::async(std::launch::async, [f = std::move(inner)]() mutable {
     Result<std::string> r = f.get();
     if (r.ok() && !r->empty()) (*r)[r->size() / 2] ^= 0x5a;
     return r;

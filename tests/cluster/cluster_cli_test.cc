@@ -245,6 +245,101 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
   v->SetTransportForTesting(nullptr);
 }
 
+// Records every download a read makes, then passes it on.
+class RecordingTransport : public cluster::ShardTransport {
+ public:
+  struct Asked {
+    uint64_t server, offset, length;
+  };
+  explicit RecordingTransport(cluster::ShardTransport* inner) : inner_(inner) {}
+  Result<std::unique_ptr<cluster::ShardUpload>> BeginUpload(const cluster::ShardPlacement& where,
+                                                            const std::string& token,
+                                                            uint64_t size) override {
+    return inner_->BeginUpload(where, token, size);
+  }
+  std::future<Result<std::string>> Download(const cluster::ShardPlacement& where,
+                                            const std::string& token, uint64_t offset,
+                                            uint64_t length) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      downloads_.push_back({where.server, offset, length});
+    }
+    return inner_->Download(where, token, offset, length);
+  }
+  std::future<Status> Delete(const cluster::ShardPlacement& where,
+                             const std::string& token) override {
+    return inner_->Delete(where, token);
+  }
+  std::vector<Asked> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(downloads_, {});
+  }
+
+ private:
+  cluster::ShardTransport* inner_;
+  std::mutex mu_;
+  std::vector<Asked> downloads_;
+};
+
+TEST_F(ClusterCliTest, SequentialReadsFetchSeveralSegmentsPerRequestAndTrustGcmForDataBlocks) {
+  const size_t size = (20u << 20) - 12345;  // 20 segments, the last one short
+  const std::string want = TestBytes(size, 15);
+  WriteFile(Local("runs"), want);
+  ASSERT_EQ(Cli({"put", Local("runs"), "/runs"}).exit_code, 0);
+  auto v = AliceVault();
+  auto a = v->Resolve("/runs");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto gv = v->meta().Call("get_version", {{"ino", a->ino}});
+  ASSERT_TRUE(gv.ok());
+  std::vector<uint64_t> servers;
+  for (const auto& s : (*gv)["shards"]) servers.push_back(s["server"].get<uint64_t>());
+  ASSERT_EQ(servers.size(), 14u);
+
+  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
+  cluster::DataClientTransport real(&data);
+  cluster::FaultInjectingTransport faulty(&real);
+  RecordingTransport recording(&faulty);
+  v->SetTransportForTesting(&recording);
+  auto read_all = [&] {
+    std::string got;
+    Status st = v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
+      got.append(p);
+      return Status::Ok();
+    });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return got;
+  };
+
+  // Healthy: each data shard is asked three times (segments 0-7, 8-15, 16-19) and no shard
+  // trailer is fetched, because GCM checks the segments. (Parity may be asked too if a
+  // server is slow on a busy machine, so only data shards are counted.)
+  ASSERT_EQ(read_all(), want);
+  std::map<uint64_t, std::vector<RecordingTransport::Asked>> by_server;
+  for (const auto& d : recording.Take()) by_server[d.server].push_back(d);
+  for (int i = 0; i < 10; ++i) {
+    const auto& got = by_server[servers[i]];
+    ASSERT_EQ(got.size(), 3u) << "data shard " << i;
+    EXPECT_EQ(got[0].offset, 0u);
+    EXPECT_EQ(got[1].offset, got[0].length);
+    EXPECT_EQ(got[1].length, got[0].length);
+    EXPECT_LT(got[2].length, got[0].length);
+  }
+
+  // A server that corrupts what it sends: GCM refuses the segments, the blocks are checked
+  // against their hashes, the bad shard is named and read around.
+  faulty.SetCorrupt({servers[2]});
+  v->health().Reset();
+  EXPECT_EQ(read_all(), want);
+  v->SetTransportForTesting(nullptr);
+  auto rq = v->meta().Call("repair_list", {{"limit", 100}});
+  ASSERT_TRUE(rq.ok()) << rq.status().ToString();
+  bool queued = false;
+  for (const auto& item : (*rq)["items"]) {
+    if (item["version"] == a->version) queued = true;
+  }
+  EXPECT_TRUE(queued) << "the corrupt shard was not reported: " << rq->dump();
+}
+
 TEST_F(ClusterCliTest, CorruptShardsOnDiskAreDetectedReadAroundAndQueued) {
   const size_t size = 3u << 20;
   WriteFile(Local("corrupt"), TestBytes(size, 13));
