@@ -29,6 +29,7 @@ ObjectReader::ObjectReader(ShardTransport* transport, ServerHealth* health,
   bad_.assign(n, false);
   slow_.assign(n, false);
   runs_.resize(n);
+  cleared_.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
     if (shards_[i].root_hex.empty()) {
       bad_[i] = true;  // known missing: the metadata service has no root for it
@@ -54,7 +55,12 @@ void ObjectReader::MarkBad(int shard, const std::string& kind, const Status& why
 
 bool ObjectReader::Usable(size_t shard) {
   if (bad_[shard]) return false;
-  if (health_->ShouldTry(shards_[shard].where.server)) return true;
+  // Asked once per reader: a server being probed says no to everyone but the prober.
+  if (cleared_[shard]) return true;
+  if (health_->ShouldTry(shards_[shard].where.server)) {
+    cleared_[shard] = true;
+    return true;
+  }
   // Skipped, not tried: no new failure to report (that would also nest the last error).
   MarkBad(
       static_cast<int>(shard), "missing",

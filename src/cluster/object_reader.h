@@ -150,7 +150,8 @@ class ObjectReader {
   std::vector<std::optional<std::future<Result<std::string>>>> trailer_fetch_;
   std::vector<std::optional<ShardIndex>> index_;
   std::vector<bool> bad_;
-  std::vector<bool> slow_;  // missed a hedge deadline: asked only when nothing else is left
+  std::vector<bool> slow_;     // missed a hedge deadline: asked only when nothing else is left
+  std::vector<bool> cleared_;  // the health view let this reader try the shard's server
   std::vector<std::optional<Run>> runs_;  // per shard: its latest multi-segment request
   uint64_t window_last_ = 0;              // runs do not reach past the segment asked for last
   std::vector<ShardProblem> problems_;
