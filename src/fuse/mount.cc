@@ -2,6 +2,7 @@
 #include "src/fuse/mount.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -102,6 +103,12 @@ void Report(int fd, const Status& st) {
 Status RunDaemon(const ClusterConfig& config, const std::string& user, const std::string& password,
                  const MountOptions& o, int ready_fd) {
   signal(SIGPIPE, SIG_IGN);
+  // Reads and writes cycle through buffers of up to a few MiB (blocks, segments) on many
+  // threads. By default glibc hands the freed top of each thread's heap back to the kernel
+  // and the next buffer faults it in again, zero-filled: 15% of the daemon's CPU during a
+  // streaming read. Keep up to 64 MiB per heap, and such buffers out of mmap.
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   const std::string staging = o.cache_dir + "/staging";
   VFS_RETURN_IF_ERROR(MakeDirs(staging));
   // One daemon per cache dir: its staging files and journals are that daemon's.
