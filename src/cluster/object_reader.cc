@@ -122,7 +122,12 @@ bool ObjectReader::CheckBlock(int shard, uint64_t seg, std::string_view block) {
 ObjectReader::Fetch ObjectReader::BlockOf(size_t shard, uint64_t seg) {
   std::optional<Run>& r = runs_[shard];
   if (!r || seg < r->first || seg > r->last) {
-    const uint64_t per = static_cast<uint64_t>(std::max(1, options_.blocks_per_request));
+    // Large segments get fewer blocks per request: a request holds at most ~1 MiB (or one
+    // block), so memory stays bounded whatever segment size a version was written with.
+    constexpr uint64_t kMaxRunBytes = 1 << 20;
+    const uint64_t per =
+        std::clamp<uint64_t>(kMaxRunBytes / layout_.block_size(0), 1,
+                             static_cast<uint64_t>(std::max(1, options_.blocks_per_request)));
     const uint64_t last = std::max(seg, std::min(window_last_, seg + per - 1));
     const uint64_t off = layout_.block_offset(seg);
     const uint64_t len = layout_.block_offset(last) + layout_.block_size(last) - off;

@@ -63,6 +63,7 @@ struct ShardProblem {
 struct ReaderOptions {
   int readahead = 16;          // segments in flight during sequential reads
   int blocks_per_request = 8;  // consecutive segments' blocks fetched from a shard at once
+                               // (fewer where that would pass ~1 MiB)
   // A block not answered within this time is treated as slow: parity is fetched instead.
   std::chrono::milliseconds hedge_after{1500};
 };
