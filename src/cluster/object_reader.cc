@@ -119,6 +119,13 @@ bool ObjectReader::CheckBlock(int shard, uint64_t seg, std::string_view block) {
   return true;
 }
 
+bool ObjectReader::NeedsDecode(const SegmentFetch& f) const {
+  for (int i = 0; i < layout_.k(); ++i) {
+    if (!f.good.count(i)) return true;
+  }
+  return false;
+}
+
 ObjectReader::Fetch ObjectReader::BlockOf(size_t shard, uint64_t seg) {
   std::optional<Run>& r = runs_[shard];
   if (!r || seg < r->first || seg > r->last) {
@@ -227,15 +234,12 @@ Result<std::string> ObjectReader::CompleteSealed(SegmentFetch& f) {
         f.held.push_back(std::move(done.run));
       }
     }
-    if (f.good.size() >= need && !f.unchecked.empty()) {
-      bool need_decode = false;
-      for (int i = 0; i < k && !need_decode; ++i) need_decode = !f.good.count(i);
-      if (need_decode) {  // GCM cannot tell which block is bad after a decode: check them now
-        for (int s : f.unchecked) {
-          if (!CheckBlock(s, f.seg, f.good.at(s))) f.good.erase(s);
-        }
-        f.unchecked.clear();
+    if (f.good.size() >= need && !f.unchecked.empty() && NeedsDecode(f)) {
+      // GCM cannot tell which block is bad after a decode: check them now.
+      for (int s : f.unchecked) {
+        if (!CheckBlock(s, f.seg, f.good.at(s))) f.good.erase(s);
       }
+      f.unchecked.clear();
     }
     top_up();
   }
@@ -243,10 +247,8 @@ Result<std::string> ObjectReader::CompleteSealed(SegmentFetch& f) {
   f.pending.clear();
 
   // Assemble the k data blocks; decode whatever data block is missing.
-  bool need_decode = false;
-  for (int i = 0; i < k && !need_decode; ++i) need_decode = !f.good.count(i);
   std::string sealed;
-  if (!need_decode) {  // the common case: appended, so the buffer is written once
+  if (!NeedsDecode(f)) {  // the common case: appended, so the buffer is written once
     sealed.reserve(static_cast<size_t>(bs) * k);
     for (int i = 0; i < k; ++i) sealed.append(f.good[i]);
     return sealed;

@@ -130,6 +130,8 @@ class ObjectReader {
   // Launches untried usable shards (data first) until `total` are good or pending.
   void Launch(SegmentFetch& f, size_t total);
   SegmentFetch Begin(uint64_t seg, bool check_all);
+  // Whether some data block of the segment is not among its good blocks.
+  bool NeedsDecode(const SegmentFetch& f) const;
   // The segment's k data blocks, decoded where needed.
   Result<std::string> CompleteSealed(SegmentFetch& f);
   Status ReadWindow(uint64_t first, uint64_t last, bool check_all,

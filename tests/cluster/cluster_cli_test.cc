@@ -74,6 +74,16 @@ class ClusterCliTest : public ::testing::Test {
     return files;
   }
 
+  // Whether `version` is in the metadata service's repair queue.
+  ::testing::AssertionResult QueuedForRepair(cluster::Vault& v, const std::string& version) {
+    auto rq = v.meta().Call("repair_list", {{"limit", 100}});
+    if (!rq.ok()) return ::testing::AssertionFailure() << rq.status().ToString();
+    for (const auto& item : (*rq)["items"]) {
+      if (item["version"] == version) return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << version << " is not queued: " << rq->dump();
+  }
+
   void PutGetRoundTrip(const std::string& name, size_t size, uint64_t seed) {
     WriteFile(Local(name), TestBytes(size, seed));
     auto put = Cli({"put", Local(name), "/" + name});
@@ -199,10 +209,9 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
   auto v = AliceVault();
   auto a = v->Resolve("/combo");
   ASSERT_TRUE(a.ok());
-  auto gv = v->meta().Call("get_version", {{"ino", a->ino}});
-  ASSERT_TRUE(gv.ok());
-  std::vector<uint64_t> servers;
-  for (const auto& s : (*gv)["shards"]) servers.push_back(s["server"].get<uint64_t>());
+  auto servers_or = ShardServers(*v, "/combo");
+  ASSERT_TRUE(servers_or.ok()) << servers_or.status().ToString();
+  const std::vector<uint64_t>& servers = *servers_or;
   ASSERT_EQ(servers.size(), 14u);
 
   cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
@@ -289,10 +298,9 @@ TEST_F(ClusterCliTest, SequentialReadsFetchSeveralSegmentsPerRequestAndTrustGcmF
   auto v = AliceVault();
   auto a = v->Resolve("/runs");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
-  auto gv = v->meta().Call("get_version", {{"ino", a->ino}});
-  ASSERT_TRUE(gv.ok());
-  std::vector<uint64_t> servers;
-  for (const auto& s : (*gv)["shards"]) servers.push_back(s["server"].get<uint64_t>());
+  auto servers_or = ShardServers(*v, "/runs");
+  ASSERT_TRUE(servers_or.ok()) << servers_or.status().ToString();
+  const std::vector<uint64_t>& servers = *servers_or;
   ASSERT_EQ(servers.size(), 14u);
 
   cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
@@ -331,13 +339,7 @@ TEST_F(ClusterCliTest, SequentialReadsFetchSeveralSegmentsPerRequestAndTrustGcmF
   v->health().Reset();
   EXPECT_EQ(read_all(), want);
   v->SetTransportForTesting(nullptr);
-  auto rq = v->meta().Call("repair_list", {{"limit", 100}});
-  ASSERT_TRUE(rq.ok()) << rq.status().ToString();
-  bool queued = false;
-  for (const auto& item : (*rq)["items"]) {
-    if (item["version"] == a->version) queued = true;
-  }
-  EXPECT_TRUE(queued) << "the corrupt shard was not reported: " << rq->dump();
+  EXPECT_TRUE(QueuedForRepair(*v, a->version)) << "the corrupt shard was not reported";
 }
 
 TEST_F(ClusterCliTest, CorruptShardsOnDiskAreDetectedReadAroundAndQueued) {
@@ -366,14 +368,9 @@ TEST_F(ClusterCliTest, CorruptShardsOnDiskAreDetectedReadAroundAndQueued) {
   ASSERT_EQ(get.exit_code, 0) << get.err;
   EXPECT_EQ(FileSha256(Local("corrupt.back")), FileSha256(Local("corrupt")));
   EXPECT_THAT(get.err, HasSubstr("queued for repair"));
-  auto rq = v->meta().Call("repair_list", {{"limit", 100}});
-  ASSERT_TRUE(rq.ok()) << rq.status().ToString();
   auto a = v->Resolve("/corrupt");
-  bool queued = false;
-  for (const auto& item : (*rq)["items"]) {
-    if (item["version"] == a->version) queued = true;
-  }
-  EXPECT_TRUE(queued) << rq->dump();
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_TRUE(QueuedForRepair(*v, a->version));
 }
 
 TEST_F(ClusterCliTest, MarkerNeverReachesAnyServer) {
@@ -462,11 +459,9 @@ TEST_F(ClusterCliTest, StoppedServerCostsOneHedgeNotOnePerSegment) {
   WriteFile(Local("slow"), TestBytes(size, 18));
   ASSERT_EQ(Cli({"put", Local("slow"), "/slow"}).exit_code, 0);
   auto v = AliceVault();
-  auto a = v->Resolve("/slow");
-  ASSERT_TRUE(a.ok());
-  auto gv = v->meta().Call("get_version", {{"ino", a->ino}});
-  ASSERT_TRUE(gv.ok());
-  int server = (*gv)["shards"][0]["server"].get<int>();  // holds data shard 0
+  auto servers = ShardServers(*v, "/slow");
+  ASSERT_TRUE(servers.ok() && !servers->empty()) << servers.status().ToString();
+  const uint64_t server = (*servers)[0];  // holds data shard 0
   auto stop = cluster_->Mkcluster({"stop", "data", std::to_string(server)});
   ASSERT_EQ(stop.exit_code, 0) << stop.err;
   auto get = Cli({"get", "/slow", Local("slow.back")}, std::chrono::seconds(120));

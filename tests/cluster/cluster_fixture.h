@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/cluster/vault.h"
 #include "src/common/cluster_config.h"
 #include "src/common/status.h"
 #include "src/common/tls_options.h"
@@ -42,6 +43,8 @@ std::string TestBytes(size_t n, uint64_t seed);
 std::string FileSha256(const std::string& path);
 void WriteFile(const std::string& path, const std::string& data);
 std::string ReadFile(const std::string& path);
+// The data server holding each shard of the current version of `path`, by shard index.
+Result<std::vector<uint64_t>> ShardServers(cluster::Vault& v, const std::string& path);
 
 class TestCluster {
  public:

@@ -152,21 +152,13 @@ class FuseFaultTest : public ::testing::Test {
   }
 
   // Data server id holding each shard index of `path`'s current version.
-  std::vector<int> ShardServers(const std::string& path) {
+  std::vector<uint64_t> Servers(const std::string& path) {
     cluster::Vault v(cluster_->config());
     Status st = v.Login(kUser, kPassword);
     EXPECT_TRUE(st.ok()) << st.ToString();
-    auto a = v.Resolve(path);
-    EXPECT_TRUE(a.ok()) << a.status().ToString();
-    if (!a.ok()) return {};
-    auto gv = v.meta().Call("get_version", {{"ino", a->ino}});
-    EXPECT_TRUE(gv.ok()) << gv.status().ToString();
-    if (!gv.ok()) return {};
-    std::vector<int> servers((*gv)["shards"].size(), 0);
-    for (const auto& s : (*gv)["shards"]) {
-      servers.at(s["index"].get<size_t>()) = s["server"].get<int>();
-    }
-    return servers;
+    auto servers = ShardServers(v, path);
+    EXPECT_TRUE(servers.ok()) << servers.status().ToString();
+    return servers.ok() ? std::move(servers).value() : std::vector<uint64_t>{};
   }
 
   static TestCluster* cluster_;
@@ -191,7 +183,7 @@ TEST_F(FuseFaultTest, FourServersDieMidReadStillExact_FiveFailWithEioAndMountSta
     st = writer->Unmount();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
-  std::vector<int> servers = ShardServers("/big");
+  std::vector<uint64_t> servers = Servers("/big");
   ASSERT_EQ(servers.size(), 14u);
 
   auto reader = Mount();
