@@ -59,20 +59,24 @@ CREATE TABLE IF NOT EXISTS gc_queue(seq INTEGER PRIMARY KEY, owner TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS requests(user TEXT NOT NULL, rid TEXT NOT NULL, result TEXT NOT NULL,
   idx INTEGER NOT NULL, PRIMARY KEY(user, rid));
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
+CREATE TABLE IF NOT EXISTS ino_reservations(owner TEXT NOT NULL, lo INTEGER NOT NULL,
+  hi INTEGER NOT NULL, PRIMARY KEY(owner, lo));
 )sql";
 
 // Every state table with the column order that makes its dump canonical.
-const std::vector<std::pair<std::string, std::string>> kStateTables = {{"meta", "key"},
-                                                                       {"users", "id"},
-                                                                       {"inodes", "id"},
-                                                                       {"dentries", "parent, key"},
-                                                                       {"versions", "id"},
-                                                                       {"shards", "version, idx"},
-                                                                       {"servers", "id"},
-                                                                       {"server_storage", "id"},
-                                                                       {"repair_queue", "version"},
-                                                                       {"gc_queue", "seq"},
-                                                                       {"requests", "user, rid"}};
+const std::vector<std::pair<std::string, std::string>> kStateTables = {
+    {"meta", "key"},
+    {"users", "id"},
+    {"inodes", "id"},
+    {"dentries", "parent, key"},
+    {"versions", "id"},
+    {"shards", "version, idx"},
+    {"servers", "id"},
+    {"server_storage", "id"},
+    {"repair_queue", "version"},
+    {"gc_queue", "seq"},
+    {"requests", "user, rid"},
+    {"ino_reservations", "owner, lo"}};
 
 Json ErrorResult(int code, const std::string& message) {
   return Json{{"ok", false}, {"error", {{"code", ErrnoName(code)}, {"message", message}}}};
@@ -88,6 +92,8 @@ const std::map<std::string, WriteFn>& WriteOps() {
       {"setattr", [](StoreOps& s, const Args& a, const Args&) { return s.SetAttr(a); }},
       {"mkdir", [](StoreOps& s, const Args& a, const Args&) { return s.Mkdir(a); }},
       {"create", [](StoreOps& s, const Args& a, const Args&) { return s.Create(a); }},
+      {"reserve_inodes",
+       [](StoreOps& s, const Args& a, const Args&) { return s.ReserveInodes(a); }},
       {"symlink", [](StoreOps& s, const Args& a, const Args&) { return s.Symlink(a); }},
       {"link", [](StoreOps& s, const Args& a, const Args&) { return s.Link(a); }},
       {"unlink", [](StoreOps& s, const Args& a, const Args&) { return s.Unlink(a); }},

@@ -86,7 +86,7 @@ void StoreOps::DeleteVersions(int64_t ino, const std::optional<std::string>& onl
 }
 
 Json StoreOps::BeginVersion(const Args& a, const Args& gen) {
-  Inode n = LoadInode(a.Ino("ino"));
+  Inode n = FileForWrite(a);
   CheckRegularFile(n);
   int64_t segment_size =
       a.OptInt("segment_size", 4096, 64 << 20).value_or(store_->config().segment_size);
@@ -214,7 +214,7 @@ Json StoreOps::SwitchVersion(const Inode& n, const std::string& vid, int64_t siz
 // Equivalent to begin_version(inline) + commit_version, in one entry: the version row ends up
 // exactly as those two would leave it (config k, m and segment size; created = now).
 Json StoreOps::WriteInline(const Args& a) {
-  Inode n = LoadInode(a.Ino("ino"));
+  Inode n = FileForWrite(a);
   CheckRegularFile(n);
   std::string vid = a.Str("version", kClientVersionIdLen);
   CheckHexId(vid, "version id");

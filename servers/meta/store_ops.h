@@ -62,6 +62,7 @@ class StoreOps {
   Json SetAttr(const Args& a);
   Json Mkdir(const Args& a);
   Json Create(const Args& a);
+  Json ReserveInodes(const Args& a);
   Json Symlink(const Args& a);
   Json Readlink(const Args& a);
   Json Link(const Args& a);
@@ -113,8 +114,14 @@ class StoreOps {
   Inode LoadInode(int64_t id);
   Inode LoadDir(int64_t id);  // + ENOTDIR
   static Json InodeJson(const Inode& n);
+  // `id`: a number the client reserved (reserve_inodes); otherwise the next free one.
   int64_t NewInode(const std::string& type, int64_t mode, int64_t uid, int64_t gid, int64_t rdev,
-                   const std::optional<std::string>& target);
+                   const std::optional<std::string>& target, std::optional<int64_t> id = {});
+  // The file a content write (write_inline, begin_version) goes to: inode `ino`, created
+  // first from the write's "new_entry" (create's fields) when the client named a file it
+  // has not created yet with a reserved number (the FUSE daemon folds create into the
+  // first commit of a new file).
+  Inode FileForWrite(const Args& a);
   // Drops one link to `ino`; at zero links deletes it and queues its chunks for GC.
   void DropLink(int64_t ino);
   // Queues every chunk of every version of `ino` (or just `version`) for GC and deletes them.

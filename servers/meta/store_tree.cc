@@ -122,13 +122,33 @@ Json StoreOps::InodeJson(const Inode& n) {
   return j;
 }
 
-int64_t StoreOps::NewInode(const std::string& type, int64_t mode, int64_t uid, int64_t gid,
-                           int64_t rdev, const std::optional<std::string>& target) {
-  Stmt next = db_.Prepare("SELECT value FROM meta WHERE key='next_ino'");
+// Takes `count` inode numbers from meta.next_ino; returns the first.
+static int64_t TakeInodeNumbers(SqliteDb& db, int64_t count) {
+  Stmt next = db.Prepare("SELECT value FROM meta WHERE key='next_ino'");
   if (!next.Step()) throw SqlError("meta.next_ino is missing");
   int64_t id = next.Int(0);
-  Stmt bump = db_.Prepare("UPDATE meta SET value=?1 WHERE key='next_ino'");
-  bump.Bind(1, id + 1).Run();
+  Stmt bump = db.Prepare("UPDATE meta SET value=?1 WHERE key='next_ino'");
+  bump.Bind(1, id + count).Run();
+  return id;
+}
+
+int64_t StoreOps::NewInode(const std::string& type, int64_t mode, int64_t uid, int64_t gid,
+                           int64_t rdev, const std::optional<std::string>& target,
+                           std::optional<int64_t> reserved) {
+  int64_t id = 0;
+  if (reserved) {
+    id = *reserved;
+    Stmt r = db_.Prepare("SELECT 1 FROM ino_reservations WHERE owner=?1 AND lo<=?2 AND hi>=?2");
+    r.Bind(1, user_).Bind(2, id);
+    if (!r.Step()) {
+      throw OpError{EINVAL, "inode number " + std::to_string(id) + " was not reserved by you"};
+    }
+    Stmt used = db_.Prepare("SELECT 1 FROM inodes WHERE id=?1");
+    used.Bind(1, id);
+    if (used.Step()) throw OpError{EEXIST, "inode " + std::to_string(id) + " exists already"};
+  } else {
+    id = TakeInodeNumbers(db_, 1);
+  }
   Stmt ins = db_.Prepare(
       "INSERT INTO inodes(id, owner, type, mode, uid, gid, rdev, nlink, size, atime, mtime, ctime,"
       " version, target, xattrs) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?10,?10,NULL,?11,NULL)");
@@ -220,6 +240,31 @@ Json StoreOps::Mkdir(const Args& a) {
   return Json{{"attr", InodeJson(LoadInode(id))}};
 }
 
+// Numbers a client may give new files itself (create's and new_entry's "ino"), so that it can
+// answer a create at once and send the file's entry with its first commit.
+Json StoreOps::ReserveInodes(const Args& a) {
+  const int64_t count = a.Int("count", 1, 65536);
+  const int64_t first = TakeInodeNumbers(db_, count);
+  Stmt ins = db_.Prepare("INSERT INTO ino_reservations(owner, lo, hi) VALUES(?1,?2,?3)");
+  ins.Bind(1, user_).Bind(2, first).Bind(3, first + count - 1).Run();
+  return Json{{"first", first}, {"count", count}};
+}
+
+StoreOps::Inode StoreOps::FileForWrite(const Args& a) {
+  const int64_t ino = a.Ino("ino");
+  if (a.Has("new_entry")) {
+    Stmt st = db_.Prepare("SELECT 1 FROM inodes WHERE id=?1");
+    st.Bind(1, ino);
+    // Present: an earlier attempt of this write created it (its reply was lost).
+    if (!st.Step()) {
+      Json entry = a.Object("new_entry");
+      entry["ino"] = ino;
+      Create(Args(entry));
+    }
+  }
+  return LoadInode(ino);
+}
+
 Json StoreOps::Create(const Args& a) {
   int64_t parent = a.Ino("parent");
   std::string key = a.Key("key");
@@ -234,9 +279,18 @@ Json StoreOps::Create(const Args& a) {
   int64_t uid = a.OptInt("uid", 0, UINT32_MAX).value_or(0);
   int64_t gid = a.OptInt("gid", 0, UINT32_MAX).value_or(0);
   int64_t rdev = a.OptInt("rdev", 0, INT64_MAX).value_or(0);
+  std::optional<int64_t> reserved;
+  if (a.Has("ino")) {
+    reserved = a.Ino("ino");
+    if (type != "file") throw OpError{EINVAL, "create: only a regular file takes a reserved ino"};
+  }
   LoadDir(parent);
-  if (FindEntry(db_, parent, key)) throw OpError{EEXIST, "entry exists"};
-  int64_t id = NewInode(type, mode, uid, gid, rdev, std::nullopt);
+  if (auto e = FindEntry(db_, parent, key)) {
+    // A retried create of a reserved number that landed (its reply was lost) succeeds again.
+    if (!reserved || e->child != *reserved) throw OpError{EEXIST, "entry exists"};
+    return Json{{"attr", InodeJson(LoadInode(*reserved))}};
+  }
+  int64_t id = NewInode(type, mode, uid, gid, rdev, std::nullopt, reserved);
   InsertEntry(db_, parent, key, name, id);
   Touch(parent, true, true);
   return Json{{"attr", InodeJson(LoadInode(id))}};

@@ -37,7 +37,8 @@ bool MetaClient::IsMutating(std::string_view op) {
       "register",      "passwd",         "setattr",        "mkdir",         "create",
       "symlink",       "link",           "unlink",         "rmdir",         "rename",
       "begin_version", "commit_version", "write_inline",   "report_shard",  "report_server",
-      "gc_done",       "repair_done",    "expire_pending", "report_repair", "request_scrub"};
+      "gc_done",       "repair_done",    "expire_pending", "report_repair", "request_scrub",
+      "reserve_inodes"};
   return kMutating.count(op) > 0;
 }
 

@@ -271,17 +271,40 @@ Result<Attr> Vault::Mkdir(uint64_t parent, std::string_view name, uint32_t mode,
 Result<Attr> Vault::Create(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid,
                            uint32_t gid) {
   if (!logged_in()) return PermissionDenied("log in first");
-  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
-  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(parent, name));
-  auto r = meta_->Call("create", {{"parent", parent},
-                                  {"key", key},
-                                  {"name", HexEncode(sealed)},
-                                  {"type", "file"},
-                                  {"mode", mode},
-                                  {"uid", uid},
-                                  {"gid", gid}});
-  if (!r.ok()) return r.status();
-  return Attr::FromJson((*r)["attr"]);
+  VFS_ASSIGN_OR_RETURN(json args,
+                       EntryArgs(NewEntry{parent, std::string(name), mode, uid, gid}, 0));
+  return CallForAttr("create", std::move(args));
+}
+
+Result<json> Vault::EntryArgs(const NewEntry& e, uint64_t ino) const {
+  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(e.parent, e.name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(e.parent, e.name));
+  json args = {{"parent", e.parent}, {"key", key},     {"name", HexEncode(sealed)},
+               {"type", "file"},     {"mode", e.mode}, {"uid", e.uid},
+               {"gid", e.gid}};
+  if (ino != 0) args["ino"] = ino;
+  return args;
+}
+
+Result<uint64_t> Vault::ReserveInode() {
+  if (!logged_in()) return PermissionDenied("log in first");
+  std::lock_guard<std::mutex> lock(ino_mu_);
+  if (next_reserved_ == reserved_end_) {
+    // One replicated entry per batch; numbers a daemon never uses are simply skipped.
+    VFS_ASSIGN_OR_RETURN(json r, meta_->Call("reserve_inodes", {{"count", 256}}));
+    VFS_ASSIGN_OR_RETURN(uint64_t first, Field<uint64_t>(r, "first"));
+    VFS_ASSIGN_OR_RETURN(uint64_t count, Field<uint64_t>(r, "count"));
+    if (count == 0) return Status(EPROTO, "reserve_inodes returned no numbers");
+    next_reserved_ = first;
+    reserved_end_ = first + count;
+  }
+  return next_reserved_++;
+}
+
+Result<Attr> Vault::CreateReserved(uint64_t ino, const NewEntry& e) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(json args, EntryArgs(e, ino));
+  return CallForAttr("create", std::move(args));
 }
 
 Result<Attr> Vault::CallForAttr(const char* op, json args) {
@@ -498,10 +521,16 @@ Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const Plaintex
   // replicated write_inline; larger ones reserve placements with begin_version first.
   json begin;
   std::string vid;
+  json new_entry;
+  if (options.create) {
+    VFS_ASSIGN_OR_RETURN(new_entry, EntryArgs(*options.create, 0));
+  }
   if (is_inline) {
     VFS_ASSIGN_OR_RETURN(vid, crypto::RandomHexId(16));
   } else {
-    VFS_ASSIGN_OR_RETURN(begin, meta_->Call("begin_version", {{"ino", attr.ino}}));
+    json args = {{"ino", attr.ino}};
+    if (options.create) args["new_entry"] = new_entry;
+    VFS_ASSIGN_OR_RETURN(begin, meta_->Call("begin_version", args));
     VFS_ASSIGN_OR_RETURN(vid, Field<std::string>(begin, "version"));
   }
   VFS_ASSIGN_OR_RETURN(uint64_t vnum, VersionNumber(vid));
@@ -514,6 +543,7 @@ Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const Plaintex
   json commit = {
       {"ino", attr.ino}, {"version", vid}, {"size", size}, {"wrapped_key", HexEncode(wrapped)}};
   commit["expected"] = attr.version.empty() ? json(nullptr) : json(attr.version);
+  if (is_inline && options.create) commit["new_entry"] = std::move(new_entry);
   if (is_inline) {
     std::vector<uint8_t> buf(size + crypto::SegmentCipher::kTagSize);
     if (size > 0) VFS_RETURN_IF_ERROR(read(buf.data(), size).Annotate("read input"));

@@ -114,6 +114,17 @@ struct AttrUpdate {
   void AddTo(nlohmann::json& args) const;
 };
 
+// A regular file to create with its first commit (WriteOptions::create), or at once with
+// CreateReserved: the caller named it with a number from ReserveInode() before the metadata
+// service knew it.
+struct NewEntry {
+  uint64_t parent = 0;
+  std::string name;
+  uint32_t mode = 0644;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
 struct WriteOptions {
   // Applied atomically with the commit (the FUSE daemon sends a write's mtime and any
   // chmod/chown/utimens made while the file was open).
@@ -124,6 +135,9 @@ struct WriteOptions {
   bool replace_newer = false;
   std::function<void(uint64_t)> progress;
   ContentReport* report = nullptr;
+  // Creates the file (inode attr.ino, reserved) in the same replicated entry as the commit of
+  // a small file, or with the placement of a large one. EEXIST if the name is taken.
+  std::optional<NewEntry> create;
 };
 
 struct FsStats {
@@ -163,6 +177,11 @@ class Vault {
                      uint32_t gid = 0);
   Result<Attr> Create(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid = 0,
                       uint32_t gid = 0);
+  // An inode number for a new file that only this client will use (from a batch reserved
+  // in the metadata service), so the file can be named before it is created.
+  Result<uint64_t> ReserveInode();
+  // Creates `e` as inode `ino` (from ReserveInode). Repeating a create that landed succeeds.
+  Result<Attr> CreateReserved(uint64_t ino, const NewEntry& e);
   // A FIFO, socket or device node (type fifo, socket, chr, blk): metadata only.
   Result<Attr> Mknod(uint64_t parent, std::string_view name, std::string_view type, uint32_t mode,
                      uint32_t uid, uint32_t gid, uint64_t rdev);
@@ -241,6 +260,8 @@ class Vault {
   Result<const erasure::Codec*> CodecFor(int k, int m);
   ShardTransport* transport();
   Result<Attr> CallForAttr(const char* op, nlohmann::json args);
+  // create's arguments for `e` (name sealed, lookup key), plus "ino" if not 0.
+  Result<nlohmann::json> EntryArgs(const NewEntry& e, uint64_t ino) const;
   friend class VersionReader;
 
   ClusterConfig config_;
@@ -257,6 +278,9 @@ class Vault {
   std::unique_ptr<crypto::Key> master_;
   std::unique_ptr<crypto::Key> auth_key_;  // to renew an expired session
   std::unique_ptr<crypto::NameCipher> names_;
+
+  std::mutex ino_mu_;
+  uint64_t next_reserved_ = 0, reserved_end_ = 0;  // [next, end) unused; guarded by ino_mu_
 
   std::mutex codec_mu_;
   std::map<std::pair<int, int>, std::unique_ptr<erasure::Codec>> codecs_;  // guarded

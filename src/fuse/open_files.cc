@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "src/common/log.h"
+#include "src/crypto/name_cipher.h"
 
 namespace vaultfs::fuse {
 
@@ -14,6 +15,22 @@ int64_t NowNs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+namespace {
+
+cluster::Attr UncreatedAttr(uint64_t ino, const cluster::NewEntry& e, int64_t now) {
+  cluster::Attr a;
+  a.ino = ino;
+  a.type = "file";
+  a.mode = e.mode;
+  a.uid = e.uid;
+  a.gid = e.gid;
+  a.nlink = 1;
+  a.atime_ns = a.mtime_ns = a.ctime_ns = now;
+  return a;
+}
+
+}  // namespace
 
 OpenFiles::OpenFiles(cluster::Vault* vault, std::string staging_dir)
     : vault_(vault), staging_dir_(std::move(staging_dir)) {
@@ -39,6 +56,9 @@ void OpenFiles::RecoverJournals() {
       continue;
     }
     auto now = vault_->GetAttr(j.ino);
+    if (!now.ok() && now.status().code() == ENOENT && j.create) {
+      now = UncreatedAttr(j.ino, *j.create, j.mtime_ns);  // its first commit creates it
+    }
     if (!now.ok()) {
       VFS_LOG(kWarn) << "staged changes of inode " << j.ino << " (" << (*staged)->path()
                      << ") not recovered now: " << now.status().ToString();
@@ -57,8 +77,10 @@ void OpenFiles::RecoverJournals() {
     f->pending = j.attrs;
     f->failed = true;
     f->next_retry = std::chrono::steady_clock::now();
+    f->creating = j.create;
     VFS_LOG(kInfo) << "recovered staged changes of inode " << j.ino << "; committing them";
     std::lock_guard<std::mutex> lock(mu_);
+    if (j.create) uncreated_[{j.create->parent, j.create->name}] = j.ino;
     files_.emplace(j.ino, std::move(f));  // an open of the inode joins it
   }
   cv_.notify_all();
@@ -90,6 +112,95 @@ Result<std::shared_ptr<FileState>> OpenFiles::Open(const cluster::Attr& fresh) {
     f->base = fresh;  // same content; attributes may have changed
   }
   return f;
+}
+
+std::shared_ptr<FileState> OpenFiles::OpenNew(uint64_t ino, const cluster::NewEntry& e) {
+  const cluster::Attr a = UncreatedAttr(ino, e, NowNs());
+  auto f = std::make_shared<FileState>();
+  f->ino = a.ino;
+  f->base = a;
+  f->dirty = true;  // close() commits it, even empty
+  f->write_mtime_ns = a.mtime_ns;
+  f->creating = e;
+  f->opens = 1;
+  std::lock_guard<std::mutex> lock(mu_);
+  files_[a.ino] = f;
+  uncreated_[{e.parent, e.name}] = a.ino;
+  return f;
+}
+
+std::optional<cluster::Attr> OpenFiles::Uncreated(uint64_t parent, const std::string& name) {
+  uint64_t ino = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = uncreated_.find({parent, name});
+    if (it == uncreated_.end()) return std::nullopt;
+    ino = it->second;
+  }
+  return Uncreated(ino);
+}
+
+std::optional<cluster::Attr> OpenFiles::Uncreated(uint64_t ino) {
+  auto f = Find(ino);
+  if (!f) return std::nullopt;
+  std::lock_guard<std::mutex> lock(f->mu);
+  if (!f->creating) return std::nullopt;
+  cluster::Attr a = f->base;
+  Overlay(*f, &a);
+  return a;
+}
+
+void OpenFiles::CreatePending() {
+  std::vector<std::shared_ptr<FileState>> todo;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (uncreated_.empty()) return;
+    for (const auto& [name, ino] : uncreated_) {
+      auto it = files_.find(ino);
+      if (it != files_.end()) todo.push_back(it->second);
+    }
+  }
+  for (auto& f : todo) {
+    std::lock_guard<std::mutex> lock(f->mu);
+    if (!f->creating) continue;  // committed meanwhile
+    auto a = vault_->CreateReserved(f->ino, *f->creating);
+    if (!a.ok() && a.status().code() == EEXIST) {
+      MoveToConflictName(*f);
+      a = vault_->CreateReserved(f->ino, *f->creating);
+    }
+    if (!a.ok()) {  // its close() will try again and report it
+      VFS_LOG(kWarn) << "could not create inode " << f->ino << " yet: " << a.status().ToString();
+      continue;
+    }
+    // The content is still to come: only the identity and link count change here.
+    f->base.version = a->version;
+    f->base.nlink = a->nlink;
+    ForgetName(*f);
+    f->creating.reset();
+  }
+}
+
+void OpenFiles::ForgetName(const FileState& f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = uncreated_.find({f.creating->parent, f.creating->name});
+  if (it != uncreated_.end() && it->second == f.ino) uncreated_.erase(it);
+}
+
+// Another client created the name first (it was free when this file was created here): the
+// file is created under "<name>.conflict-<ino>" instead, so nothing written is lost.
+void OpenFiles::MoveToConflictName(FileState& f) {
+  const std::string was = f.creating->name;
+  const std::string suffix = ".conflict-" + std::to_string(f.ino);
+  std::string name = was.substr(0, std::min(was.size(), crypto::kMaxNameSize - suffix.size()));
+  name += suffix;
+  ForgetName(f);
+  f.creating->name = name;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    uncreated_[{f.creating->parent, name}] = f.ino;
+  }
+  VFS_LOG(kWarn) << "another client created '" << was << "' first; inode " << f.ino
+                 << " is kept as '" << name << "' in the same directory";
 }
 
 void OpenFiles::Release(const std::shared_ptr<FileState>& f) {
@@ -216,10 +327,13 @@ Status OpenFiles::Commit(FileState& f) {
     f.pending = {};
     return st;
   }
+  if (!f.dirty) return st;  // committed, but not as asked (under a conflict name)
   f.failed = true;
   f.next_retry = std::chrono::steady_clock::now() + f.backoff;
+  if (!f.staged && f.creating) (void)EnsureStaged(f);  // an empty new file: journal it too
   if (f.staged) {
-    StagedJournal j{f.ino, f.base.version, f.size, f.base_limit, f.write_mtime_ns, f.pending};
+    StagedJournal j{f.ino,     f.base.version, f.size, f.base_limit, f.write_mtime_ns,
+                    f.pending, f.creating};
     Status js = f.staged->SaveJournal(j);
     if (!js.ok()) VFS_LOG(kError) << "could not journal staged data: " << js.ToString();
   }
@@ -277,8 +391,32 @@ Status OpenFiles::CommitLocked(FileState& f) {
   // The whole content was read before the commit, so it does not depend on the base still
   // being current: if another client committed meanwhile, the last writer wins.
   o.replace_newer = true;
+  o.create = f.creating;
   auto a = vault_->WriteContent(f.base, f.size, source, o);
+  Status conflict;
+  if (!a.ok() && a.status().code() == EEXIST && f.creating) {
+    const std::string was = f.creating->name;
+    MoveToConflictName(f);
+    o.create = f.creating;
+    pos = 0;
+    a = vault_->WriteContent(f.base, f.size, source, o);
+    conflict =
+        Status(EEXIST, "another client created '" + was + "' first; this file was saved as '" +
+                           f.creating->name + "' beside it");
+  }
   if (!a.ok()) {
+    if (a.status().code() == ENOENT && f.creating) {
+      // Its directory was removed (by another client) before the file was ever created.
+      Status gone(ENOENT, "the directory of '" + f.creating->name +
+                              "' was removed before the file could be created");
+      ForgetName(f);
+      f.creating.reset();
+      f.dirty = false;
+      f.failed = false;
+      if (f.staged) f.staged->DropJournal();
+      f.staged.reset();
+      return gone;
+    }
     if (a.status().code() == ENOENT) {
       // The file was deleted (by us or another client) while open: nothing to keep.
       VFS_LOG(kInfo) << "inode " << f.ino << " was deleted before its changes were committed";
@@ -291,6 +429,10 @@ Status OpenFiles::CommitLocked(FileState& f) {
     return a.status();
   }
   const bool replaced = !f.base.version.empty();
+  if (f.creating) {
+    ForgetName(f);
+    f.creating.reset();
+  }
   f.base = *a;
   f.base_limit = f.size;
   f.cache.reset();  // the old version's shards are queued for deletion
@@ -300,7 +442,7 @@ Status OpenFiles::CommitLocked(FileState& f) {
   f.failed = false;
   f.pending = {};
   f.backoff = std::chrono::seconds(2);
-  return Status::Ok();
+  return conflict;
 }
 
 int OpenFiles::FlushAll(std::chrono::steady_clock::time_point deadline) {

@@ -6,6 +6,13 @@
 // base it is zeros. Commit() uploads that merged view as a new version with the attributes
 // changed while the file was open; close() and fsync() call it and return its error.
 //
+// A file created here is not sent to the metadata service at once: it gets a reserved inode
+// number and an entry this daemon answers lookups for, and is created by its first commit
+// (one replicated entry for a small file instead of two). Anything else that could see the
+// name from the service (readdir, rename, unlink, link, ...) first creates such files
+// (CreatePending). If another client took the name meanwhile, the file is kept under a
+// conflict name beside it and close() reports EEXIST.
+//
 // A failed commit keeps the state (and journals it to the cache dir), and a background
 // thread retries it with back-off until it lands, so written data is never dropped; a later
 // daemon recovers journals left behind by one that died.
@@ -18,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -40,10 +48,11 @@ struct FileState {
   std::unique_ptr<SegmentCache> cache;  // of base.version, opened on first need
   std::chrono::steady_clock::time_point cache_opened;
   bool dirty = false;
-  int64_t write_mtime_ns = 0;   // of the last write or truncate
-  cluster::AttrUpdate pending;  // attribute changes to send with the next commit
-  int opens = 0;                // guarded by OpenFiles::mu_
-  bool failed = false;          // last commit failed; the retry thread owns it
+  int64_t write_mtime_ns = 0;                 // of the last write or truncate
+  cluster::AttrUpdate pending;                // attribute changes to send with the next commit
+  std::optional<cluster::NewEntry> creating;  // not created in the metadata service yet
+  int opens = 0;                              // guarded by OpenFiles::mu_
+  bool failed = false;                        // last commit failed; the retry thread owns it
   std::chrono::steady_clock::time_point next_retry;
   std::chrono::seconds backoff{2};
 };
@@ -60,6 +69,16 @@ class OpenFiles {
   // state if another handle holds it, else starts one. Unflushed local changes win over a
   // newer version elsewhere; otherwise the state moves to `fresh` (close-to-open).
   Result<std::shared_ptr<FileState>> Open(const cluster::Attr& fresh);
+  // A new empty file named `e`, not yet created (see above), as inode `ino` (reserved), open
+  // once.
+  std::shared_ptr<FileState> OpenNew(uint64_t ino, const cluster::NewEntry& e);
+  // The attributes of a file created here and not yet in the metadata service, by name or by
+  // inode.
+  std::optional<cluster::Attr> Uncreated(uint64_t parent, const std::string& name);
+  std::optional<cluster::Attr> Uncreated(uint64_t ino);
+  // Creates every such file in the metadata service now (their content follows at close);
+  // one that fails is logged and left to its close().
+  void CreatePending();
   void Release(const std::shared_ptr<FileState>& f);
   std::shared_ptr<FileState> Find(uint64_t ino);
   bool AnyOpen();
@@ -92,6 +111,8 @@ class OpenFiles {
   Status EnsureStaged(FileState& f);
   Status CommitLocked(FileState& f);
   Status Materialize(FileState& f);
+  void MoveToConflictName(FileState& f);
+  void ForgetName(const FileState& f);  // f.creating is done with
   void RetryLoop();
   void MaybeCollectGarbage(std::unique_lock<std::mutex>& lock);
 
@@ -100,6 +121,8 @@ class OpenFiles {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<uint64_t, std::shared_ptr<FileState>> files_;  // guarded by mu_
+  // Names of files not created yet: (parent, name) -> inode. Guarded by mu_.
+  std::map<std::pair<uint64_t, std::string>, uint64_t> uncreated_;
   bool stop_ = false;
   bool gc_due_ = false;                            // guarded by mu_
   std::atomic<bool> gc_wanted_{false};             // set by commits (which hold only f.mu)

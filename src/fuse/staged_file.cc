@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "src/common/hex.h"
 #include "src/common/log.h"
 #include "src/crypto/random.h"
 
@@ -91,6 +92,14 @@ Result<std::unique_ptr<StagedFile>> StagedFile::Recover(const std::string& journ
     journal->base_limit = j.at("base_limit").get<uint64_t>();
     journal->mtime_ns = j.at("mtime").get<int64_t>();
     journal->attrs = AttrsFromJson(j.at("attrs"));
+    if (j.contains("create")) {
+      const auto& c = j.at("create");
+      auto name = HexDecode(c.at("name").get<std::string>());
+      if (!name.ok()) return Corruption("staging journal " + journal_path + ": bad name");
+      journal->create =
+          cluster::NewEntry{c.at("parent").get<uint64_t>(), *name, c.at("mode").get<uint32_t>(),
+                            c.at("uid").get<uint32_t>(), c.at("gid").get<uint32_t>()};
+    }
     for (const auto& r : j.at("present")) {
       f->present_.Add(r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>());
     }
@@ -159,6 +168,14 @@ Status StagedFile::SaveJournal(const StagedJournal& j) {
                         {"mtime", j.mtime_ns},
                         {"attrs", AttrsToJson(j.attrs)},
                         {"present", std::move(ranges)}};
+  if (j.create) {
+    // Names are bytes, not necessarily UTF-8 (which JSON strings must be).
+    doc["create"] = {{"parent", j.create->parent},
+                     {"name", HexEncode(j.create->name)},
+                     {"mode", j.create->mode},
+                     {"uid", j.create->uid},
+                     {"gid", j.create->gid}};
+  }
   std::string tmp = journal_path_ + ".tmp";
   {
     UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));

@@ -27,6 +27,7 @@ struct StagedJournal {
   uint64_t base_limit = 0;  // bytes of the base version that still show through
   int64_t mtime_ns = 0;
   cluster::AttrUpdate attrs;
+  std::optional<cluster::NewEntry> create;  // set: the file is not created yet
 };
 
 class StagedFile {

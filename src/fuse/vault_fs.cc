@@ -149,6 +149,8 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   VaultFs* fs = Fs(req);
   if (NameTooLong(name)) return (void)fuse_reply_err(req, ENAMETOOLONG);
+  if (auto fresh = fs->files().Uncreated(fs->Real(parent), name))
+    return ReplyEntry(req, fs, *fresh);
   auto a = fs->vault().Lookup(fs->Real(parent), name);
   if (!a.ok()) {
     if (a.status().code() == ENOENT) {
@@ -258,6 +260,7 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 
 void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   VaultFs* fs = Fs(req);
+  fs->files().CreatePending();  // names the service checks or lists
   if (NameTooLong(name)) return (void)fuse_reply_err(req, ENAMETOOLONG);
   const char* type = nullptr;
   switch (mode & S_IFMT) {
@@ -288,6 +291,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   VaultFs* fs = Fs(req);
+  fs->files().CreatePending();  // names the service checks or lists
   if (NameTooLong(name)) return (void)fuse_reply_err(req, ENAMETOOLONG);
   auto o = OwnerFor(fs, req, parent, true);
   if (!o.ok()) return ReplyErr(req, o.status(), "mkdir");
@@ -308,6 +312,7 @@ std::optional<uint64_t> OpenInodeAt(VaultFs* fs, fuse_ino_t parent, const char* 
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   VaultFs* fs = Fs(req);
+  fs->files().CreatePending();  // names the service checks or lists
   const auto open = OpenInodeAt(fs, parent, name);
   Status st = fs->vault().Unlink(fs->Real(parent), name);
   if (st.ok() && open) fs->files().NoteUnlinked(*open);
@@ -317,12 +322,14 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   VaultFs* fs = Fs(req);
+  fs->files().CreatePending();  // names the service checks or lists
   Status st = fs->vault().Rmdir(fs->Real(parent), name);
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "rmdir"));
 }
 
 void OpSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
   VaultFs* fs = Fs(req);
+  fs->files().CreatePending();  // names the service checks or lists
   if (NameTooLong(name)) return (void)fuse_reply_err(req, ENAMETOOLONG);
   if (strlen(target) > crypto::kMaxSymlinkTargetSize) {
     return (void)fuse_reply_err(req, ENAMETOOLONG);
@@ -337,6 +344,7 @@ void OpSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   VaultFs* fs = Fs(req);
+  fs->files().CreatePending();  // names the service checks or lists
   if (NameTooLong(newname)) return (void)fuse_reply_err(req, ENAMETOOLONG);
   // Linux: RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2 (the protocol's values); whiteouts are
   // for overlay filesystems.
@@ -351,6 +359,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   VaultFs* fs = Fs(req);
+  fs->files().CreatePending();  // names the service checks or lists
   if (NameTooLong(newname)) return (void)fuse_reply_err(req, ENAMETOOLONG);
   auto a = fs->vault().Link(fs->Real(ino), fs->Real(newparent), newname);
   if (!a.ok()) return ReplyErr(req, a.status(), "link");
@@ -363,10 +372,16 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
   ReplyEntry(req, fs, *a);
 }
 
-void OpenHandle(fuse_req_t req, VaultFs* fs, const Attr& fresh, fuse_file_info* fi, bool created) {
-  auto f = fs->files().Open(fresh);
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  VaultFs* fs = Fs(req);
+  // Close-to-open: fresh attributes from the service, unless the file exists only here yet.
+  auto uncreated = fs->files().Uncreated(fs->Real(ino));
+  auto a = uncreated ? Result<Attr>(*uncreated) : fs->vault().GetAttr(fs->Real(ino));
+  if (!a.ok()) return ReplyErr(req, a.status(), "open");
+  if (a->type != "file") return (void)fuse_reply_err(req, a->is_dir() ? EISDIR : ENXIO);
+  auto f = fs->files().Open(*a);
   if (!f.ok()) return ReplyErr(req, f.status(), "open");
-  if (!created) {
+  {
     std::lock_guard<std::mutex> lock((*f)->mu);
     Status st = (fi->flags & O_TRUNC) ? fs->files().Truncate(**f, 0) : fs->files().PinVersion(**f);
     if (!st.ok()) {
@@ -374,22 +389,9 @@ void OpenHandle(fuse_req_t req, VaultFs* fs, const Attr& fresh, fuse_file_info* 
       return ReplyErr(req, st, "open");
     }
   }
-  fi->fh = reinterpret_cast<uint64_t>(new Handle{*f, (fi->flags & O_TRUNC) != 0 || created});
+  fi->fh = reinterpret_cast<uint64_t>(new Handle{*f, (fi->flags & O_TRUNC) != 0});
   fi->keep_cache = 0;  // close-to-open: the kernel drops cached pages of an earlier version
-  if (created) {
-    fuse_entry_param e = EntryFor(fs, fresh);
-    fuse_reply_create(req, &e, fi);
-  } else {
-    fuse_reply_open(req, fi);
-  }
-}
-
-void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  VaultFs* fs = Fs(req);
-  auto a = fs->vault().GetAttr(fs->Real(ino));
-  if (!a.ok()) return ReplyErr(req, a.status(), "open");
-  if (a->type != "file") return (void)fuse_reply_err(req, a->is_dir() ? EISDIR : ENXIO);
-  OpenHandle(req, fs, *a, fi, false);
+  fuse_reply_open(req, fi);
 }
 
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -398,9 +400,19 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (NameTooLong(name)) return (void)fuse_reply_err(req, ENAMETOOLONG);
   auto o = OwnerFor(fs, req, parent, false);
   if (!o.ok()) return ReplyErr(req, o.status(), "create");
-  auto a = fs->vault().Create(fs->Real(parent), name, mode & 07777, o->uid, o->gid);
-  if (!a.ok()) return ReplyErr(req, a.status(), "create");
-  OpenHandle(req, fs, *a, fi, true);
+  // The metadata service learns of the file with its first commit (see OpenFiles).
+  auto ino = fs->vault().ReserveInode();
+  if (!ino.ok()) return ReplyErr(req, ino.status(), "create");
+  auto f = fs->files().OpenNew(*ino, {fs->Real(parent), name, mode & 07777, o->uid, o->gid});
+  Attr a;
+  {
+    std::lock_guard<std::mutex> lock(f->mu);
+    a = f->base;
+  }
+  fi->fh = reinterpret_cast<uint64_t>(new Handle{std::move(f), true});
+  fi->keep_cache = 0;
+  fuse_entry_param entry = EntryFor(fs, a);
+  fuse_reply_create(req, &entry, fi);
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
@@ -485,6 +497,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   VaultFs* fs = Fs(req);
+  fs->files().CreatePending();  // names the service checks or lists
   auto a = fs->vault().GetAttr(fs->Real(ino));
   if (!a.ok()) return ReplyErr(req, a.status(), "opendir");
   if (!a->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
@@ -599,7 +612,7 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
 void OpAccess(fuse_req_t req, fuse_ino_t ino, int) {
   // With default_permissions the kernel checks modes itself; this only says whether it exists.
   VaultFs* fs = Fs(req);
-  auto a = fs->vault().GetAttr(fs->Real(ino));
+  auto a = fs->AttrOf(fs->Real(ino));
   fuse_reply_err(req, a.ok() ? 0 : ErrnoOf(a.status(), "access"));
 }
 

@@ -111,6 +111,7 @@ TEST_F(StagedFileTest, JournaledDataSurvivesAndRecovers) {
   j.mtime_ns = 1234567890123;
   j.attrs.mode = 0640;
   j.attrs.uid = 1000;
+  j.create = cluster::NewEntry{7, std::string("na\xffme", 5), 0600, 1000, 100};  // not UTF-8
   {
     auto f = StagedFile::Create(dir_, j.ino);
     ASSERT_TRUE(f.ok());
@@ -131,6 +132,12 @@ TEST_F(StagedFileTest, JournaledDataSurvivesAndRecovers) {
   EXPECT_EQ(got.attrs.mode, j.attrs.mode);
   EXPECT_EQ(got.attrs.uid, j.attrs.uid);
   EXPECT_FALSE(got.attrs.gid.has_value());
+  ASSERT_TRUE(got.create.has_value());
+  EXPECT_EQ(got.create->parent, 7u);
+  EXPECT_EQ(got.create->name, j.create->name);
+  EXPECT_EQ(got.create->mode, 0600u);
+  EXPECT_EQ(got.create->uid, 1000u);
+  EXPECT_EQ(got.create->gid, 100u);
   EXPECT_TRUE((*f)->present().Covers(10, 14));
   EXPECT_TRUE((*f)->present().Covers(2 << 20, (2 << 20) + 4));
   EXPECT_FALSE((*f)->present().Covers(0, 10));

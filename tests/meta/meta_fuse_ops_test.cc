@@ -233,6 +233,83 @@ TEST_F(MetaFuseOpsTest, WriteInlineEqualsBeginPlusCommit) {
   EXPECT_EQ(Attr(c, b)["version"], vb3);
 }
 
+// The FUSE daemon names a new file with a reserved inode number and creates it with its first
+// commit (write_inline or begin_version carrying "new_entry"): one log entry per small file.
+TEST_F(MetaFuseOpsTest, ReservedInodesLetTheFirstCommitCreateTheFile) {
+  User u = NewUser("reserver");
+  User other = NewUser("squatter");
+  auto& c = *u.c;
+  auto r = c.Call("reserve_inodes", {{"count", 4}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const int64_t first = (*r)["first"];
+  EXPECT_EQ((*r)["count"], 4);
+  auto r2 = c.Call("reserve_inodes", {{"count", 1}});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ((*r2)["first"], first + 4) << "reservations never overlap";
+  EXPECT_ERRNO(c.Call("reserve_inodes", {{"count", 0}}), EINVAL);
+  EXPECT_ERRNO(c.Call("reserve_inodes", {{"count", 65537}}), EINVAL);
+  EXPECT_ERRNO(c.Call("reserve_inodes", Json::object()), EINVAL);
+
+  auto entry = [&](const std::string& name) {
+    return Json{{"parent", u.root}, {"key", K(name)}, {"name", "n"}, {"mode", 0600}};
+  };
+  // create with a reserved number; a retry of it (its reply lost) succeeds again.
+  Json ca = entry("a");
+  ca["ino"] = first;
+  auto a = c.Call("create", ca);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(Ino(a), first);
+  EXPECT_EQ(Ino(c.Call("create", ca)), first);
+  Json reuse = entry("a2");
+  reuse["ino"] = first;
+  EXPECT_ERRNO(c.Call("create", reuse), EEXIST);  // the number is taken
+  Json taken = entry("a");
+  taken["ino"] = first + 1;
+  EXPECT_ERRNO(c.Call("create", taken), EEXIST);  // the name is taken
+  Json unreserved = entry("u");
+  unreserved["ino"] = first + 100;
+  EXPECT_ERRNO(c.Call("create", unreserved), EINVAL);
+  Json fifo = entry("f");
+  fifo["ino"] = first + 1;
+  fifo["type"] = "fifo";
+  EXPECT_ERRNO(c.Call("create", fifo), EINVAL);
+  // Another user cannot take this user's numbers.
+  Json stolen = {{"parent", other.root}, {"key", K("s")}, {"name", "n"}, {"ino", first + 1}};
+  EXPECT_ERRNO(other.c->Call("create", stolen), EINVAL);
+
+  // write_inline that creates the file: one entry, the file complete.
+  const std::string vb = NewVid();
+  auto wb = WriteInline(c, first + 1, vb, nullptr, {{"new_entry", entry("b")}});
+  ASSERT_TRUE(wb.ok()) << wb.status().ToString();
+  EXPECT_EQ((*wb)["attr"]["ino"], first + 1);
+  EXPECT_EQ((*wb)["attr"]["size"], 5);
+  EXPECT_EQ((*wb)["attr"]["mode"], 0600);
+  EXPECT_EQ((*wb)["attr"]["version"], vb);
+  auto lb = c.Call("lookup", {{"parent", u.root}, {"key", K("b")}});
+  ASSERT_TRUE(lb.ok());
+  EXPECT_EQ(Ino(lb), first + 1);
+  // A later commit that still carries new_entry (a retry) writes to the existing file.
+  auto again = WriteInline(c, first + 1, NewVid(), vb, {{"new_entry", entry("b")}});
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+  // A taken name refuses the whole entry: no inode, no version.
+  auto clash = WriteInline(c, first + 2, NewVid(), nullptr, {{"new_entry", entry("b")}});
+  EXPECT_ERRNO(clash, EEXIST);
+  EXPECT_ERRNO(c.Call("getattr", {{"ino", first + 2}}), ENOENT);
+  // Malformed new_entry.
+  EXPECT_ERRNO(WriteInline(c, first + 2, NewVid(), nullptr, {{"new_entry", "b"}}), EINVAL);
+  EXPECT_ERRNO(WriteInline(c, first + 2, NewVid(), nullptr,
+                           {{"new_entry", {{"parent", u.root}, {"name", "n"}}}}),
+               EINVAL);
+
+  // begin_version creates a large file's entry with its placement.
+  auto bv = c.Call("begin_version", {{"ino", first + 2}, {"new_entry", entry("c")}});
+  ASSERT_TRUE(bv.ok()) << bv.status().ToString();
+  Json attr_c = Attr(c, first + 2);
+  EXPECT_EQ(attr_c["size"], 0);
+  EXPECT_EQ(attr_c["mode"], 0600);
+  EXPECT_EQ(Ino(c.Call("lookup", {{"parent", u.root}, {"key", K("c")}})), first + 2);
+}
+
 TEST_F(MetaFuseOpsTest, WriteInlineRefusesBadInputAndConflicts) {
   User u = NewUser("inlinebad");
   User other = NewUser("inlineother");
