@@ -101,7 +101,7 @@ Result<std::shared_ptr<FileState>> OpenFiles::Open(const cluster::Attr& fresh) {
     f = slot;
     ++f->opens;
   }
-  std::lock_guard<std::mutex> lock(f->mu);
+  std::lock_guard<std::timed_mutex> lock(f->mu);
   if (!f->dirty && f->base.version != fresh.version) {  // changed elsewhere: start over
     f->base = fresh;
     f->size = fresh.size;
@@ -143,7 +143,7 @@ std::optional<cluster::Attr> OpenFiles::Uncreated(uint64_t parent, const std::st
 std::optional<cluster::Attr> OpenFiles::Uncreated(uint64_t ino) {
   auto f = Find(ino);
   if (!f) return std::nullopt;
-  std::lock_guard<std::mutex> lock(f->mu);
+  std::lock_guard<std::timed_mutex> lock(f->mu);
   if (!f->creating) return std::nullopt;
   cluster::Attr a = f->base;
   Overlay(*f, &a);
@@ -161,14 +161,17 @@ void OpenFiles::CreatePending() {
     }
   }
   for (auto& f : todo) {
-    std::lock_guard<std::mutex> lock(f->mu);
+    // A file busy for longer is being committed (a large one is created as its upload
+    // begins): no listing or rename waits behind its whole upload.
+    std::unique_lock<std::timed_mutex> lock(f->mu, std::defer_lock);
+    if (!lock.try_lock_for(std::chrono::seconds(2))) continue;
     if (!f->creating) continue;  // committed meanwhile
     auto a = vault_->CreateReserved(f->ino, *f->creating);
     if (!a.ok() && a.status().code() == EEXIST) {
       MoveToConflictName(*f);
       a = vault_->CreateReserved(f->ino, *f->creating);
     }
-    if (!a.ok()) {  // its close() will try again and report it
+    if (!a.ok()) {  // its close() tries again and reports it
       VFS_LOG(kWarn) << "could not create inode " << f->ino << " yet: " << a.status().ToString();
       continue;
     }
@@ -209,7 +212,7 @@ void OpenFiles::Release(const std::shared_ptr<FileState>& f) {
     if (--f->opens > 0) return;
   }
   // f->mu is taken without mu_ held: a commit in progress must not stall every other open.
-  std::lock_guard<std::mutex> flock(f->mu);
+  std::lock_guard<std::timed_mutex> flock(f->mu);
   if (f->dirty) return;  // a failed commit: the retry thread keeps it
   std::lock_guard<std::mutex> lock(mu_);
   auto it = files_.find(f->ino);
@@ -246,7 +249,7 @@ Status OpenFiles::PinVersion(FileState& f) {
 
 void OpenFiles::NoteUnlinked(uint64_t ino) {
   if (auto f = Find(ino)) {
-    std::lock_guard<std::mutex> lock(f->mu);
+    std::lock_guard<std::timed_mutex> lock(f->mu);
     if (f->base.nlink > 0) --f->base.nlink;
     f->base.ctime_ns = NowNs();
   }
@@ -406,9 +409,11 @@ Status OpenFiles::CommitLocked(FileState& f) {
   }
   if (!a.ok()) {
     if (a.status().code() == ENOENT && f.creating) {
-      // Its directory was removed (by another client) before the file was ever created.
+      // Its directory was removed (by another client) before the file was ever created:
+      // as if it had been removed with it, and close() says so.
       Status gone(ENOENT, "the directory of '" + f.creating->name +
                               "' was removed before the file could be created");
+      VFS_LOG(kError) << "inode " << f.ino << ": " << gone.message() << "; its data is dropped";
       ForgetName(f);
       f.creating.reset();
       f.dirty = false;
@@ -455,7 +460,7 @@ int OpenFiles::FlushAll(std::chrono::steady_clock::time_point deadline) {
     int left = 0;
     vault_->ProbeDownServers();
     for (auto& f : all) {
-      std::lock_guard<std::mutex> lock(f->mu);
+      std::lock_guard<std::timed_mutex> lock(f->mu);
       if (!f->dirty && f->pending.empty()) continue;
       if (!Commit(*f).ok()) ++left;
     }
@@ -489,7 +494,7 @@ void OpenFiles::RetryLoop() {
     std::vector<uint64_t> clean;
     bool probed = false;
     for (auto& f : failed) {
-      std::unique_lock<std::mutex> flock(f->mu, std::try_to_lock);
+      std::unique_lock<std::timed_mutex> flock(f->mu, std::try_to_lock);
       if (!flock.owns_lock()) continue;  // in use by a handle
       if (f->failed && f->dirty && now >= f->next_retry) {
         if (!probed) {  // servers that came back are used at once, not after their back-off

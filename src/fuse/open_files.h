@@ -38,7 +38,7 @@ namespace vaultfs::fuse {
 
 // Lock order: FileState::mu before OpenFiles::mu_, never the other way round.
 struct FileState {
-  std::mutex mu;
+  std::timed_mutex mu;  // timed: CreatePending does not wait behind a long upload
   uint64_t ino = 0;
   // Everything below is guarded by mu.
   cluster::Attr base;       // the committed version the content builds on

@@ -163,7 +163,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     return ReplyErr(req, a.status(), "lookup");
   }
   if (auto f = fs->files().Find(a->ino)) {
-    std::lock_guard<std::mutex> lock(f->mu);
+    std::lock_guard<std::timed_mutex> lock(f->mu);
     OpenFiles::Overlay(*f, &*a);
   }
   ReplyEntry(req, fs, *a);
@@ -216,7 +216,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   }
   Result<Attr> out = Status(EIO, "unset");
   if (f) {
-    std::lock_guard<std::mutex> lock(f->mu);
+    std::lock_guard<std::timed_mutex> lock(f->mu);
     Status st;
     if (to_set & FUSE_SET_ATTR_SIZE) st = fs->files().Truncate(*f, attr->st_size);
     if (st.ok() && !u.empty()) {
@@ -364,7 +364,7 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
   auto a = fs->vault().Link(fs->Real(ino), fs->Real(newparent), newname);
   if (!a.ok()) return ReplyErr(req, a.status(), "link");
   if (auto f = fs->files().Find(a->ino)) {
-    std::lock_guard<std::mutex> lock(f->mu);
+    std::lock_guard<std::timed_mutex> lock(f->mu);
     f->base.nlink = a->nlink;  // open files answer getattr locally
     f->base.ctime_ns = a->ctime_ns;
     OpenFiles::Overlay(*f, &*a);
@@ -382,7 +382,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto f = fs->files().Open(*a);
   if (!f.ok()) return ReplyErr(req, f.status(), "open");
   {
-    std::lock_guard<std::mutex> lock((*f)->mu);
+    std::lock_guard<std::timed_mutex> lock((*f)->mu);
     Status st = (fi->flags & O_TRUNC) ? fs->files().Truncate(**f, 0) : fs->files().PinVersion(**f);
     if (!st.ok()) {
       fs->files().Release(*f);
@@ -406,7 +406,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   auto f = fs->files().OpenNew(*ino, {fs->Real(parent), name, mode & 07777, o->uid, o->gid});
   Attr a;
   {
-    std::lock_guard<std::mutex> lock(f->mu);
+    std::lock_guard<std::timed_mutex> lock(f->mu);
     a = f->base;
   }
   fi->fh = reinterpret_cast<uint64_t>(new Handle{std::move(f), true});
@@ -421,7 +421,7 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
   std::unique_ptr<char[]> buf(new char[size]);  // not zeroed: every byte handed back is written
   Result<size_t> n = size_t{0};
   {
-    std::lock_guard<std::mutex> lock(f.mu);
+    std::lock_guard<std::timed_mutex> lock(f.mu);
     n = fs->files().Read(f, static_cast<uint64_t>(off), size, buf.get());
   }
   if (!n.ok()) return ReplyErr(req, n.status(), "read");
@@ -435,7 +435,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t of
   FileState& f = *HandleOf(fi)->file;
   Status st;
   {
-    std::lock_guard<std::mutex> lock(f.mu);
+    std::lock_guard<std::timed_mutex> lock(f.mu);
     st = fs->files().Write(f, static_cast<uint64_t>(off), std::string_view(data, size));
   }
   HandleOf(fi)->wrote = true;
@@ -450,7 +450,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   FileState& f = *HandleOf(fi)->file;
   Status st;
   {
-    std::lock_guard<std::mutex> lock(f.mu);
+    std::lock_guard<std::timed_mutex> lock(f.mu);
     st = fs->files().Commit(f);
   }
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "close"));
@@ -461,7 +461,7 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
   FileState& f = *HandleOf(fi)->file;
   Status st;
   {
-    std::lock_guard<std::mutex> lock(f.mu);
+    std::lock_guard<std::timed_mutex> lock(f.mu);
     st = fs->files().Commit(f);
   }
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "fsync"));
@@ -474,7 +474,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     // Writes after the last flush (through a shared mapping) are committed here; a failure
     // is retried in the background, since release has no caller to tell.
     FileState& f = *h->file;
-    std::lock_guard<std::mutex> lock(f.mu);
+    std::lock_guard<std::timed_mutex> lock(f.mu);
     if (h->read) {
       // relatime: the access time moves when it is older than the last change, or a day old.
       const int64_t now = NowNs();
@@ -547,7 +547,7 @@ Result<size_t> FillDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, D
       if (entry != nullptr) {
         Attr a = entry->attr;
         if (auto f = fs->files().Find(a.ino)) {
-          std::lock_guard<std::mutex> flock(f->mu);
+          std::lock_guard<std::timed_mutex> flock(f->mu);
           OpenFiles::Overlay(*f, &a);
         }
         e = EntryFor(fs, a);
@@ -662,7 +662,7 @@ Result<Attr> VaultFs::AttrOf(uint64_t real_ino) {
   // makes its changes): no round trip, which matters for the kernel's revalidation during
   // writes.
   if (auto f = files_.Find(real_ino)) {
-    std::lock_guard<std::mutex> lock(f->mu);
+    std::lock_guard<std::timed_mutex> lock(f->mu);
     Attr a = f->base;
     OpenFiles::Overlay(*f, &a);
     return a;
