@@ -19,7 +19,8 @@ struct ClientListener::Conn : std::enable_shared_from_this<Conn> {
   char buf[64 * 1024];
   std::shared_ptr<Conn> keep_alive;  // released in the close callback
 
-  int inflight = 0;  // requests handed to the service and not yet answered
+  int inflight = 0;      // requests handed to the service and not yet answered
+  bool pumping = false;  // inside Pump(): a reply given synchronously must not recurse
   bool reading = false;
   bool broken = false;  // the byte stream is out of sync: never read again
 
@@ -43,6 +44,11 @@ struct ClientListener::Conn : std::enable_shared_from_this<Conn> {
 
   // Hands buffered whole frames to the service while under the in-flight cap.
   void Pump() {
+    // A read served at once from the leased state replies inside Handle(); without this guard
+    // each such reply would pump the next request one stack frame deeper, and a client
+    // pipelining thousands of them would overflow the node's stack.
+    if (pumping) return;
+    pumping = true;
     while (!closing && inflight < kMaxInflight) {
       auto frame = decoder.Next();
       if (!frame) break;
@@ -62,10 +68,12 @@ struct ClientListener::Conn : std::enable_shared_from_this<Conn> {
       } catch (const std::exception& e) {
         // A bug must cost one connection, never the node (and with it the group's quorum).
         VFS_LOG(kError) << "client " << peer << ": request handler failed: " << e.what();
+        pumping = false;
         Close();
         return;
       }
     }
+    pumping = false;
     if (closing) return;
     if (inflight >= kMaxInflight) {
       StopReading();
