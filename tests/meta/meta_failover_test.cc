@@ -74,9 +74,44 @@ void Worker(const MetaCluster& cl, const std::string& session, int64_t dir, int 
   opts.attempt_timeout = seconds(3);
   auto c = cl.Client(opts);
   c->SetSession(session);
+  int64_t next_ino = 0, end_ino = 0;  // reserved numbers, for the FUSE daemon's create path
   for (int i = 0; !sh->stop.load(); ++i) {
     FileRecord f;
     f.key = K("w" + std::to_string(w) + "-f" + std::to_string(i));
+    if (i % 3 == 2) {
+      // The FUSE daemon's path for a new small file: a reserved number, then one write_inline
+      // that creates the file and its content (new_entry). A second application of a retry
+      // would answer EEXIST (the version id exists).
+      if (next_ino == end_ino) {
+        auto r = c->Call("reserve_inodes", {{"count", 1024}});
+        if (!r.ok()) continue;
+        next_ino = (*r)["first"];
+        end_ino = next_ino + 1024;
+      }
+      f.ino = next_ino++;
+      std::string v = *crypto::RandomHexId(16);
+      auto wi = c->Call("write_inline",
+                        {{"ino", f.ino},
+                         {"version", v},
+                         {"expected", nullptr},
+                         {"size", 3},
+                         {"content", "abc"},
+                         {"wrapped_key", "wk"},
+                         {"new_entry", {{"parent", dir}, {"key", f.key}, {"name", "n"}}}});
+      if (!wi.ok()) {
+        sh->uncertain++;
+        int code = wi.status().code();
+        if (code == EEXIST || code == ESTALE || code == EINVAL) {
+          std::lock_guard<std::mutex> l(sh->mu);
+          sh->anomalies.push_back("write_inline with new_entry answered " + wi.status().ToString());
+        }
+        continue;  // outcome unknown: not recorded
+      }
+      sh->Ack();
+      f.version = v;
+      files->push_back(f);
+      continue;
+    }
     auto cr = c->Call("create", {{"parent", dir}, {"key", f.key}, {"name", "n"}});
     if (!cr.ok()) {
       if (cr.status().code() == EEXIST) {
