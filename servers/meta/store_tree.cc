@@ -122,8 +122,16 @@ Json StoreOps::InodeJson(const Inode& n) {
   return j;
 }
 
+namespace {
+
+bool InodeExists(SqliteDb& db, int64_t id) {
+  Stmt st = db.Prepare("SELECT 1 FROM inodes WHERE id=?1");
+  st.Bind(1, id);
+  return st.Step();
+}
+
 // Takes `count` inode numbers from meta.next_ino; returns the first.
-static int64_t TakeInodeNumbers(SqliteDb& db, int64_t count) {
+int64_t TakeInodeNumbers(SqliteDb& db, int64_t count) {
   Stmt next = db.Prepare("SELECT value FROM meta WHERE key='next_ino'");
   if (!next.Step()) throw SqlError("meta.next_ino is missing");
   int64_t id = next.Int(0);
@@ -131,6 +139,8 @@ static int64_t TakeInodeNumbers(SqliteDb& db, int64_t count) {
   bump.Bind(1, id + count).Run();
   return id;
 }
+
+}  // namespace
 
 int64_t StoreOps::NewInode(const std::string& type, int64_t mode, int64_t uid, int64_t gid,
                            int64_t rdev, const std::optional<std::string>& target,
@@ -143,9 +153,9 @@ int64_t StoreOps::NewInode(const std::string& type, int64_t mode, int64_t uid, i
     if (!r.Step()) {
       throw OpError{EINVAL, "inode number " + std::to_string(id) + " was not reserved by you"};
     }
-    Stmt used = db_.Prepare("SELECT 1 FROM inodes WHERE id=?1");
-    used.Bind(1, id);
-    if (used.Step()) throw OpError{EEXIST, "inode " + std::to_string(id) + " exists already"};
+    if (InodeExists(db_, id)) {
+      throw OpError{EEXIST, "inode " + std::to_string(id) + " exists already"};
+    }
   } else {
     id = TakeInodeNumbers(db_, 1);
   }
@@ -253,10 +263,8 @@ Json StoreOps::ReserveInodes(const Args& a) {
 StoreOps::Inode StoreOps::FileForWrite(const Args& a) {
   const int64_t ino = a.Ino("ino");
   if (a.Has("new_entry")) {
-    Stmt st = db_.Prepare("SELECT 1 FROM inodes WHERE id=?1");
-    st.Bind(1, ino);
     // Present: an earlier attempt of this write created it (its reply was lost).
-    if (!st.Step()) {
+    if (!InodeExists(db_, ino)) {
       Json entry = a.Object("new_entry");
       entry["ino"] = ino;
       Create(Args(entry));

@@ -133,6 +133,7 @@ std::optional<cluster::Attr> OpenFiles::Uncreated(uint64_t parent, const std::st
   uint64_t ino = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (uncreated_.empty()) return std::nullopt;  // the usual case: no key to build
     auto it = uncreated_.find({parent, name});
     if (it == uncreated_.end()) return std::nullopt;
     ino = it->second;
@@ -151,16 +152,16 @@ std::optional<cluster::Attr> OpenFiles::Uncreated(uint64_t ino) {
 }
 
 void OpenFiles::CreatePending() {
-  std::vector<std::shared_ptr<FileState>> todo;
+  std::vector<std::shared_ptr<FileState>> pending;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (uncreated_.empty()) return;
     for (const auto& [name, ino] : uncreated_) {
       auto it = files_.find(ino);
-      if (it != files_.end()) todo.push_back(it->second);
+      if (it != files_.end()) pending.push_back(it->second);
     }
   }
-  for (auto& f : todo) {
+  for (auto& f : pending) {
     // A file busy for longer is being committed (a large one is created as its upload
     // begins): no listing or rename waits behind its whole upload.
     std::unique_lock<std::timed_mutex> lock(f->mu, std::defer_lock);
@@ -178,15 +179,17 @@ void OpenFiles::CreatePending() {
     // The content is still to come: only the identity and link count change here.
     f->base.version = a->version;
     f->base.nlink = a->nlink;
-    ForgetName(*f);
-    f->creating.reset();
+    DoneCreating(*f);
   }
 }
 
-void OpenFiles::ForgetName(const FileState& f) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = uncreated_.find({f.creating->parent, f.creating->name});
-  if (it != uncreated_.end() && it->second == f.ino) uncreated_.erase(it);
+void OpenFiles::DoneCreating(FileState& f) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = uncreated_.find({f.creating->parent, f.creating->name});
+    if (it != uncreated_.end() && it->second == f.ino) uncreated_.erase(it);
+  }
+  f.creating.reset();
 }
 
 // Another client created the name first (it was free when this file was created here): the
@@ -196,12 +199,13 @@ void OpenFiles::MoveToConflictName(FileState& f) {
   const std::string suffix = ".conflict-" + std::to_string(f.ino);
   std::string name = was.substr(0, std::min(was.size(), crypto::kMaxNameSize - suffix.size()));
   name += suffix;
-  ForgetName(f);
-  f.creating->name = name;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    auto it = uncreated_.find({f.creating->parent, was});
+    if (it != uncreated_.end() && it->second == f.ino) uncreated_.erase(it);
     uncreated_[{f.creating->parent, name}] = f.ino;
   }
+  f.creating->name = name;
   VFS_LOG(kWarn) << "another client created '" << was << "' first; inode " << f.ino
                  << " is kept as '" << name << "' in the same directory";
 }
@@ -408,36 +412,29 @@ Status OpenFiles::CommitLocked(FileState& f) {
                            f.creating->name + "' beside it");
   }
   if (!a.ok()) {
-    if (a.status().code() == ENOENT && f.creating) {
-      // Its directory was removed (by another client) before the file was ever created:
-      // as if it had been removed with it, and close() says so.
-      Status gone(ENOENT, "the directory of '" + f.creating->name +
-                              "' was removed before the file could be created");
-      VFS_LOG(kError) << "inode " << f.ino << ": " << gone.message() << "; its data is dropped";
-      ForgetName(f);
-      f.creating.reset();
-      f.dirty = false;
-      f.failed = false;
-      if (f.staged) f.staged->DropJournal();
-      f.staged.reset();
-      return gone;
-    }
     if (a.status().code() == ENOENT) {
-      // The file was deleted (by us or another client) while open: nothing to keep.
-      VFS_LOG(kInfo) << "inode " << f.ino << " was deleted before its changes were committed";
+      Status result;
+      if (f.creating) {
+        // Its directory was removed (by another client) before the file was ever created:
+        // as if it had been removed with it, and close() says so.
+        result = Status(ENOENT, "the directory of '" + f.creating->name +
+                                    "' was removed before the file could be created");
+        VFS_LOG(kError) << "inode " << f.ino << ": " << result.message() << "; its data is dropped";
+        DoneCreating(f);
+      } else {
+        // The file was deleted (by us or another client) while open: nothing to keep.
+        VFS_LOG(kInfo) << "inode " << f.ino << " was deleted before its changes were committed";
+      }
       f.dirty = false;
       f.failed = false;
       if (f.staged) f.staged->DropJournal();
       f.staged.reset();
-      return Status::Ok();
+      return result;
     }
     return a.status();
   }
   const bool replaced = !f.base.version.empty();
-  if (f.creating) {
-    ForgetName(f);
-    f.creating.reset();
-  }
+  if (f.creating) DoneCreating(f);
   f.base = *a;
   f.base_limit = f.size;
   f.cache.reset();  // the old version's shards are queued for deletion

@@ -112,7 +112,7 @@ class OpenFiles {
   Status CommitLocked(FileState& f);
   Status Materialize(FileState& f);
   void MoveToConflictName(FileState& f);
-  void ForgetName(const FileState& f);  // f.creating is done with
+  void DoneCreating(FileState& f);  // the file exists in the service now (or never will)
   void RetryLoop();
   void MaybeCollectGarbage(std::unique_lock<std::mutex>& lock);
 
