@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "src/common/hex.h"
+#include "src/common/json_parse.h"
 #include "src/common/log.h"
 #include "src/crypto/hash.h"
 #include "src/crypto/random.h"
@@ -80,8 +81,9 @@ Json OkOrError(const Json& result) { return result; }
 }  // namespace
 
 std::string StoreStateMachine::Apply(uint64_t index, std::string_view entry) {
-  Json cmd = Json::parse(entry, nullptr, false);
-  if (cmd.is_discarded()) cmd = Json::object();  // the store records an error result
+  // Entries come from the leader, but a log or snapshot on disk is outside input too.
+  auto parsed = ParseJson(entry, kMaxJsonDepth + 2);             // + the entry's own envelope
+  Json cmd = parsed.ok() ? std::move(*parsed) : Json::object();  // the store records an error
   Json result = store_->Apply(index, cmd);
   return result.is_null() ? std::string() : result.dump();
 }
@@ -161,8 +163,10 @@ void MetaService::LoginThrottle::Fail(int64_t now_ms, int free_failures) {
 }
 
 void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer& peer) {
-  Json req = Json::parse(body, nullptr, false);
-  if (req.is_discarded()) return reply(ErrorBody(nullptr, "EINVAL", "request is not valid JSON"));
+  auto parsed = ParseJson(body);
+  if (!parsed.ok())
+    return reply(ErrorBody(nullptr, "EINVAL", "request: " + parsed.status().message()));
+  Json req = std::move(*parsed);
   if (!req.is_object()) return reply(ErrorBody(nullptr, "EINVAL", "request must be a JSON object"));
   Json id = req.contains("id") ? req["id"] : Json(nullptr);
   if (!id.is_null() && !id.is_number_integer()) {
@@ -269,15 +273,17 @@ void MetaService::HandleWrite(const std::string& op, Json id, Json req, const Se
     return reply(
         ErrorBody(id, "EINVAL", "mutating ops need a request id 'rid' ([A-Za-z0-9_-]{1,64})"));
   }
+  std::string rid = rid_it->get<std::string>();
   auto gen = LeaderValues(op, req);
   if (!gen.ok())
     return reply(ErrorBody(id, ErrnoName(gen.status().code()), gen.status().message()));
-  Json args = req;
+  // The request itself becomes the entry's args (moved, never copied or logged whole).
+  Json args = std::move(req);
   for (const char* secret_or_envelope :
        {"session", "auth_key", "old_auth_key", "id", "op", "rid"}) {
     args.erase(secret_or_envelope);
   }
-  Json cmd = {{"op", op},       {"user", s.user},          {"rid", rid_it->get<std::string>()},
+  Json cmd = {{"op", op},       {"user", s.user},          {"rid", std::move(rid)},
               {"now", NowNs()}, {"args", std::move(args)}, {"gen", std::move(*gen)}};
   Session session = s;
   const auto proposed_at = std::chrono::steady_clock::now();
@@ -294,8 +300,9 @@ void MetaService::HandleWrite(const std::string& op, Json id, Json req, const Se
         RenewLease(proposed_at);
         break;
     }
-    Json r = Json::parse(result, nullptr, false);
-    if (r.is_discarded() || !r.is_object()) {
+    auto parsed = ParseJson(result);
+    Json r = parsed.ok() ? std::move(*parsed) : Json();
+    if (!r.is_object()) {
       return reply(ErrorBody(id, "EIO", "the state machine returned no result"));
     }
     Finish(op, id, std::move(r), session, reply);

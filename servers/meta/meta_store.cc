@@ -13,6 +13,7 @@
 #include <map>
 
 #include "servers/meta/store_ops.h"
+#include "src/common/json_parse.h"
 #include "src/common/log.h"
 #include "src/crypto/hash.h"
 
@@ -179,9 +180,12 @@ Json MetaStore::Apply(uint64_t index, const Json& cmd) {
     if (!rid.empty()) {
       Stmt st = db_.Prepare("SELECT result FROM requests WHERE user=?1 AND rid=?2");
       st.Bind(1, user).Bind(2, rid);
-      if (st.Step()) result = Json::parse(st.Text(0), nullptr, false);
+      if (st.Step()) {
+        auto stored = ParseJson(st.Text(0));
+        if (stored.ok()) result = std::move(*stored);
+      }
     }
-    if (result.is_null() || result.is_discarded()) {
+    if (result.is_null()) {
       db_.Exec("SAVEPOINT op");
       try {
         auto it = WriteOps().find(op);

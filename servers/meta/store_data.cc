@@ -9,6 +9,7 @@
 #include <set>
 
 #include "servers/meta/store_ops.h"
+#include "src/common/json_parse.h"
 
 namespace vaultfs::meta {
 namespace {
@@ -386,7 +387,8 @@ Json StoreOps::ClusterMap() {
   Stmt r = db_.Prepare("SELECT key, value FROM reports");
   while (r.Step()) {
     if (r.Text(0) == "repair") {
-      out["repair"] = Json::parse(r.Text(1), nullptr, /*allow_exceptions=*/false);
+      auto repair = ParseJson(r.Text(1));
+      if (repair.ok()) out["repair"] = std::move(*repair);
     } else if (r.Text(0) == "scrub_requested") {
       out["scrub_requested"] = std::stoll(r.Text(1));
     }

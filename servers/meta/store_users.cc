@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "servers/meta/store_ops.h"
+#include "src/common/json_parse.h"
 #include "src/crypto/hash.h"
 
 namespace vaultfs::meta {
@@ -74,7 +75,8 @@ Json StoreOps::GetSalt(const Args& a) {
   Stmt st = db_.Prepare("SELECT salt, kdf FROM users WHERE name=?1");
   st.Bind(1, name);
   if (!st.Step()) throw OpError{ENOENT, "no such user"};
-  return Json{{"salt", st.Text(0)}, {"kdf", Json::parse(st.Text(1), nullptr, false)}};
+  auto kdf = ParseJson(st.Text(1));
+  return Json{{"salt", st.Text(0)}, {"kdf", kdf.ok() ? std::move(*kdf) : Json(nullptr)}};
 }
 
 }  // namespace vaultfs::meta

@@ -1,5 +1,6 @@
 // Metadata client: see meta_client.h.
 #include "src/cluster/meta_client.h"
+#include "src/common/json_parse.h"
 
 #include <algorithm>
 #include <set>
@@ -166,8 +167,9 @@ Result<Json> MetaClient::Call(std::string_view op, Json args) {
       ++tried_without_leader;
       continue;
     }
-    Json reply = Json::parse(*body, nullptr, false);
-    if (reply.is_discarded() || !reply.is_object() || reply.value("id", Json()) != Json(id)) {
+    auto parsed = ParseJson(*body);
+    Json reply = parsed.ok() ? std::move(*parsed) : Json();
+    if (!reply.is_object() || reply.value("id", Json()) != Json(id)) {
       last_error = nodes_[node].ToString() + ": malformed reply";
       SetLeader(-1);
       ++tried_without_leader;

@@ -1,5 +1,6 @@
 // cluster.json loading and validation: see cluster_config.h.
 #include "src/common/cluster_config.h"
+#include "src/common/json_parse.h"
 
 #include <sys/stat.h>
 
@@ -124,8 +125,9 @@ std::string ClusterConfig::ToJson() const {
 }
 
 Result<ClusterConfig> ParseClusterConfig(std::string_view json_text, std::string_view source) {
-  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InvalidArgument(std::string(source) + ": not valid JSON");
+  auto parsed = ParseJson(json_text);
+  if (!parsed.ok()) return InvalidArgument(std::string(source) + ": " + parsed.status().message());
+  json j = std::move(*parsed);
   if (!j.is_object()) return InvalidArgument(std::string(source) + ": expected a JSON object");
 
   ClusterConfig c;

@@ -1,5 +1,6 @@
 // Data-server wire protocol codec: see data_protocol.h.
 #include "src/common/data_protocol.h"
+#include "src/common/json_parse.h"
 
 #include "src/common/frame.h"
 
@@ -124,8 +125,9 @@ Status DecodeRequest(const RequestHead& head, DataRequest* out) {
   out->op = head.op;
   out->payload_size = head.payload_size;
   const char* ctx = DataOpName(head.op);
-  json j = json::parse(head.header, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
+  auto parsed = ParseJson(head.header);
+  json j = parsed.ok() ? std::move(*parsed) : json();
+  if (!j.is_object()) {
     return InvalidArgument(std::string(ctx) + ": header is not a JSON object");
   }
   VFS_ASSIGN_OR_RETURN(std::optional<uint64_t> id, OptionalUint(j, "id", ctx));
@@ -213,8 +215,9 @@ Result<std::optional<ReplyHead>> ParseReplyHead(std::string_view buf, size_t* co
   }
   if (buf.size() < kFrameHeaderSize + len) return std::optional<ReplyHead>();
   ReplyHead reply;
-  reply.fields = json::parse(buf.substr(kFrameHeaderSize, len), nullptr, false);
-  if (reply.fields.is_discarded() || !reply.fields.is_object()) {
+  auto parsed = ParseJson(buf.substr(kFrameHeaderSize, len));
+  if (parsed.ok()) reply.fields = std::move(*parsed);
+  if (!reply.fields.is_object()) {
     return Status(EPROTO, "reply header is not a JSON object");
   }
   VFS_RETURN_IF_ERROR(ReplyField(reply.fields, "id", &reply.id));

@@ -1,5 +1,6 @@
 // StagedFile: see staged_file.h.
 #include "src/fuse/staged_file.h"
+#include "src/common/json_parse.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -76,8 +77,9 @@ Result<std::unique_ptr<StagedFile>> StagedFile::Recover(const std::string& journ
   std::ifstream in(journal_path);
   std::stringstream text;
   text << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  auto parsed = ParseJson(text.str());
+  nlohmann::json j = parsed.ok() ? std::move(*parsed) : nlohmann::json();
+  if (!j.is_object()) {
     return Corruption("staging journal " + journal_path + " is not valid JSON");
   }
   std::string data_path = journal_path.substr(0, journal_path.size() - 5) + ".data";

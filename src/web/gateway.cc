@@ -1,5 +1,6 @@
 // The gateway's gate, route table and shared handler helpers: see gateway.h.
 #include "src/web/gateway.h"
+#include "src/common/json_parse.h"
 
 #include <memory>
 
@@ -92,8 +93,10 @@ Result<json> ReadJsonBody(const httplib::Request& req, const httplib::ContentRea
   });
   if (too_big) return InvalidArgument("the request body is larger than 64 KiB");
   if (!complete) return InvalidArgument("the request body could not be read");
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  auto parsed = ParseJson(body);
+  if (!parsed.ok()) return InvalidArgument("the request body: " + parsed.status().message());
+  json j = std::move(*parsed);
+  if (!j.is_object()) {
     return InvalidArgument("the request body is not a JSON object");
   }
   return j;

@@ -104,6 +104,22 @@ TEST(DataProtocol, DecodeRefusesBadFields) {
       DecodeRequest(Head(DataOp::kList, R"({"id":1,"token":"t","cursor":"../"})"), &out).ok());
 }
 
+// A header nested deeper than the JSON bound is refused before anything copies it, in either
+// direction (issue 20, item 1): from a client to a server, and from a server to a client.
+TEST(DataProtocol, DeeplyNestedHeadersAreRefused) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  DataRequest out;
+  Status st = DecodeRequest(
+      Head(DataOp::kDownload, R"({"id":5,"token":"t","chunk":"aa","x":)" + deep + "}"), &out);
+  EXPECT_EQ(st.code(), EINVAL) << st.ToString();
+  st = DecodeRequest(Head(DataOp::kDownload, R"({"id":)" + deep + "}"), &out);
+  EXPECT_EQ(st.code(), EINVAL) << st.ToString();
+  auto reply = EncodeFrame(R"({"id":1,"ok":true,"x":)" + deep + "}", SIZE_MAX);
+  ASSERT_TRUE(reply.ok());
+  size_t used = 0;
+  EXPECT_EQ(ParseReplyHead(*reply, &used, DataOp::kHealth, SIZE_MAX).status().code(), EPROTO);
+}
+
 TEST(DataProtocol, ReplyRoundTrip) {
   std::string ok = EncodeReply(7, Status::Ok(), {{"size", 3}}, 3);
   size_t used = 0;

@@ -620,7 +620,7 @@ TEST_F(MetaSingleTest, HostileInputGetsClearErrorsAndNodeKeepsServing) {
   expect_code(frame(std::string(1000000, '[') + std::string(1000000, ']')), "EINVAL");
   expect_code(frame(R"({"id":1,"op":"getattr","ino":)" + std::string(200000, '[') +
                     std::string(200000, ']') + "}"),
-              "EACCES");
+              "EINVAL");  // refused by the depth bound, before the session check
   expect_code(frame(R"({"id":1,"op":"getattr","ino":1})"), "EACCES");  // no session
   expect_code(frame(R"({"id":1,"op":"getattr","ino":1,"session":"v1.meta.u.f.9999999999.00.00"})"),
               "EACCES");                                                   // forged
@@ -675,6 +675,47 @@ TEST_F(MetaSingleTest, HostileInputGetsClearErrorsAndNodeKeepsServing) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)["entries"].size(), 0u);
   EXPECT_TRUE(u.c->Call("mkdir", {{"parent", u.root}, {"key", K("a")}, {"name", "n"}}).ok());
+}
+
+// Deeply nested frames (issue 20, item 1): a request id or a write's argument nested 100,000
+// levels deep once killed the node before any session check (copying the value recursed once
+// per level). Each is refused with EINVAL, and the node keeps serving.
+TEST_F(MetaSingleTest, DeeplyNestedFramesAreRefusedAndTheNodeKeepsServing) {
+  const HostPort addr = cluster_->config().meta[0].address;
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string just_too_deep = std::string(65, '[') + std::string(65, ']');
+  auto frame = [](const std::string& body) { return *EncodeFrame(body, SIZE_MAX); };
+  auto exchange = [&](const std::string& body) {
+    auto r = RawExchange(addr, frame(body), std::chrono::seconds(30), cluster_->client_tls());
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? Json::parse(*r, nullptr, false) : Json();
+  };
+  User u = NewUser("deep");
+  auto session = u.c->session();
+  const std::string bodies[] = {
+      R"({"op":"node_info","id":)" + deep + "}",
+      R"({"op":"node_info","id":1,"digest":)" + deep + "}",
+      R"({"op":"register","id":1,"rid":"r1","user":"deep2","auth_key":")" + kAuth + R"(","salt":)" +
+          deep + "}",
+      R"({"op":"mkdir","id":1,"rid":"r2","parent":)" + std::to_string(u.root) +
+          R"(,"key":"61","name":)" + deep + R"(,"session":")" + session + R"("})",
+      R"({"op":"mkdir","id":1,"rid":"r3","parent":)" + std::to_string(u.root) +
+          R"(,"key":"61","name":)" + just_too_deep + R"(,"session":")" + session + R"("})",
+  };
+  for (const std::string& body : bodies) {
+    SCOPED_TRACE(body.substr(0, 60));
+    Json j = exchange(body);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["ok"], false);
+    EXPECT_EQ(j["error"]["code"], "EINVAL");
+    EXPECT_NE(j["error"]["message"].get<std::string>().find("deeper than"), std::string::npos)
+        << j.dump();
+  }
+  // Nothing was created, and the node still answers everyone.
+  EXPECT_ERRNO(u.c->Call("lookup", {{"parent", u.root}, {"key", "61"}}), ENOENT);
+  EXPECT_TRUE(u.c->Call("mkdir", {{"parent", u.root}, {"key", K("ok")}, {"name", "n"}}).ok());
+  Json info = exchange(R"({"op":"node_info","id":7})");
+  EXPECT_EQ(info["ok"], true);
 }
 
 // Plain TCP remains possible, but only when asked for: --insecure serves (and warns), while a

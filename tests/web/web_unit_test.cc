@@ -18,6 +18,7 @@
 #include "src/web/content_headers.h"
 #include "src/web/cookie.h"
 #include "src/web/csrf.h"
+#include "src/web/gateway.h"
 #include "src/web/http_error.h"
 #include "src/web/http_range.h"
 #include "src/web/listen_address.h"
@@ -461,6 +462,31 @@ TEST(Assets, PageHasNoInlineScriptNoRemoteResourcesAndNoHtmlInjection) {
   }
   EXPECT_NE(js.find("textContent"), std::string_view::npos);
   EXPECT_NE(js.find("X-CSRF-Token"), std::string_view::npos);
+}
+
+// ---- JSON bodies ----
+
+// A body fed to ReadJsonBody the way cpp-httplib streams it.
+Result<nlohmann::json> ReadBody(const std::string& body) {
+  httplib::Request req;
+  req.set_header("Content-Type", "application/json");
+  httplib::ContentReader reader(
+      [&body](httplib::ContentReceiver receive) { return receive(body.data(), body.size()); },
+      [](httplib::MultipartContentHeader, httplib::ContentReceiver) { return false; });
+  return ReadJsonBody(req, reader);
+}
+
+TEST(JsonBody, DeepNestingIsRefusedWithinTheSizeLimit) {
+  auto ok = ReadBody(R"({"user":"alice","password":"x"})");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["user"], "alice");
+  // 30,000 levels fit in the 64 KiB body limit; the depth bound refuses them.
+  auto deep = ReadBody(R"({"user":)" + std::string(30000, '[') + std::string(30000, ']') + "}");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), EINVAL);
+  EXPECT_NE(deep.status().message().find("deeper than"), std::string::npos)
+      << deep.status().message();
+  EXPECT_EQ(ReadBody("[1]").status().code(), EINVAL);
 }
 
 }  // namespace
