@@ -23,6 +23,7 @@
 
 #include "src/crypto/hash.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/cluster/gateway_process.h"
 #include "tests/fuse/mount_fixture.h"
 
 namespace vaultfs::testing {
@@ -43,67 +44,6 @@ std::string Env(const char* name) {
 
 std::string Sha256Hex(std::string_view data) { return crypto::DigestToHex(crypto::Sha256(data)); }
 
-// A `vaultfs web` child process: started on a free port, stopped by pid.
-class Gateway {
- public:
-  static Result<std::unique_ptr<Gateway>> Start(const TestCluster& cluster,
-                                                const std::string& dir) {
-    std::unique_ptr<Gateway> g(new Gateway());
-    g->port_file_ = dir + "/port";
-    g->log_ = dir + "/gateway.log";
-    fs::remove(g->port_file_);
-    g->pid_ = fork();
-    if (g->pid_ == 0) {
-      int log_fd = open(g->log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-      setpgid(0, 0);
-      setenv("VAULTFS_CLUSTER", cluster.config_path().c_str(), 1);
-      std::string bin = Env("VAULTFS_BIN");
-      execl(bin.c_str(), bin.c_str(), "web", "--listen", "127.0.0.1:0", "--port-file",
-            g->port_file_.c_str(), "--log-level", "info", static_cast<char*>(nullptr));
-      std::fprintf(stderr, "exec %s: %s\n", bin.c_str(), std::strerror(errno));
-      _exit(127);
-    }
-    if (g->pid_ < 0) return IoError("fork failed");
-    bool up = WaitUntil([&] { return !ReadFile(g->port_file_).empty() || !ProcessAlive(g->pid_); },
-                        seconds(60));
-    g->port_ = std::atoi(ReadFile(g->port_file_).c_str());
-    if (!up || g->port_ <= 0) return IoError("vaultfs web did not start:\n" + g->Log());
-    return g;
-  }
-
-  ~Gateway() { Stop(); }
-
-  // SIGTERM, then SIGKILL if it has not exited within 20 s. Returns the exit status (or -1).
-  int Stop() {
-    if (pid_ <= 0) return exit_status_;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    bool exited = WaitUntil([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, seconds(20));
-    if (!exited) {
-      kill(-pid_, SIGKILL);
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-    }
-    pid_ = -1;
-    exit_status_ = exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return exit_status_;
-  }
-
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  std::string Log() const { return ReadFile(log_); }
-
- private:
-  Gateway() = default;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int exit_status_ = -1;
-  std::string port_file_;
-  std::string log_;
-};
-
 class WebTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -116,7 +56,7 @@ class WebTest : public ::testing::Test {
       return;
     }
     cluster_ = std::move(*cluster).release();
-    auto gateway = Gateway::Start(*cluster_, dir_);
+    auto gateway = GatewayProcess::Start(*cluster_, dir_);
     if (!gateway.ok()) {
       setup_error_ = gateway.status().ToString();
       return;
@@ -157,13 +97,13 @@ class WebTest : public ::testing::Test {
   static std::string dir_;
   static std::string setup_error_;
   static TestCluster* cluster_;
-  static Gateway* gateway_;
+  static GatewayProcess* gateway_;
 };
 
 std::string WebTest::dir_;
 std::string WebTest::setup_error_;
 TestCluster* WebTest::cluster_ = nullptr;
-Gateway* WebTest::gateway_ = nullptr;
+GatewayProcess* WebTest::gateway_ = nullptr;
 
 // A logged-in API client: the session cookie and the CSRF token.
 struct Session {
@@ -722,7 +662,7 @@ TEST_F(WebTest, WarnsLoudlyWhenToldToListenBeyondLoopback) {
 TEST_F(WebTest, SigtermStopsTheGatewayCleanly) {
   std::string dir = dir_ + "/second";
   fs::create_directories(dir);
-  auto second = Gateway::Start(*cluster_, dir);
+  auto second = GatewayProcess::Start(*cluster_, dir);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_NE((*second)->port(), gateway_->port());
   auto c = httplib::Client("127.0.0.1", (*second)->port());
