@@ -158,22 +158,24 @@ std::string HostileMessage(Port port, std::mt19937_64& rng, int* frames) {
 
 // Sends `bytes` to `addr` over TLS (when `tls` is set and the handshake succeeds; an outsider
 // without a node certificate fails it on the Raft port and falls back to plain bytes) and
-// abandons the connection without reading, or after a short read.
-void SendHostile(const HostPort& addr, std::shared_ptr<tls::TlsContext> tls,
+// abandons the connection without reading, or after a short read. True if every byte was
+// written (a server that stops reading, or closes early, makes the write fail).
+bool SendHostile(const HostPort& addr, std::shared_ptr<tls::TlsContext> tls,
                  const std::string& bytes, std::mt19937_64& rng) {
   const auto deadline = DeadlineIn(3s);
   if (tls && rng() % 4 != 0) {
     auto s = Stream::Connect(addr, tls, deadline);
     if (s.ok()) {
-      (void)s->WriteAll(bytes, deadline);  // a server that stops reading makes this time out
+      bool written = s->WriteAll(bytes, deadline).ok();
       if (rng() % 2) (void)s->ReadFrame(DeadlineIn(200ms));
-      return;
+      return written;
     }
   }
   auto fd = ConnectTcp(addr, deadline);
-  if (!fd.ok()) return;
-  (void)WriteAll(fd->get(), bytes, deadline);
+  if (!fd.ok()) return false;
+  bool written = WriteAll(fd->get(), bytes, deadline).ok();
   if (rng() % 3 == 0) shutdown(fd->get(), SHUT_WR);  // half-open
+  return written;
 }
 
 TEST(HostileSoak, ServersSurviveInBoundedMemoryAndServeNormalClients) {
@@ -209,8 +211,9 @@ TEST(HostileSoak, ServersSurviveInBoundedMemoryAndServeNormalClients) {
   const auto end = Clock::now() + std::chrono::seconds(SoakSeconds());
   std::atomic<bool> stop{false};
   std::mutex mu;
-  std::map<std::string, long> sent;      // frames sent, by port kind
-  std::map<std::string, long> peak_kib;  // peak RSS, by server kind
+  std::map<std::string, long> connections;  // hostile connections opened, by port kind
+  std::map<std::string, long> sent;         // frames written whole, by port kind
+  std::map<std::string, long> peak_kib;     // peak RSS, by server kind
   std::vector<std::string> deaths;
 
   std::thread sampler([&] {
@@ -237,9 +240,10 @@ TEST(HostileSoak, ServersSurviveInBoundedMemoryAndServeNormalClients) {
         const auto& [port, addr] = targets[rng() % targets.size()];
         int frames = 0;
         std::string msg = HostileMessage(port, rng, &frames);
-        SendHostile(addr, port == Port::kWeb ? nullptr : c.ClientTls(), msg, rng);
+        bool written = SendHostile(addr, port == Port::kWeb ? nullptr : c.ClientTls(), msg, rng);
         std::lock_guard<std::mutex> l(mu);
-        sent[PortName(port)] += frames;
+        ++connections[PortName(port)];
+        if (written) sent[PortName(port)] += frames;
       }
     });
   }
@@ -270,7 +274,9 @@ TEST(HostileSoak, ServersSurviveInBoundedMemoryAndServeNormalClients) {
   stop = true;
   sampler.join();
 
-  std::string summary = "hostile soak: " + std::to_string(SoakSeconds()) + " s; frames sent";
+  std::string summary = "hostile soak: " + std::to_string(SoakSeconds()) + " s; connections";
+  for (const auto& [kind, n] : connections) summary += " " + kind + "=" + std::to_string(n);
+  summary += "; frames written";
   for (const auto& [kind, n] : sent) summary += " " + kind + "=" + std::to_string(n);
   summary += "; peak RSS MiB";
   for (const auto& [kind, kib] : peak_kib) summary += " " + kind + "=" + std::to_string(kib / 1024);
@@ -290,7 +296,10 @@ TEST(HostileSoak, ServersSurviveInBoundedMemoryAndServeNormalClients) {
   }
   EXPECT_GT(ops, 0);
   EXPECT_TRUE(failures.empty()) << ::testing::PrintToString(failures);
-  for (const char* kind : {"meta", "raft", "data", "web"}) EXPECT_GT(sent[kind], 0) << kind;
+  for (const char* kind : {"meta", "raft", "data", "web"}) {
+    EXPECT_GT(connections[kind], 0) << kind;
+    EXPECT_GT(sent[kind], 0) << kind;
+  }
   (*gateway)->Stop();
   fs::remove_all(dir);
 }
