@@ -1,6 +1,6 @@
 // libFuzzer target for ParseJson (src/common/json_parse.h), the bounded parser every outside
 // JSON document goes through. The input picks a depth bound, an optional wrapping of the text in
-// up to 200,000 levels of brackets, and the text. Reference: nlohmann's SAX parser (iterative:
+// up to 100,000 levels of brackets, and the text. Reference: nlohmann's SAX parser (iterative:
 // it builds nothing) says whether the text is valid JSON and how deep it nests. ParseJson must
 // accept exactly the valid texts within the bound, refuse the rest with EINVAL, never recurse
 // per level (ASan's stack would catch it), and return a value that dumps and parses back equal.
@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
   const int bound = in.ConsumeIntegralInRange<int>(1, 80);
   const bool wrap = in.ConsumeBool();
-  const size_t levels = wrap ? in.ConsumeIntegralInRange<size_t>(0, 200000) : 0;
+  const size_t levels = wrap ? in.ConsumeIntegralInRange<size_t>(0, 100000) : 0;
   const bool objects = in.ConsumeBool();
   std::string text = in.ConsumeRemainingBytesAsString();
   if (levels > 0) {
