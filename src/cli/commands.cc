@@ -2,6 +2,7 @@
 #include "src/cli/commands.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -333,6 +334,11 @@ std::string DefaultClusterPath() {
 std::string DefaultUser() {
   if (const char* env = std::getenv("VAULTFS_USER"); env != nullptr && *env) return env;
   if (const char* env = std::getenv("USER"); env != nullptr && *env) return env;
+  // Shells started without a login (cron, `env -i`, some su) have no $USER: the account's name
+  // is what `tools/mkcluster demo` registered (`id -un`).
+  if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_name != nullptr) {
+    return pw->pw_name;
+  }
   return "";
 }
 

@@ -27,7 +27,8 @@ int Run(int argc, char** argv) {
   app.add_option("--cluster", g.cluster,
                  "cluster.json to use (default: $VAULTFS_CLUSTER, then "
                  "~/.local/share/vaultfs/cluster/cluster.json)");
-  app.add_option("--user,-u", g.user, "vault user name (default: $VAULTFS_USER, then $USER)");
+  app.add_option("--user,-u", g.user,
+                 "vault user name (default: $VAULTFS_USER, then $USER, then your login name)");
   app.add_option("--password-file", g.password.file,
                  "read the password from this file's first line (else $VAULTFS_PASSWORD, else "
                  "a prompt)");
