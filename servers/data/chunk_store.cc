@@ -202,7 +202,24 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& root) {
   return store;
 }
 
-Result<TempFile> ChunkStore::CreateTemp() {
+uint64_t DefaultReserve(uint64_t total_bytes) {
+  constexpr uint64_t kMin = uint64_t(256) << 20, kMax = uint64_t(4) << 30;
+  return std::clamp<uint64_t>(total_bytes / 20, kMin, kMax);
+}
+
+Result<TempFile> ChunkStore::CreateTemp(uint64_t size) {
+  if (const uint64_t reserve = reserve_.load(std::memory_order_relaxed); reserve > 0) {
+    // Checked per upload, before any byte is written. Uploads running side by side were each
+    // checked against the space free when they started; the reserve absorbs that overlap.
+    VFS_ASSIGN_OR_RETURN(DiskSpace space, Space());
+    if (space.free_bytes < reserve || space.free_bytes - reserve < size) {
+      return Status(ENOSPC, "storage " + root_ + " has " + std::to_string(space.free_bytes) +
+                                " bytes free; an upload of " + std::to_string(size) +
+                                " bytes would leave less than the reserve of " +
+                                std::to_string(reserve) + " bytes (--reserve); free space " +
+                                "or delete files");
+    }
+  }
   VFS_ASSIGN_OR_RETURN(std::string id, crypto::RandomHexId(12));
   TempFile t;
   t.path = root_ + "/" + kTmpDir + "/" + id + ".tmp";

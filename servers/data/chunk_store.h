@@ -13,6 +13,11 @@
 // A new user directory is fsync'ed into the root before its first object is renamed in.
 // Directory fsyncs are group-committed (DirSyncer): concurrent commits into one directory
 // share a single fsync, always one that started after their own rename.
+//
+// Free-space reserve: a new upload is refused with ENOSPC unless the storage filesystem keeps
+// at least `reserve` bytes free after it (statvfs, space available to unprivileged users), so
+// a full disk stops uploads before it stops whatever else shares the disk (a metadata node's
+// database, logs). An upload whose write still hits ENOSPC leaves no temp file behind.
 #pragma once
 
 #include <atomic>
@@ -80,6 +85,11 @@ struct DiskSpace {
   uint64_t free_bytes = 0;  // available to unprivileged users
 };
 
+// The default reserve for a filesystem of `total_bytes`: 5% of it, at least 256 MiB and at most
+// 4 GiB. Each bound is above the metadata service's default (meta_store.h), so on a shared
+// disk uploads stop first and the metadata can still record the deletes that free space.
+uint64_t DefaultReserve(uint64_t total_bytes);
+
 class ChunkStore {
  public:
   // Creates root and root/.tmp if needed, removes leftover temp files and counts the stored
@@ -89,12 +99,16 @@ class ChunkStore {
   uint64_t initial_objects() const { return initial_objects_; }
   uint64_t initial_bytes() const { return initial_bytes_; }
   const std::string& root() const { return root_; }
+  // Bytes CreateTemp keeps free on the storage filesystem; 0 disables the check.
+  void set_reserve(uint64_t bytes) { reserve_.store(bytes, std::memory_order_relaxed); }
+  uint64_t reserve() const { return reserve_.load(std::memory_order_relaxed); }
   // 32 hex chars; a wiped folder gets a new one (reported by the health op).
   const std::string& storage_id() const { return storage_id_; }
 
   // A new, empty, exclusively created temp file (mode 0600) in root/.tmp, with O_DIRECT if
-  // the filesystem supports it.
-  Result<TempFile> CreateTemp();
+  // the filesystem supports it, for an object of `size` bytes. ENOSPC if fewer than
+  // size + reserve() bytes are free.
+  Result<TempFile> CreateTemp(uint64_t size);
   // fsync(fd), close(fd), rename over <root>/<user>/<chunk>.chunk, fsync the user directory.
   // Closes fd and removes the temp file on failure too.
   Result<CommitResult> Commit(int fd, const std::string& temp_path, std::string_view user,
@@ -136,6 +150,7 @@ class ChunkStore {
   std::mutex name_mu_;
   DirSyncer dir_syncer_;
   std::atomic<bool> try_direct_{true};  // false once the filesystem refused O_DIRECT
+  std::atomic<uint64_t> reserve_{0};
 };
 
 }  // namespace vaultfs::data

@@ -727,9 +727,10 @@ struct DataServer::Impl {
     ChunkStore* st = store.get();
     RunWork(
         c,
-        [out, st, data = u->writing.data.get(), len = u->writing.size, off = u->written] {
+        [out, st, data = u->writing.data.get(), len = u->writing.size, off = u->written,
+         size = u->size] {
           if (out->file.fd < 0) {
-            auto created = st->CreateTemp();
+            auto created = st->CreateTemp(size);
             if (!created.ok()) {
               out->status = created.status();
               return;
@@ -766,7 +767,7 @@ struct DataServer::Impl {
         c,
         [res, st, file, user = u->user, chunk = u->chunk]() mutable {
           if (file.fd < 0) {  // an empty object: nothing was written
-            auto created = st->CreateTemp();
+            auto created = st->CreateTemp(0);
             if (!created.ok()) {
               *res = created.status();
               return;
@@ -1143,6 +1144,16 @@ struct DataServer::Impl {
 
   Status Run() {
     VFS_ASSIGN_OR_RETURN(store, ChunkStore::Open(opt.storage));
+    uint64_t reserve = 0;
+    if (opt.reserve_bytes >= 0) {
+      reserve = static_cast<uint64_t>(opt.reserve_bytes);
+    } else {
+      VFS_ASSIGN_OR_RETURN(DiskSpace space, store->Space());
+      reserve = DefaultReserve(space.total_bytes);
+    }
+    store->set_reserve(reserve);
+    VFS_LOG(kInfo) << "uploads keep " << reserve << " bytes free on " << opt.storage
+                   << " (--reserve)";
     used_bytes = store->initial_bytes();
     objects = store->initial_objects();
     int rc = uv_loop_init(&loop);

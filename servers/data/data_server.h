@@ -46,6 +46,9 @@ struct DataServerOptions {
   std::string port_file;  // if set, the bound port is written here once listening
   int max_connections = 1024;
   uint64_t quota_bytes = 0;  // 0: only the disk limits us
+  // Free space uploads must leave on the storage filesystem (chunk_store.h); < 0: the default,
+  // DefaultReserve(filesystem size).
+  int64_t reserve_bytes = -1;
   DataProtocolLimits limits;
   std::chrono::milliseconds idle_timeout{300000};
   std::chrono::milliseconds slow_timeout{60000};

@@ -65,7 +65,7 @@ int Fail(const Status& st) {
 int main(int argc, char** argv) {
   CLI::App app{"vaultfs-data: stores opaque shard objects for a vaultfs cluster"};
   std::string listen = "127.0.0.1:7200", storage, secret_file, config, port_file;
-  std::string quota = "0", max_object = "4G", log_level = "info";
+  std::string quota = "0", reserve = "auto", max_object = "4G", log_level = "info";
   int max_connections = 1024;
   int idle_timeout_s = 300, slow_timeout_s = 60, drain_timeout_s = 30;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
@@ -78,6 +78,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--quota", quota, "max bytes of stored objects, K/M/G/T suffix; 0 = none")
+      ->capture_default_str();
+  app.add_option("--reserve", reserve,
+                 "free space uploads must leave on the storage filesystem, K/M/G/T suffix; "
+                 "auto = 5% of it, within [256M, 4G]; 0 = none")
       ->capture_default_str();
   app.add_option("--max-object-size", max_object, "largest accepted upload")->capture_default_str();
   app.add_option("--idle-timeout", idle_timeout_s, "seconds an idle connection may stay open")
@@ -115,6 +119,12 @@ int main(int argc, char** argv) {
   auto q = ParseBytes(quota);
   if (!q.ok()) return Fail(q.status().Annotate("--quota"));
   opt.quota_bytes = *q;
+  if (reserve != "auto") {
+    auto r = ParseBytes(reserve);
+    if (!r.ok()) return Fail(r.status().Annotate("--reserve"));
+    if (*r > static_cast<uint64_t>(INT64_MAX)) return Fail(InvalidArgument("--reserve: too large"));
+    opt.reserve_bytes = static_cast<int64_t>(*r);
+  }
   auto mo = ParseBytes(max_object);
   if (!mo.ok()) return Fail(mo.status().Annotate("--max-object-size"));
   opt.limits.max_payload = *mo;

@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <uv.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -44,6 +46,29 @@ Result<HostPort> ParseListenAddress(const std::string& text, const char* flag) {
   if (hp.host.size() > 2 && hp.host.front() == '[') hp.host = hp.host.substr(1, hp.host.size() - 2);
   hp.port = static_cast<uint16_t>(p);
   return hp;
+}
+
+// Bytes with an optional K/M/G/T suffix (powers of 1024).
+Result<uint64_t> ParseSize(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 19) return InvalidArgument("bad size '" + text + "'");
+  const uint64_t v = std::stoull(text.substr(0, digits));
+  const std::string suffix = text.substr(digits);
+  int shift = 0;
+  if (suffix == "K" || suffix == "KiB") {
+    shift = 10;
+  } else if (suffix == "M" || suffix == "MiB") {
+    shift = 20;
+  } else if (suffix == "G" || suffix == "GiB") {
+    shift = 30;
+  } else if (suffix == "T" || suffix == "TiB") {
+    shift = 40;
+  } else if (!suffix.empty()) {
+    return InvalidArgument("bad size suffix in '" + text + "'");
+  }
+  if (shift > 0 && v > (UINT64_MAX >> shift)) return InvalidArgument("size too large");
+  return v << shift;
 }
 
 Status WritePortFile(const std::string& path, uint16_t port) {
@@ -118,7 +143,7 @@ int main(int argc, char** argv) {
   CLI::App app{"vaultfs-meta: vaultfs metadata node (SQLite replicated with Raft)"};
   uint64_t id = 1;
   std::string listen, raft_listen, data_dir, config_path, secret_path, port_file;
-  std::string log_level = "info";
+  std::string log_level = "info", reserve = "auto";
   bool single = false;
   unsigned election_ms = 1000, heartbeat_ms = 100;
   unsigned snapshot_threshold = 2048, snapshot_trailing = 1024;
@@ -142,6 +167,11 @@ int main(int argc, char** argv) {
   app.add_option("--snapshot-trailing", snapshot_trailing,
                  "log entries kept after a snapshot for lagging followers")
       ->check(CLI::Range(1u, 1000000u));
+  app.add_option("--reserve", reserve,
+                 "free space to keep on the data dir's filesystem: below it, writes that add "
+                 "data answer ENOSPC (deletes go on); K/M/G/T suffix; auto = 1% of it, within "
+                 "[64M, 1G]; 0 = none")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warn or error");
   tls::TlsOptions tls_opts;
   tls::AddTlsOptions(app, &tls_opts);
@@ -250,6 +280,19 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return Fail(IoError("cannot create " + data_dir + ": " + ec.message()));
 
+  uint64_t reserve_bytes = 0;
+  if (reserve == "auto") {
+    struct statvfs sv {};
+    if (statvfs(data_dir.c_str(), &sv) != 0) {
+      return Fail(Status(errno, "statvfs " + data_dir + ": " + std::strerror(errno)));
+    }
+    reserve_bytes = DefaultMetaReserve(static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize);
+  } else {
+    auto r = ParseSize(reserve);
+    if (!r.ok()) return Fail(r.status().Annotate("--reserve"));
+    reserve_bytes = *r;
+  }
+
   Node node;
   uv_loop_init(&node.loop);
   node.store = std::make_unique<MetaStore>(config.get());
@@ -267,6 +310,8 @@ int main(int argc, char** argv) {
   // Half the election timeout: the margin covers scheduling delays between a follower's
   // timer and ours (see ServiceOptions::read_lease).
   sopts.read_lease = std::chrono::milliseconds(election_ms / 2);
+  sopts.data_dir = data_dir;
+  sopts.reserve_bytes = reserve_bytes;
   node.service = std::make_unique<MetaService>(sopts, node.store.get(), node.repl.get());
   // Signals first, so a supervisor that reacts to the port file can already stop us cleanly.
   uv_signal_init(&node.loop, &node.sigterm);
@@ -296,7 +341,8 @@ int main(int argc, char** argv) {
   VFS_LOG(kInfo) << "node " << id << " (database at index " << node.store->last_applied()
                  << ") serving clients on " << listen_addr->host << ":" << *port << ", raft on "
                  << ropts.raft_address << (single ? " (single)" : "")
-                 << (client_tls ? ", TLS" : ", WITHOUT TLS");
+                 << (client_tls ? ", TLS" : ", WITHOUT TLS") << "; writes keep " << reserve_bytes
+                 << " bytes free on " << data_dir << " (--reserve)";
 
   uv_run(&node.loop, UV_RUN_DEFAULT);
   // The loop ran dry: every handle is closed, so the loop's own memory can go too.

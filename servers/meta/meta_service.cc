@@ -1,10 +1,14 @@
 // Client protocol handling: see meta_service.h.
 #include "servers/meta/meta_service.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "src/common/hex.h"
 #include "src/common/json_parse.h"
@@ -78,13 +82,48 @@ Result<std::string> AuthHash(const Json& req, const char* field) {
 
 Json OkOrError(const Json& result) { return result; }
 
+// Writes allowed below the free-space reserve: they delete, or finish work admitted earlier
+// (a version begun above the reserve can still be committed), or keep the cluster's view of
+// the data servers current. Their entries are small; the reserve has room for them.
+bool FreesOrFinishes(const std::string& op) {
+  static const std::set<std::string> ops = {"unlink",         "rmdir",          "rename",
+                                            "commit_version", "report_shard",   "report_server",
+                                            "gc_done",        "expire_pending", "repair_done"};
+  return ops.count(op) > 0;
+}
+
 }  // namespace
 
-std::string StoreStateMachine::Apply(uint64_t index, std::string_view entry) {
+uint64_t DefaultMetaReserve(uint64_t total_bytes) {
+  constexpr uint64_t kMin = uint64_t(64) << 20, kMax = uint64_t(1) << 30;
+  return std::clamp<uint64_t>(total_bytes / 100, kMin, kMax);
+}
+
+Status MetaService::CheckSpace(const std::string& op) const {
+  if (repl_->Stalled()) {
+    return Status(ENOSPC,
+                  "the metadata leader's disk is full: committed changes wait to be applied and "
+                  "no write is taken until space is freed on it");
+  }
+  if (opts_.reserve_bytes == 0 || FreesOrFinishes(op)) return Status::Ok();
+  struct statvfs sv {};
+  if (statvfs(opts_.data_dir.c_str(), &sv) != 0) {
+    VFS_LOG(kWarn) << "statvfs " << opts_.data_dir << ": " << std::strerror(errno);
+    return Status::Ok();  // the database itself reports a real failure
+  }
+  const uint64_t avail = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+  if (avail >= opts_.reserve_bytes) return Status::Ok();
+  return Status(ENOSPC, "metadata disk nearly full: " + std::to_string(avail) +
+                            " bytes free, below the reserve of " +
+                            std::to_string(opts_.reserve_bytes) +
+                            " (--reserve); delete files to free space");
+}
+
+Result<std::string> StoreStateMachine::Apply(uint64_t index, std::string_view entry) {
   // Entries come from the leader, but a log or snapshot on disk is outside input too.
   auto parsed = ParseJson(entry, kMaxJsonDepth + 2);             // + the entry's own envelope
   Json cmd = parsed.ok() ? std::move(*parsed) : Json::object();  // the store records an error
-  Json result = store_->Apply(index, cmd);
+  VFS_ASSIGN_OR_RETURN(Json result, store_->TryApply(index, cmd));
   return result.is_null() ? std::string() : result.dump();
 }
 
@@ -274,6 +313,9 @@ void MetaService::HandleWrite(const std::string& op, Json id, Json req, const Se
         ErrorBody(id, "EINVAL", "mutating ops need a request id 'rid' ([A-Za-z0-9_-]{1,64})"));
   }
   std::string rid = rid_it->get<std::string>();
+  if (Status space = CheckSpace(op); !space.ok()) {
+    return reply(ErrorBody(id, "ENOSPC", space.message()));
+  }
   auto gen = LeaderValues(op, req);
   if (!gen.ok())
     return reply(ErrorBody(id, ErrnoName(gen.status().code()), gen.status().message()));
@@ -317,6 +359,13 @@ void MetaService::HandleRead(const std::string& op, Json id, Json req, const Ses
     if (!st.ok()) {
       if (!repl_->IsLeader()) return reply(Redirect(id));
       return reply(ErrorBody(id, "EAGAIN", st.message()));
+    }
+    if (repl_->StaleForReads()) {
+      // Entries this node could not apply (full disk) may have been answered by another
+      // leader: reading without them could undo an acknowledged write.
+      return reply(ErrorBody(id, "EAGAIN",
+                             "this metadata node is behind: committed changes wait for disk "
+                             "space; retry"));
     }
     RunRead(op, id, req, session, reply);
   });

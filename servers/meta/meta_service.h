@@ -15,7 +15,9 @@
 //     have committed anything since. Otherwise reads wait for a raft barrier proposed after
 //     they arrived (batched), which also renews the lease;
 //   - on a follower every op except node_info is answered with error code ENOTLEADER carrying
-//     the leader's client address ("leader", null while unknown), which the client follows.
+//     the leader's client address ("leader", null while unknown), which the client follows;
+//   - a full disk: writes that add data are refused with ENOSPC below the free-space reserve,
+//     every write while committed entries wait for space (Replicator::Stalled); reads go on.
 // Secrets never enter the log: session tokens and auth keys are stripped from the command.
 // Everything runs on the node's event-loop thread.
 #pragma once
@@ -41,13 +43,22 @@ struct ServiceOptions {
   int64_t data_token_ttl_s = 3600;
   // 0: every read waits for a barrier. Must stay below the raft election timeout.
   std::chrono::milliseconds read_lease{0};
+  // Writes that add data are refused with ENOSPC while the filesystem of `data_dir` has fewer
+  // than `reserve_bytes` available (statvfs); 0 disables the check. Deletes and the steps that
+  // finish or clean up earlier work stay allowed, so space can be freed.
+  std::string data_dir;
+  uint64_t reserve_bytes = 0;
 };
+
+// The default metadata reserve for a filesystem of `total_bytes`: 1% of it, at least 64 MiB,
+// at most 1 GiB (below the data server's default in each bound, see servers/data/README.md).
+uint64_t DefaultMetaReserve(uint64_t total_bytes);
 
 // Adapts the store to the replicator's StateMachine interface (JSON text in, JSON text out).
 class StoreStateMachine : public StateMachine {
  public:
   explicit StoreStateMachine(MetaStore* store) : store_(store) {}
-  std::string Apply(uint64_t index, std::string_view entry) override;
+  Result<std::string> Apply(uint64_t index, std::string_view entry) override;
   Result<SnapshotImage> Snapshot() override { return store_->Serialize(); }
   Status Restore(std::string_view image) override { return store_->Restore(image); }
 
@@ -85,6 +96,9 @@ class MetaService {
     std::string peer;  // the client's address
   };
   void HandleWrite(const std::string& op, Json id, Json req, const Session& s, ReplyFn reply);
+  // ENOSPC if `op` must wait for disk space (see ServiceOptions::reserve_bytes, and
+  // Replicator::Stalled).
+  Status CheckSpace(const std::string& op) const;
   void HandleRead(const std::string& op, Json id, Json req, const Session& s, ReplyFn reply);
   void RunRead(const std::string& op, const Json& id, const Json& req, const Session& s,
                const ReplyFn& reply);

@@ -162,7 +162,13 @@ void MetaStore::LoadMeta() {
 }
 
 Json MetaStore::Apply(uint64_t index, const Json& cmd) {
-  if (index <= last_applied_) return nullptr;
+  Result<Json> r = TryApply(index, cmd);
+  if (!r.ok()) Fatal("apply entry " + std::to_string(index) + ": " + r.status().message());
+  return std::move(r).value();
+}
+
+Result<Json> MetaStore::TryApply(uint64_t index, const Json& cmd) {
+  if (index <= last_applied_) return Json(nullptr);
   std::string op, user, rid;
   int64_t now = 0;
   if (cmd.is_object()) {
@@ -216,7 +222,19 @@ Json MetaStore::Apply(uint64_t index, const Json& cmd) {
     last_applied_ = index;
     return result;
   } catch (const SqlError& e) {
-    Fatal(std::string("apply entry ") + std::to_string(index) + ": " + e.what());
+    if (!e.NoSpace()) Fatal(std::string("apply entry ") + std::to_string(index) + ": " + e.what());
+    // Out of space: undo the whole entry (SQLite may already have rolled it back), so it can
+    // be applied again, from the start, once space is back.
+    if (sqlite3_get_autocommit(db_.handle()) == 0) {
+      try {
+        db_.Exec("ROLLBACK");
+      } catch (const SqlError& r) {
+        Fatal("apply entry " + std::to_string(index) + ": " + e.what() +
+              "; rollback failed too: " + r.what());
+      }
+    }
+    return Status(ENOSPC, "metadata database " + path_ + ": " + e.what() + " (entry " +
+                              std::to_string(index) + " waits until space is freed)");
   }
 }
 

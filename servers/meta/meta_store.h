@@ -9,7 +9,8 @@
 // deterministic: everything random or time-dependent (ids, timestamps, placement, key hashes)
 // was chosen by the leader and travels inside the command. Request errors (ENOENT, EEXIST, ...)
 // become error results and leave no partial change; an SQLite failure is fatal (the node stops
-// rather than diverge from its peers).
+// rather than diverge from its peers), except a full disk: then the entry is rolled back whole
+// and TryApply answers ENOSPC, so the caller can apply the same entry again later.
 //
 // Reads run on the same thread as Apply (the node's event loop); no locking.
 #pragma once
@@ -57,6 +58,9 @@ class MetaStore {
   // {"ok":true,...} or {"ok":false,"error":{"code","message"}}. Entries at or below
   // last_applied() are skipped and return a null Json.
   Json Apply(uint64_t index, const Json& command);
+  // Apply, except that an entry that cannot be applied for lack of disk space leaves no trace
+  // and returns ENOSPC (last_applied() unchanged) instead of stopping the process.
+  Result<Json> TryApply(uint64_t index, const Json& command);
 
   // Linearizable reads (the caller has passed a barrier). `user` is the session's user id.
   Json Read(const std::string& op, const std::string& user, const Json& args);

@@ -21,6 +21,11 @@ namespace {
 
 constexpr uint32_t kEntryMagic = 0x56464d31;  // "VFM1"
 constexpr size_t kEntryHeader = 16;           // magic, body length, proposal tag
+// Entries waiting for disk space are retried this often; past kMaxBacklogBytes of them (a
+// follower whose disk stays full while the group goes on) the node stops, and its restart
+// replays them from the log.
+constexpr uint64_t kRetryMs = 200;
+constexpr uint64_t kMaxBacklogBytes = uint64_t(256) << 20;
 
 // libraft's TCP transport reports a taken port with an empty message, so probe it first.
 Status CheckPortFree(const std::string& address) {
@@ -122,6 +127,10 @@ Status RaftReplicator::Init(uv_loop_t* loop, const RaftOptions& opts) {
   io_init_ = true;
   raft_uv_set_auto_recovery(&io_, false);
   raft_uv_set_connect_retry_delay(&io_, 200);  // reconnect fast to a restarted peer
+
+  uv_timer_init(loop, &retry_timer_);
+  retry_timer_.data = this;
+  retry_timer_init_ = true;
 
   fsm_.version = 1;  // libraft frees snapshot buffers itself
   fsm_.data = this;
@@ -257,6 +266,15 @@ void RaftReplicator::Close(std::function<void()> done) {
   if (closing_) return;
   closing_ = true;
   close_done_ = std::move(done);
+  if (retry_timer_init_) {
+    // Waiting entries stay in libraft's log (no snapshot was taken past them): the next start
+    // applies them.
+    if (!backlog_.empty()) {
+      VFS_LOG(kWarn) << backlog_.size() << " committed entries still wait for disk space; "
+                     << "they are applied at the next start";
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
+  }
   raft_close(&raft_, &RaftReplicator::CloseCb);
 }
 
@@ -283,13 +301,64 @@ int RaftReplicator::FsmApply(struct raft_fsm* fsm, const struct raft_buffer* buf
                     << " bytes)";
     body = {};
   }
-  std::string res = self->sm_->Apply(index, body);
   auto it = self->proposals_.find(tag);
+  Result<std::string> res = Status(ENOSPC, "waits behind earlier entries");
+  if (self->backlog_.empty()) res = self->sm_->Apply(index, body);
+  if (!res.ok()) {
+    // Never fail apply (see the file comment): keep the entry for DrainBacklog. Its proposal,
+    // if ours, reports an unknown outcome; a retry of it is refused while we are stalled.
+    if (self->backlog_.empty()) {
+      VFS_LOG(kError) << "cannot apply log entry " << index << ": " << res.status().message()
+                      << "; this node refuses writes and retries every " << kRetryMs
+                      << " ms until space is freed";
+      if (!self->closing_) {
+        uv_timer_start(&self->retry_timer_, &RaftReplicator::RetryCb, kRetryMs, kRetryMs);
+      }
+    }
+    Waiting w;
+    w.index = index;
+    w.body = std::string(body);
+    w.own = it != self->proposals_.end();
+    w.term = self->raft_.current_term;
+    self->backlog_bytes_ += w.body.size() + sizeof(Waiting);
+    self->backlog_.push_back(std::move(w));
+    if (self->backlog_bytes_ > kMaxBacklogBytes) {
+      VFS_LOG(kError) << "fatal: " << self->backlog_.size()
+                      << " committed entries wait for disk space (more than " << kMaxBacklogBytes
+                      << " bytes); stopping so a restart, once space is freed, replays them "
+                      << "from the log";
+      std::abort();
+    }
+    return 0;
+  }
   if (it != self->proposals_.end()) {
-    it->second->result = std::move(res);
+    it->second->result = std::move(res).value();
     it->second->applied = true;
   }
   return 0;
+}
+
+void RaftReplicator::RetryCb(uv_timer_t* t) {
+  static_cast<RaftReplicator*>(t->data)->DrainBacklog();
+}
+
+void RaftReplicator::DrainBacklog() {
+  while (!backlog_.empty()) {
+    Waiting& w = backlog_.front();
+    Result<std::string> res = sm_->Apply(w.index, w.body);
+    if (!res.ok()) return;  // still full: the timer tries again
+    backlog_bytes_ -= w.body.size() + sizeof(Waiting);
+    backlog_.pop_front();
+  }
+  uv_timer_stop(&retry_timer_);
+  VFS_LOG(kInfo) << "disk space is back: every committed entry is applied, writes resume";
+}
+
+bool RaftReplicator::StaleForReads() const {
+  for (const Waiting& w : backlog_) {
+    if (!w.own || w.term != raft_.current_term) return true;
+  }
+  return false;
 }
 
 unsigned SnapshotInterval(unsigned configured, uint64_t image_bytes) {
@@ -300,6 +369,9 @@ unsigned SnapshotInterval(unsigned configured, uint64_t image_bytes) {
 int RaftReplicator::FsmSnapshot(struct raft_fsm* fsm, struct raft_buffer* bufs[],
                                 unsigned* n_bufs) {
   auto* self = static_cast<RaftReplicator*>(fsm->data);
+  // The database lags libraft's applied index: a snapshot would claim the waiting entries,
+  // and compacting the log would lose them. libraft tries again later.
+  if (!self->backlog_.empty()) return RAFT_BUSY;
   auto image = self->sm_->Snapshot();
   if (!image.ok()) {
     VFS_LOG(kWarn) << "snapshot skipped: " << image.status().ToString();
@@ -332,6 +404,11 @@ int RaftReplicator::FsmRestore(struct raft_fsm* fsm, struct raft_buffer* buf) {
     return RAFT_IOERR;
   }
   raft_free(buf->base);  // ownership passed to us on success
+  // libraft installs a snapshot only past this node's whole log, so it covers every entry
+  // that was waiting for space.
+  self->backlog_.clear();
+  self->backlog_bytes_ = 0;
+  if (self->retry_timer_init_ && !self->closing_) uv_timer_stop(&self->retry_timer_);
   return 0;
 }
 

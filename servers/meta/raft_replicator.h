@@ -12,7 +12,13 @@
 //   - pre-vote on, install-snapshot timeout of a few seconds, election/heartbeat configurable;
 //   - the entry's log index (needed by the state machine to skip replays) is
 //     raft_last_applied() + 1 during apply: libraft applies strictly in order and advances
-//     last_applied right after fsm.apply returns.
+//     last_applied right after fsm.apply returns;
+//   - an entry the state machine cannot apply for lack of disk space (ENOSPC) is not lost and
+//     does not stop the node: it and every entry after it wait, in order, in an in-memory
+//     backlog (they stay in libraft's log too) and are applied again every kRetryMs until
+//     space is back. Meanwhile the node is Stalled() (the service refuses writes) and takes
+//     no snapshot (RAFT_BUSY), so the log keeps the waiting entries for a restart to replay.
+//     Their proposals report an unknown outcome, never an error: they will still apply.
 // The headers are C without extern "C" guards.
 #pragma once
 
@@ -22,6 +28,7 @@ extern "C" {
 }
 #include <uv.h>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -69,6 +76,8 @@ class RaftReplicator : public Replicator {
   void Barrier(BarrierCallback done) override;
   bool IsLeader() const override;
   uint64_t LeaderId() const override;
+  bool Stalled() const override { return !backlog_.empty(); }
+  bool StaleForReads() const override;
   void Close(std::function<void()> done) override;
 
   // Entry framing, exposed for tests: header (magic, length, proposal tag) + body + padding.
@@ -88,6 +97,23 @@ class RaftReplicator : public Replicator {
   static void ApplyCb(struct raft_apply* req, int status, void* result);
   static void BarrierCb(struct raft_barrier* req, int status);
   static void CloseCb(struct raft* r);
+  static void RetryCb(uv_timer_t* t);
+  // Applies what waits in backlog_, in order, until it is empty or the disk is still full.
+  void DrainBacklog();
+
+  // A committed entry waiting for disk space (see the file comment).
+  struct Waiting {
+    uint64_t index = 0;
+    std::string body;
+    // Proposed by this node as leader in `term` (its proposal was still pending when the entry
+    // committed), so no other node can have answered for it while the term lasts.
+    bool own = false;
+    uint64_t term = 0;
+  };
+  std::deque<Waiting> backlog_;
+  uint64_t backlog_bytes_ = 0;
+  uv_timer_t retry_timer_{};
+  bool retry_timer_init_ = false;
 
   StateMachine* sm_;
   struct raft_uv_transport transport_ {};

@@ -27,8 +27,10 @@ class StateMachine {
  public:
   virtual ~StateMachine() = default;
   // Applies the committed entry at `index` and returns its result (a serialized reply body).
-  // Must not fail: request-level errors belong in the result.
-  virtual std::string Apply(uint64_t index, std::string_view entry) = 0;
+  // Request-level errors belong in the result. The one failure is ENOSPC: the disk is full,
+  // nothing of the entry was applied, and the engine must apply the same entry again later,
+  // before any later one.
+  virtual Result<std::string> Apply(uint64_t index, std::string_view entry) = 0;
   virtual Result<SnapshotImage> Snapshot() = 0;
   virtual Status Restore(std::string_view image) = 0;
 };
@@ -52,6 +54,13 @@ class Replicator {
   virtual bool IsLeader() const = 0;
   // The leader's node id as this node currently believes, 0 if unknown.
   virtual uint64_t LeaderId() const = 0;
+  // Committed entries wait to be applied here because the disk is full (StateMachine::Apply
+  // answered ENOSPC); new proposals would only queue behind them.
+  virtual bool Stalled() const { return false; }
+  // Stalled, and some waiting entry may already have been answered by another node (it was
+  // not proposed by this leader in its current term): local reads could miss an acknowledged
+  // write.
+  virtual bool StaleForReads() const { return false; }
   // Stops the engine; `done` runs on the loop once it released everything.
   virtual void Close(std::function<void()> done) = 0;
 };

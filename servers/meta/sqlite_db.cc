@@ -1,7 +1,20 @@
 // SQLite RAII helpers: see sqlite_db.h.
 #include "servers/meta/sqlite_db.h"
 
+#include <cerrno>
+
 namespace vaultfs::meta {
+namespace {
+
+[[noreturn]] void Throw(sqlite3* db, const std::string& what) {
+  throw SqlError(what + sqlite3_errmsg(db), sqlite3_extended_errcode(db), sqlite3_system_errno(db));
+}
+
+}  // namespace
+
+bool SqlError::NoSpace() const {
+  return (code_ & 0xff) == SQLITE_FULL || sys_errno_ == ENOSPC || sys_errno_ == EDQUOT;
+}
 
 SqliteDb::~SqliteDb() { Close(); }
 
@@ -12,8 +25,9 @@ void SqliteDb::Open(const std::string& path) {
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    const int sys = db_ ? sqlite3_system_errno(db_) : 0;
     Close();
-    throw SqlError("open " + path + ": " + msg);
+    throw SqlError("open " + path + ": " + msg, rc, sys);
   }
 }
 
@@ -30,7 +44,7 @@ void SqliteDb::Exec(std::string_view sql) {
   if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    throw SqlError("exec: " + msg);
+    throw SqlError("exec: " + msg, sqlite3_extended_errcode(db_), sqlite3_system_errno(db_));
   }
 }
 
@@ -45,7 +59,8 @@ Stmt SqliteDb::Prepare(const std::string& sql) {
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &s, nullptr) !=
       SQLITE_OK) {
-    throw SqlError(std::string("prepare: ") + sqlite3_errmsg(db_) + " in: " + sql);
+    throw SqlError(std::string("prepare: ") + sqlite3_errmsg(db_) + " in: " + sql,
+                   sqlite3_extended_errcode(db_), sqlite3_system_errno(db_));
   }
   cache_.emplace(sql, s);
   return Stmt(s);
@@ -75,7 +90,7 @@ bool Stmt::Step() {
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  throw SqlError(std::string("step: ") + sqlite3_errmsg(sqlite3_db_handle(s_)));
+  Throw(sqlite3_db_handle(s_), "step: ");
 }
 
 std::string Stmt::Text(int col) const {

@@ -1,8 +1,8 @@
 // A thin RAII layer over SQLite for the metadata store: one connection, a cache of prepared
 // statements keyed by their SQL text, and a statement cursor with typed binds and columns.
 // Any SQLite failure throws SqlError; the store decides whether that is fatal (inside the
-// replicated state machine it is: a node whose database cannot apply an entry must stop rather
-// than diverge).
+// replicated state machine it is, except for a full disk: a node whose database cannot apply an
+// entry must stop rather than diverge, but one that lacks space retries the entry later).
 #pragma once
 
 #include <sqlite3.h>
@@ -18,7 +18,15 @@ namespace vaultfs::meta {
 
 class SqlError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit SqlError(const std::string& what, int code = SQLITE_ERROR, int sys_errno = 0)
+      : std::runtime_error(what), code_(code), sys_errno_(sys_errno) {}
+  int code() const { return code_; }  // SQLite's extended result code
+  // The disk (or quota) is full: retrying once space is back can succeed.
+  bool NoSpace() const;
+
+ private:
+  int code_;
+  int sys_errno_;  // the OS error behind an I/O failure, 0 if none
 };
 
 class Stmt;

@@ -38,12 +38,16 @@ Status QuorumLost(const std::vector<ShardSink>& sinks, int quorum) {
   std::string msg = "only " + std::to_string(Alive(sinks)) + " of " + std::to_string(sinks.size()) +
                     " shards can be stored, the write quorum is " + std::to_string(quorum) +
                     "; nothing was committed";
+  int full = 0;  // shards refused for lack of space
   for (const auto& s : sinks) {
     if (!s.alive()) {
       msg += "\n  " + s.result.error.message();
+      full += s.result.error.code() == ENOSPC ? 1 : 0;
     }
   }
-  return Status(EIO, msg);
+  // Full data servers alone cost the quorum: the application sees ENOSPC (deleting files
+  // helps), not EIO.
+  return Status(Alive(sinks) + full >= quorum ? ENOSPC : EIO, msg);
 }
 
 }  // namespace
@@ -152,10 +156,12 @@ Result<std::vector<ShardResult>> ObjectWriter::Write(
     std::string msg = "only " + std::to_string(ok) + " of " + std::to_string(n) +
                       " shards were stored durably, the write quorum is " +
                       std::to_string(req.quorum) + "; nothing was committed";
+    int full = 0;
     for (const auto& r : results) {
       if (!r.ok) msg += "\n  " + r.error.message();
+      full += !r.ok && r.error.code() == ENOSPC ? 1 : 0;
     }
-    return Status(EIO, msg);
+    return Status(ok + full >= req.quorum ? ENOSPC : EIO, msg);
   }
   return results;
 }

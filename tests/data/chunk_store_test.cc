@@ -62,7 +62,7 @@ class ChunkStoreTest : public ::testing::Test {
 // must read back exactly, and O_DIRECT is dropped only for the tail.
 TEST_F(ChunkStoreTest, WriteAtAlignedPiecesThenOddTail) {
   const std::string want = PatternBytes(7, (2u << 20) + 4097);
-  auto t = store_->CreateTemp();
+  auto t = store_->CreateTemp(0);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   TempFile file = *t;
   const bool had_direct = file.direct;
@@ -90,7 +90,7 @@ TEST_F(ChunkStoreTest, WriteAtUnalignedEverything) {
                                      {0, 100, 0},                                     // short
                                      {100, kDirectIoAlign - 100, 3},                  // odd offset
                                      {2 * kDirectIoAlign, kDirectIoAlign + 777, 1}};  // odd buf
-  auto t = store_->CreateTemp();
+  auto t = store_->CreateTemp(0);
   ASSERT_TRUE(t.ok());
   TempFile file = *t;
   for (const Piece& p : pieces) {
@@ -104,7 +104,7 @@ TEST_F(ChunkStoreTest, WriteAtUnalignedEverything) {
 
 // A WriteAt error (here: a read-only fd) is reported, not swallowed.
 TEST_F(ChunkStoreTest, WriteAtReportsErrors) {
-  auto t = store_->CreateTemp();
+  auto t = store_->CreateTemp(0);
   ASSERT_TRUE(t.ok());
   TempFile ro{open(t->path.c_str(), O_RDONLY | O_CLOEXEC), t->path, false};
   ASSERT_GE(ro.fd, 0);
@@ -118,7 +118,7 @@ TEST_F(ChunkStoreTest, WriteAtReportsErrors) {
 // Overwrites report the replaced size, and the replaced bytes are gone.
 TEST_F(ChunkStoreTest, CommitReplacesAndRemoveReportsSize) {
   for (size_t size : {5000u, 300u}) {
-    auto t = store_->CreateTemp();
+    auto t = store_->CreateTemp(0);
     ASSERT_TRUE(t.ok());
     TempFile file = *t;
     const std::string bytes = PatternBytes(size, size);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -497,7 +498,8 @@ TEST(DataServerTmpfs, FullDiskAnswersEnospc) {
   } unmount{mnt};
   {
     TestServer server(dir.path(), mnt + "/storage");
-    ASSERT_TRUE(server.Start().ok());
+    // No reserve: the write itself must hit ENOSPC here.
+    ASSERT_TRUE(server.Start({"--reserve", "0"}).ok());
     DataClient client;
     const std::string tok = server.Token("alice");
     ASSERT_TRUE(client.Upload(server.addr(), tok, "01", PatternBytes(1, 2u << 20)).get().ok());
@@ -512,6 +514,85 @@ TEST(DataServerTmpfs, FullDiskAnswersEnospc) {
     EXPECT_TRUE(server.TempFiles().empty());
     // Space comes back once the partial upload is gone.
     ASSERT_TRUE(client.Upload(server.addr(), tok, "03", PatternBytes(3, 1u << 20)).get().ok());
+  }
+}
+
+// Uploads that would leave less than --reserve free are refused with ENOSPC before any byte
+// is written; nothing partial remains, reads and deletes go on, and freeing space lets
+// uploads in again.
+TEST(DataServerReserve, UploadBelowTheReserveAnswersEnospc) {
+  TempDir dir;
+  const std::string mnt = dir.path() + "/mnt";
+  fs::create_directory(mnt);
+  if (mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=32m") != 0) {
+    GTEST_SKIP() << "SKIPPED LOUDLY: cannot mount a tmpfs (" << std::strerror(errno)
+                 << "); DataServerReserve.ReserveAboveFreeSpace covers the refusal";
+  }
+  struct Unmount {
+    std::string p;
+    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  {
+    TestServer server(dir.path(), mnt + "/storage");
+    ASSERT_TRUE(server.Start({"--reserve", "16M"}).ok());
+    DataClient client;
+    const std::string tok = server.Token("alice");
+    ASSERT_TRUE(client.Upload(server.addr(), tok, "01", PatternBytes(1, 8u << 20)).get().ok());
+    // ~24 MiB free: 12 MiB more would leave less than 16 MiB.
+    auto big = client.Upload(server.addr(), tok, "02", PatternBytes(2, 12u << 20)).get();
+    EXPECT_EQ(big.status().code(), ENOSPC) << big.status().ToString();
+    EXPECT_NE(big.status().message().find("reserve"), std::string::npos) << big.status().message();
+    // A streamed upload too, whatever Write saw.
+    auto s = client.BeginUpload(server.addr(), tok, "03", 12u << 20);
+    ASSERT_TRUE(s.ok());
+    (void)(*s)->Write(PatternBytes(3, 12u << 20));
+    EXPECT_EQ((*s)->Finish().status().code(), ENOSPC);
+    EXPECT_EQ(client.Download(server.addr(), tok, "02").get().status().code(), ENOENT);
+    EXPECT_EQ(client.Download(server.addr(), tok, "03").get().status().code(), ENOENT);
+    EXPECT_TRUE(server.TempFiles().empty());
+    EXPECT_EQ(*client.Download(server.addr(), tok, "01").get(), PatternBytes(1, 8u << 20));
+    auto h = client.Health(server.addr()).get();
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    EXPECT_EQ(h->used_bytes, 8u << 20);
+    // What still fits above the reserve is taken; deleting makes room for the big one.
+    ASSERT_TRUE(client.Upload(server.addr(), tok, "04", PatternBytes(4, 1u << 20)).get().ok());
+    ASSERT_TRUE(client.Delete(server.addr(), tok, "01").get().ok());
+    ASSERT_TRUE(client.Upload(server.addr(), tok, "02", PatternBytes(2, 12u << 20)).get().ok());
+    EXPECT_EQ(*client.Download(server.addr(), tok, "02").get(), PatternBytes(2, 12u << 20));
+  }
+}
+
+// Works on any filesystem: a reserve above the free space refuses every upload, even an empty
+// one, while objects stored before stay readable and deletable.
+TEST(DataServerReserve, ReserveAboveFreeSpace) {
+  TempDir dir;
+  TestServer server(dir.path());
+  ASSERT_TRUE(server.Start({"--reserve", "0"}).ok());
+  DataClient client;
+  const std::string tok = server.Token("alice");
+  ASSERT_TRUE(client.Upload(server.addr(), tok, "01", PatternBytes(1, 100000)).get().ok());
+  server.Signal(SIGTERM);
+  ASSERT_EQ(server.WaitExit(), 0);
+  struct statvfs sv {};
+  ASSERT_EQ(statvfs(dir.path().c_str(), &sv), 0);
+  const uint64_t free_bytes = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+  const uint64_t reserve_mib = free_bytes / (1u << 20) + 1024;
+  ASSERT_TRUE(server.Start({"--reserve", std::to_string(reserve_mib) + "M"}).ok());
+  EXPECT_EQ(client.Upload(server.addr(), tok, "02", PatternBytes(2, 5000)).get().status().code(),
+            ENOSPC);
+  EXPECT_EQ(client.Upload(server.addr(), tok, "03", "").get().status().code(), ENOSPC);
+  EXPECT_EQ(client.Download(server.addr(), tok, "02").get().status().code(), ENOENT);
+  EXPECT_TRUE(server.TempFiles().empty());
+  EXPECT_EQ(*client.Download(server.addr(), tok, "01").get(), PatternBytes(1, 100000));
+  EXPECT_TRUE(client.Delete(server.addr(), tok, "01").get().ok());
+}
+
+// Bad --reserve values stop the start with a message.
+TEST(DataServerReserve, BadReserveIsRefused) {
+  TempDir dir;
+  TestServer server(dir.path());
+  for (const char* bad : {"-1", "12X", "", "99999999999T"}) {
+    EXPECT_FALSE(server.Start({"--reserve", bad}).ok()) << bad;
   }
 }
 

@@ -51,8 +51,9 @@ class InlineReplicator : public meta::Replicator {
       case Mode::kLeader:
         break;
     }
-    std::string result = sm_->Apply(++index_, entry);
-    done(meta::ProposeOutcome::kApplied, std::move(result));
+    Result<std::string> result = sm_->Apply(++index_, entry);
+    if (!result.ok()) return done(meta::ProposeOutcome::kUnknown, std::string());
+    done(meta::ProposeOutcome::kApplied, std::move(result).value());
   }
   void Barrier(BarrierCallback done) override {
     if (mode_ == Mode::kLeader) return done(Status::Ok());
