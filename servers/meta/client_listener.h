@@ -4,16 +4,21 @@
 // than the limit gets an EMSGSIZE reply and the connection is closed, since the stream can no
 // longer be trusted to be in sync. With a TLS context every connection is TLS 1.3 (clients
 // present no certificate; a repairer presents its node certificate, checked when presented).
+//
+// The connection pump and its bounds are src/common/connection.h: a client that does not read
+// its replies stops being served once ~high_water bytes of replies are queued (so pipelined
+// requests cost bounded memory), silent and idle connections are closed, and the connection
+// count is capped in all and per client address.
 #pragma once
 
 #include <uv.h>
 
 #include <functional>
 #include <memory>
-#include <unordered_set>
 
 #include "servers/meta/meta_service.h"
 #include "src/common/cluster_config.h"
+#include "src/common/connection.h"
 #include "src/common/tls.h"
 
 namespace vaultfs::meta {
@@ -22,8 +27,8 @@ class ClientListener {
  public:
   // `tls` null: plain TCP (--insecure).
   ClientListener(uv_loop_t* loop, MetaService* service, size_t max_frame,
-                 std::shared_ptr<tls::TlsContext> tls = nullptr)
-      : loop_(loop), service_(service), max_frame_(max_frame), tls_(std::move(tls)) {}
+                 std::shared_ptr<tls::TlsContext> tls = nullptr, ConnectionLimits conn_limits = {},
+                 ListenerLimits limits = {});
   ~ClientListener();
 
   // Binds and listens; returns the bound port (useful with port 0).
@@ -34,16 +39,11 @@ class ClientListener {
   struct Conn;
 
  private:
-  static void OnConnection(uv_stream_t* server, int status);
+  void OnAccept(std::shared_ptr<Connection> io);
 
-  uv_loop_t* loop_;
   MetaService* service_;
   size_t max_frame_;
-  std::shared_ptr<tls::TlsContext> tls_;
-  uv_tcp_t server_{};
-  bool listening_ = false;
-  std::function<void()> close_done_;
-  std::unordered_set<Conn*> conns_;
+  ConnectionListener listener_;
   friend struct Conn;
 };
 

@@ -173,6 +173,29 @@ int main(int argc, char** argv) {
                  "[64M, 1G]; 0 = none")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warn or error");
+  // Bounds of the client port (issue 20: a flood of pipelined requests, silent connections).
+  ConnectionLimits client_limits;
+  ListenerLimits client_caps;
+  unsigned idle_s = 120, idle_ms = 0, handshake_s = 10, max_queued_kib = 4096;
+  app.add_option("--client-idle-timeout", idle_s,
+                 "seconds a client connection may stay silent (nothing received, no reply "
+                 "taken) before it is closed")
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--client-idle-timeout-ms", idle_ms, "the same in milliseconds (tests)")
+      ->check(CLI::Range(50u, 86400000u));
+  app.add_option("--tls-handshake-timeout", handshake_s,
+                 "seconds a client has to complete the TLS handshake")
+      ->check(CLI::Range(1u, 600u));
+  app.add_option("--max-client-connections", client_caps.max_connections,
+                 "open client connections in all; more are refused")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  app.add_option("--max-connections-per-address", client_caps.max_per_address,
+                 "open client connections from one IP address; more are refused")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  app.add_option("--max-queued-replies-kib", max_queued_kib,
+                 "KiB of replies queued for a client that is not reading them before its "
+                 "requests are no longer read")
+      ->check(CLI::Range(64u, 1048576u));
   tls::TlsOptions tls_opts;
   tls::AddTlsOptions(app, &tls_opts);
   app.footer(
@@ -182,6 +205,11 @@ int main(int argc, char** argv) {
       "TCP everywhere instead and is logged as a warning at every start. One of the two is "
       "required.");
   CLI11_PARSE(app, argc, argv);
+  client_limits.idle_timeout = idle_ms != 0 ? std::chrono::milliseconds(idle_ms)
+                                            : std::chrono::milliseconds(idle_s * 1000ull);
+  client_limits.handshake_timeout = std::chrono::seconds(handshake_s);
+  client_limits.high_water = size_t{max_queued_kib} << 10;
+  client_limits.low_water = client_limits.high_water / 4;
 
   // A peer or client that vanishes mid-write must cost an error, not the process.
   ::signal(SIGPIPE, SIG_IGN);
@@ -329,8 +357,8 @@ int main(int argc, char** argv) {
       &node.sighup, [](uv_signal_t* h, int) { ReloadDataServers(static_cast<Node*>(h->data)); },
       SIGHUP);
 
-  node.listener =
-      std::make_unique<ClientListener>(&node.loop, node.service.get(), 4u << 20, client_tls);
+  node.listener = std::make_unique<ClientListener>(&node.loop, node.service.get(), 4u << 20,
+                                                   client_tls, client_limits, client_caps);
   auto port = node.listener->Listen(*listen_addr);
   if (!port.ok()) return Fail(port.status());
   if (single && self == nullptr) config->meta.back().address.port = *port;  // for node_info

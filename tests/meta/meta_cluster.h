@@ -39,6 +39,7 @@ class MetaCluster {
   void Kill(int i);  // SIGKILL + reap
   void Signal(int i, int sig);
   bool Running(int i) const { return pids_[i] > 0; }
+  pid_t Pid(int i) const { return pids_[i]; }
 
   // Index of the node that reports itself leader, waiting up to `wait`; -1 if none.
   int WaitLeader(std::chrono::milliseconds wait);
