@@ -540,8 +540,8 @@ TEST_F(ClusterCliTest, NameRepointedAtAnotherInodeIsRefused) {
   std::string key, sealed;
   for (const auto& e : (*page)["entries"]) {
     if (e["ino"] == a->ino) {
-      key = e["key"];
-      sealed = e["name"];
+      key = e["key"].get<std::string>();
+      sealed = e["name"].get<std::string>();
     }
   }
   ASSERT_FALSE(key.empty());
