@@ -11,8 +11,8 @@ namespace vaultfs::meta {
 namespace {
 
 constexpr size_t kMaxSealedName = 4096;
-// A sealed symlink target: the FUSE client sends hex of (8-byte id + 4124-byte sealed blob) =
-// 8264 chars for a 4095-byte target (PATH_MAX - 1); room to spare for other encodings.
+// A sealed symlink target: the client sends hex of the sealed blob (target padded to 4096
+// bytes + 29) = 8250 chars for a 4095-byte target (PATH_MAX - 1); room to spare.
 constexpr size_t kMaxTarget = 16384;
 constexpr size_t kMaxXattrs = 64 * 1024;
 // Readdir stops a page early once its opaque strings (keys, names, xattrs) pass this many
@@ -241,9 +241,15 @@ Json StoreOps::Mkdir(const Args& a) {
   int64_t mode = a.OptInt("mode", 0, 07777).value_or(0755);
   int64_t uid = a.OptInt("uid", 0, UINT32_MAX).value_or(0);
   int64_t gid = a.OptInt("gid", 0, UINT32_MAX).value_or(0);
+  std::optional<int64_t> reserved;
+  if (a.Has("ino")) reserved = a.Ino("ino");
   LoadDir(parent);
-  if (FindEntry(db_, parent, key)) throw OpError{EEXIST, "entry exists"};
-  int64_t id = NewInode("dir", mode, uid, gid, 0, std::nullopt);
+  if (auto e = FindEntry(db_, parent, key)) {
+    // A retried mkdir of a reserved number that landed (its reply was lost) succeeds again.
+    if (!reserved || e->child != *reserved) throw OpError{EEXIST, "entry exists"};
+    return Json{{"attr", InodeJson(LoadInode(*reserved))}};
+  }
+  int64_t id = NewInode("dir", mode, uid, gid, 0, std::nullopt, reserved);
   InsertEntry(db_, parent, key, name, id);
   AddNlink(db_, parent, 1);
   Touch(parent, true, true);
@@ -288,10 +294,7 @@ Json StoreOps::Create(const Args& a) {
   int64_t gid = a.OptInt("gid", 0, UINT32_MAX).value_or(0);
   int64_t rdev = a.OptInt("rdev", 0, INT64_MAX).value_or(0);
   std::optional<int64_t> reserved;
-  if (a.Has("ino")) {
-    reserved = a.Ino("ino");
-    if (type != "file") throw OpError{EINVAL, "create: only a regular file takes a reserved ino"};
-  }
+  if (a.Has("ino")) reserved = a.Ino("ino");
   LoadDir(parent);
   if (auto e = FindEntry(db_, parent, key)) {
     // A retried create of a reserved number that landed (its reply was lost) succeeds again.
@@ -311,9 +314,14 @@ Json StoreOps::Symlink(const Args& a) {
   std::string target = a.Str("target", kMaxTarget);
   int64_t uid = a.OptInt("uid", 0, UINT32_MAX).value_or(0);
   int64_t gid = a.OptInt("gid", 0, UINT32_MAX).value_or(0);
+  std::optional<int64_t> reserved;
+  if (a.Has("ino")) reserved = a.Ino("ino");
   LoadDir(parent);
-  if (FindEntry(db_, parent, key)) throw OpError{EEXIST, "entry exists"};
-  int64_t id = NewInode("symlink", 0777, uid, gid, 0, target);
+  if (auto e = FindEntry(db_, parent, key)) {
+    if (!reserved || e->child != *reserved) throw OpError{EEXIST, "entry exists"};
+    return Json{{"attr", InodeJson(LoadInode(*reserved))}};
+  }
+  int64_t id = NewInode("symlink", 0777, uid, gid, 0, target, reserved);
   InsertEntry(db_, parent, key, name, id);
   Touch(parent, true, true);
   return Json{{"attr", InodeJson(LoadInode(id))}};
@@ -383,23 +391,37 @@ Json StoreOps::Rename(const Args& a) {
   LoadDir(dp);
   auto src = FindEntry(db_, sp, skey);
   if (!src) throw OpError{ENOENT, "rename source does not exist"};
+  // The client sealed the moved names for the inodes it looked up ("ino", "new_ino"); if the
+  // entries changed since, those names would not open, so it must look them up again.
+  if (a.Has("ino") && a.Ino("ino") != src->child) {
+    throw OpError{ESTALE, "rename source changed since it was looked up; retry"};
+  }
   Inode s = LoadInode(src->child);
   auto dst = FindEntry(db_, dp, dkey);
 
   if (flags & kExchange) {
     if (!dst) throw OpError{ENOENT, "exchange target does not exist"};
+    if (a.Has("new_ino") && a.Ino("new_ino") != dst->child) {
+      throw OpError{ESTALE, "exchange target changed since it was looked up; retry"};
+    }
     if (sp == dp && skey == dkey) return Json::object();
     Inode d = LoadInode(dst->child);
+    // Each entry keeps its key; its sealed name is replaced by one sealed for the inode it
+    // points at now.
+    auto src_name = a.OptStr("name", kMaxSealedName);
+    auto dst_name = a.OptStr("new_name", kMaxSealedName);
     if (IsDir(s) && IsAncestorOrSelf(db_, s.id, dp)) {
       throw OpError{EINVAL, "cannot move a directory into itself"};
     }
     if (IsDir(d) && IsAncestorOrSelf(db_, d.id, sp)) {
       throw OpError{EINVAL, "cannot move a directory into itself"};
     }
-    Stmt st = db_.Prepare("UPDATE dentries SET child=?1 WHERE parent=?2 AND key=?3");
-    st.Bind(1, d.id).Bind(2, sp).Bind(3, skey).Run();
-    Stmt st2 = db_.Prepare("UPDATE dentries SET child=?1 WHERE parent=?2 AND key=?3");
-    st2.Bind(1, s.id).Bind(2, dp).Bind(3, dkey).Run();
+    Stmt st = db_.Prepare(
+        "UPDATE dentries SET child=?1, name=COALESCE(?4, name) WHERE parent=?2 AND key=?3");
+    st.Bind(1, d.id).Bind(2, sp).Bind(3, skey).Bind(4, src_name).Run();
+    Stmt st2 = db_.Prepare(
+        "UPDATE dentries SET child=?1, name=COALESCE(?4, name) WHERE parent=?2 AND key=?3");
+    st2.Bind(1, s.id).Bind(2, dp).Bind(3, dkey).Bind(4, dst_name).Run();
     if (sp != dp) {
       int64_t delta = (IsDir(s) ? 1 : 0) - (IsDir(d) ? 1 : 0);
       if (delta != 0) {

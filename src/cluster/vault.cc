@@ -81,9 +81,10 @@ Result<Attr> Attr::FromJson(const json& j) {
     a.ctime_ns = j.value("ctime", int64_t{0});
     if (auto v = j.find("version"); v != j.end() && v->is_string())
       a.version = v->get<std::string>();
-    // The service stores a symlink's size as the length of what we sent (Vault::Symlink):
-    // 16 hex digits of link id, then the hex of the sealed target.
-    constexpr uint64_t kSealedOverhead = 16 + 2 * crypto::kBlobOverhead;
+    // The service stores a symlink's size as the length of what we sent (Vault::Symlink): the
+    // hex of the sealed, padded target. That gives the padded length only; the Vault replaces
+    // it with the exact one (Vault::ExactSymlinkSize).
+    constexpr uint64_t kSealedOverhead = 2 * crypto::kBlobOverhead;
     if (a.type == "symlink" && a.size >= kSealedOverhead) a.size = (a.size - kSealedOverhead) / 2;
   } catch (const json::exception& e) {
     return Status(EPROTO, std::string("malformed attributes from the server: ") + e.what());
@@ -241,29 +242,83 @@ Result<std::string> Vault::NameKey(uint64_t parent, std::string_view name) const
 
 Result<Attr> Vault::Lookup(uint64_t parent, std::string_view name) {
   if (!logged_in()) return PermissionDenied("log in first");
-  VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
-  auto r = meta_->Call("lookup", {{"parent", parent}, {"key", key}});
+  VFS_ASSIGN_OR_RETURN(std::string key, names_->LookupKey(parent, name));
+  auto r = meta_->Call("lookup", {{"parent", parent}, {"key", HexEncode(key)}});
   if (!r.ok()) return r.status();
-  return Attr::FromJson((*r)["attr"]);
+  VFS_ASSIGN_OR_RETURN(Attr a, Attr::FromJson((*r)["attr"]));
+  // The entry's sealed name opens only for the inode it was sealed for: a metadata service
+  // that pointed the name at another inode is caught here.
+  auto sealed = HexField(*r, "name");
+  if (!sealed.ok()) return Status(EPROTO, "lookup reply without a sealed name");
+  auto opened = names_->OpenName(parent, a.ino, key, *sealed);
+  if (!opened.ok()) {
+    VFS_LOG(kError) << "directory " << parent << ": the entry for a name points at inode " << a.ino
+                    << " but its sealed name does not open for that inode ("
+                    << opened.status().message()
+                    << "); the metadata service altered or re-pointed it; refused";
+    return Status(EIO, "directory " + std::to_string(parent) +
+                           ": an entry's sealed name does not match the inode it points at "
+                           "(altered by the metadata service?)");
+  }
+  ExactSymlinkSize(a);
+  return a;
 }
 
 Result<Attr> Vault::GetAttr(uint64_t ino) {
   auto r = meta_->Call("getattr", {{"ino", ino}});
   if (!r.ok()) return r.status();
-  return Attr::FromJson((*r)["attr"]);
+  VFS_ASSIGN_OR_RETURN(Attr a, Attr::FromJson((*r)["attr"]));
+  if (a.ino != ino) {
+    return Status(EIO, "getattr of inode " + std::to_string(ino) + " answered inode " +
+                           std::to_string(a.ino));
+  }
+  ExactSymlinkSize(a);
+  return a;
+}
+
+// The service knows a symlink's target length only padded to 32 bytes; lstat must give the
+// exact one, so the first sight of a symlink reads its target (symlinks never change, so the
+// length is remembered for good). Best effort: a link whose target can't be read keeps the
+// padded size, so it can still be looked up and removed.
+void Vault::ExactSymlinkSize(Attr& a) {
+  if (a.type != "symlink") return;
+  {
+    std::lock_guard<std::mutex> lock(symlink_mu_);
+    auto it = symlink_sizes_.find(a.ino);
+    if (it != symlink_sizes_.end()) {
+      a.size = it->second;
+      return;
+    }
+  }
+  auto target = ReadLink(a.ino);  // remembers the length
+  if (target.ok()) {
+    a.size = target->size();
+  } else {
+    VFS_LOG(kWarn) << "symlink " << a.ino << ": " << target.status().ToString()
+                   << "; its size is shown padded to 32 bytes";
+  }
+}
+
+void Vault::RememberSymlinkSize(uint64_t ino, uint64_t size) {
+  std::lock_guard<std::mutex> lock(symlink_mu_);
+  if (symlink_sizes_.size() >= 65536) symlink_sizes_.clear();  // a cache, not a table: bounded
+  symlink_sizes_[ino] = size;
 }
 
 Result<Attr> Vault::Mkdir(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid,
                           uint32_t gid) {
   if (!logged_in()) return PermissionDenied("log in first");
   VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
-  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(parent, name));
+  // The name is sealed for the new inode, so its number is picked before the service sees it.
+  VFS_ASSIGN_OR_RETURN(uint64_t ino, ReserveInode());
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(parent, ino, name));
   auto r = meta_->Call("mkdir", {{"parent", parent},
                                  {"key", key},
                                  {"name", HexEncode(sealed)},
                                  {"mode", mode},
                                  {"uid", uid},
-                                 {"gid", gid}});
+                                 {"gid", gid},
+                                 {"ino", ino}});
   if (!r.ok()) return r.status();
   return Attr::FromJson((*r)["attr"]);
 }
@@ -271,18 +326,19 @@ Result<Attr> Vault::Mkdir(uint64_t parent, std::string_view name, uint32_t mode,
 Result<Attr> Vault::Create(uint64_t parent, std::string_view name, uint32_t mode, uint32_t uid,
                            uint32_t gid) {
   if (!logged_in()) return PermissionDenied("log in first");
-  VFS_ASSIGN_OR_RETURN(json args,
-                       EntryArgs(NewEntry{parent, std::string(name), mode, uid, gid}, 0));
+  NewEntry e{parent, std::string(name), mode, uid, gid};
+  VFS_RETURN_IF_ERROR(NameKey(parent, name).status());  // a bad name wastes no number
+  VFS_ASSIGN_OR_RETURN(uint64_t ino, ReserveInode());
+  VFS_ASSIGN_OR_RETURN(json args, EntryArgs(e, ino));
   return CallForAttr("create", std::move(args));
 }
 
 Result<json> Vault::EntryArgs(const NewEntry& e, uint64_t ino) const {
   VFS_ASSIGN_OR_RETURN(std::string key, NameKey(e.parent, e.name));
-  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(e.parent, e.name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(e.parent, ino, e.name));
   json args = {{"parent", e.parent}, {"key", key},     {"name", HexEncode(sealed)},
                {"type", "file"},     {"mode", e.mode}, {"uid", e.uid},
-               {"gid", e.gid}};
-  if (ino != 0) args["ino"] = ino;
+               {"gid", e.gid},       {"ino", ino}};
   return args;
 }
 
@@ -311,14 +367,17 @@ Result<Attr> Vault::CallForAttr(const char* op, json args) {
   if (!logged_in()) return PermissionDenied("log in first");
   auto r = meta_->Call(op, std::move(args));
   if (!r.ok()) return r.status();
-  return Attr::FromJson((*r)["attr"]);
+  VFS_ASSIGN_OR_RETURN(Attr a, Attr::FromJson((*r)["attr"]));
+  ExactSymlinkSize(a);
+  return a;
 }
 
 Result<Attr> Vault::Mknod(uint64_t parent, std::string_view name, std::string_view type,
                           uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev) {
   if (!logged_in()) return PermissionDenied("log in first");
   VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
-  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(parent, name));
+  VFS_ASSIGN_OR_RETURN(uint64_t ino, ReserveInode());
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(parent, ino, name));
   return CallForAttr("create", {{"parent", parent},
                                 {"key", key},
                                 {"name", HexEncode(sealed)},
@@ -326,48 +385,49 @@ Result<Attr> Vault::Mknod(uint64_t parent, std::string_view name, std::string_vi
                                 {"mode", mode},
                                 {"uid", uid},
                                 {"gid", gid},
-                                {"rdev", rdev}});
+                                {"rdev", rdev},
+                                {"ino", ino}});
 }
 
-// A symlink target is sealed before the inode exists, so it is bound to a random 64-bit link
-// id stored in front of it (DESIGN.md §6): the server can't read or alter a target, only swap
-// two of the same user's targets whole.
+// The symlink's inode number is reserved first, so its name and its target are both sealed
+// for it (DESIGN.md §6): the server can't read, alter, move or swap a target.
 Result<Attr> Vault::Symlink(uint64_t parent, std::string_view name, std::string_view target,
                             uint32_t uid, uint32_t gid) {
   if (!logged_in()) return PermissionDenied("log in first");
   VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
-  VFS_ASSIGN_OR_RETURN(std::string sealed_name, names_->SealName(parent, name));
-  VFS_ASSIGN_OR_RETURN(std::string id_hex, crypto::RandomHexId(8));
-  VFS_ASSIGN_OR_RETURN(uint64_t link_id, VersionNumber(id_hex));
-  VFS_ASSIGN_OR_RETURN(std::string sealed_target, names_->SealSymlinkTarget(link_id, target));
+  VFS_ASSIGN_OR_RETURN(uint64_t ino, ReserveInode());
+  VFS_ASSIGN_OR_RETURN(std::string sealed_name, names_->SealName(parent, ino, name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed_target, names_->SealSymlinkTarget(ino, target));
+  RememberSymlinkSize(ino, target.size());
   return CallForAttr("symlink", {{"parent", parent},
                                  {"key", key},
                                  {"name", HexEncode(sealed_name)},
-                                 {"target", id_hex + HexEncode(sealed_target)},
+                                 {"target", HexEncode(sealed_target)},
                                  {"uid", uid},
-                                 {"gid", gid}});
+                                 {"gid", gid},
+                                 {"ino", ino}});
 }
 
 Result<std::string> Vault::ReadLink(uint64_t ino) {
   if (!logged_in()) return PermissionDenied("log in first");
   VFS_ASSIGN_OR_RETURN(json r, meta_->Call("readlink", {{"ino", ino}}));
   VFS_ASSIGN_OR_RETURN(std::string stored, Field<std::string>(r, "target"));
-  if (stored.size() < 16) return Corruption("symlink " + std::to_string(ino) + ": short target");
-  VFS_ASSIGN_OR_RETURN(uint64_t link_id, VersionNumber(stored.substr(0, 16)));
-  auto sealed = HexDecode(std::string_view(stored).substr(16));
+  auto sealed = HexDecode(stored);
   if (!sealed.ok()) return Corruption("symlink " + std::to_string(ino) + ": target is not hex");
-  auto target = names_->OpenSymlinkTarget(link_id, *sealed);
+  auto target = names_->OpenSymlinkTarget(ino, *sealed);
   if (!target.ok()) {
     return Corruption("symlink " + std::to_string(ino) + ": target does not open (" +
                       target.status().message() + ")");
   }
+  RememberSymlinkSize(ino, target->size());
   return target;
 }
 
 Result<Attr> Vault::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
   if (!logged_in()) return PermissionDenied("log in first");
   VFS_ASSIGN_OR_RETURN(std::string key, NameKey(new_parent, new_name));
-  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(new_parent, new_name));
+  // The new entry points at the same inode, so its name is sealed for that inode.
+  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(new_parent, ino, new_name));
   return CallForAttr(
       "link", {{"ino", ino}, {"parent", new_parent}, {"key", key}, {"name", HexEncode(sealed)}});
 }
@@ -405,11 +465,24 @@ Status Vault::Rename(uint64_t parent, std::string_view name, uint64_t new_parent
   if (!logged_in()) return PermissionDenied("log in first");
   VFS_ASSIGN_OR_RETURN(std::string key, NameKey(parent, name));
   VFS_ASSIGN_OR_RETURN(std::string new_key, NameKey(new_parent, new_name));
-  VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(new_parent, new_name));
-  json args = {{"parent", parent},   {"key", key},     {"new_parent", new_parent},
-               {"new_key", new_key}, {"flags", flags}, {"new_name", HexEncode(sealed)}};
-  // EXCHANGE swaps the two entries' inodes; each sealed name stays in its own directory.
-  return meta_->Call("rename", std::move(args)).status();
+  // Names are sealed for the inode their entry points at, so the moved entries get names
+  // sealed for the inodes looked up here; the service refuses (ESTALE) if another client
+  // changed those entries meanwhile, and we look again.
+  for (int attempt = 0;; ++attempt) {
+    VFS_ASSIGN_OR_RETURN(Attr src, Lookup(parent, name));
+    VFS_ASSIGN_OR_RETURN(std::string sealed, names_->SealName(new_parent, src.ino, new_name));
+    json args = {{"parent", parent},   {"key", key},     {"new_parent", new_parent},
+                 {"new_key", new_key}, {"flags", flags}, {"new_name", HexEncode(sealed)},
+                 {"ino", src.ino}};
+    if (flags & 2) {  // EXCHANGE: each entry keeps its key and points at the other inode
+      VFS_ASSIGN_OR_RETURN(Attr dst, Lookup(new_parent, new_name));
+      VFS_ASSIGN_OR_RETURN(std::string src_sealed, names_->SealName(parent, dst.ino, name));
+      args["new_ino"] = dst.ino;
+      args["name"] = HexEncode(src_sealed);
+    }
+    auto r = meta_->Call("rename", std::move(args));
+    if (r.ok() || r.status().code() != ESTALE || attempt >= 3) return r.status();
+  }
 }
 
 Result<std::vector<DirEntry>> Vault::ReadDir(uint64_t dir) {
@@ -437,16 +510,20 @@ Result<Vault::DirPage> Vault::ReadDirPage(uint64_t dir, const std::string& curso
     auto sealed = HexField(e, "name");
     auto ino = Field<uint64_t>(e, "ino");
     if (!key.ok() || !sealed.ok() || !ino.ok()) return Status(EPROTO, "malformed readdir entry");
-    auto name = names_->OpenName(dir, *key, *sealed);
+    auto name = names_->OpenName(dir, *ino, *key, *sealed);
     if (!name.ok()) {
-      VFS_LOG(kWarn) << "directory " << dir << ": an entry's name does not open under this "
-                     << "user's key (" << name.status().ToString() << "); skipped";
+      VFS_LOG(kError) << "directory " << dir << ": the entry pointing at inode " << *ino
+                      << " has a name that does not open for this directory and inode ("
+                      << name.status().message()
+                      << "); altered or re-pointed by the metadata service? skipped";
       continue;
     }
     Attr attr;
     attr.ino = *ino;
     if (auto a = e.find("attr"); a != e.end()) {
       VFS_ASSIGN_OR_RETURN(attr, Attr::FromJson(*a));
+      if (attr.ino != *ino) return Status(EIO, "readdir entry's attributes are another inode's");
+      ExactSymlinkSize(attr);
     } else if (with_attrs) {  // a server without attrs in readdir: one getattr each
       VFS_ASSIGN_OR_RETURN(attr, GetAttr(*ino));
     }
@@ -523,7 +600,7 @@ Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const Plaintex
   std::string vid;
   json new_entry;
   if (options.create) {
-    VFS_ASSIGN_OR_RETURN(new_entry, EntryArgs(*options.create, 0));
+    VFS_ASSIGN_OR_RETURN(new_entry, EntryArgs(*options.create, attr.ino));
   }
   if (is_inline) {
     VFS_ASSIGN_OR_RETURN(vid, crypto::RandomHexId(16));

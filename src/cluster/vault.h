@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "src/cluster/data_client.h"
@@ -260,8 +261,11 @@ class Vault {
   Result<const erasure::Codec*> CodecFor(int k, int m);
   ShardTransport* transport();
   Result<Attr> CallForAttr(const char* op, nlohmann::json args);
-  // create's arguments for `e` (name sealed, lookup key), plus "ino" if not 0.
+  // create's arguments for `e` as inode `ino` (reserved): lookup key, name sealed for `ino`.
   Result<nlohmann::json> EntryArgs(const NewEntry& e, uint64_t ino) const;
+  // Replaces a symlink's padded size (all the service knows) with its target's length.
+  void ExactSymlinkSize(Attr& a);
+  void RememberSymlinkSize(uint64_t ino, uint64_t size);
   friend class VersionReader;
 
   ClusterConfig config_;
@@ -281,6 +285,9 @@ class Vault {
 
   std::mutex ino_mu_;
   uint64_t next_reserved_ = 0, reserved_end_ = 0;  // [next, end) unused; guarded by ino_mu_
+
+  std::mutex symlink_mu_;
+  std::unordered_map<uint64_t, uint64_t> symlink_sizes_;  // ino -> target length; guarded
 
   std::mutex codec_mu_;
   std::map<std::pair<int, int>, std::unique_ptr<erasure::Codec>> codecs_;  // guarded

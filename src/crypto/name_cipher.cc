@@ -1,6 +1,8 @@
 // NameCipher: see name_cipher.h.
 #include "src/crypto/name_cipher.h"
 
+#include <algorithm>
+
 #include "src/common/frame.h"
 #include "src/crypto/aead.h"
 #include "src/crypto/hash.h"
@@ -54,6 +56,34 @@ Result<std::string> OpenBounded(const Key& key, std::string_view sealed, std::st
   return plain;
 }
 
+// NUL bytes up to the next multiple of kNamePadding, so the sealed length hides the exact
+// length. Only for strings without NUL (names, targets), which makes the padding unambiguous.
+std::string Pad(std::string_view s) {
+  std::string out(s);
+  out.resize(PaddedNameSize(s.size()), '\0');
+  return out;
+}
+
+// Opens a padded blob and strips the padding, which must be exactly what Pad adds: a
+// multiple of kNamePadding, NULs only after the first NUL, and less than one block of them.
+Result<std::string> OpenPadded(const Key& key, std::string_view sealed, std::string_view aad,
+                               size_t max_plain, std::string_view what) {
+  VFS_ASSIGN_OR_RETURN(std::string padded,
+                       OpenBounded(key, sealed, aad, PaddedNameSize(max_plain), what));
+  const size_t end = std::min(padded.find('\0'), padded.size());
+  if (padded.size() % kNamePadding != 0 || PaddedNameSize(end) != padded.size() ||
+      padded.find_first_not_of('\0', end) != std::string::npos) {
+    return Corruption(std::string(what) + ": opened but its padding is malformed");
+  }
+  padded.resize(end);
+  return padded;
+}
+
+// AAD of an entry's sealed name: the directory, then the inode the entry points at.
+std::string EntryAad(uint64_t parent_id, uint64_t inode_id) {
+  return Be64(parent_id) + Be64(inode_id);
+}
+
 }  // namespace
 
 NameCipher::NameCipher(Key name_lookup, Key name_seal, Key symlink_seal, Key xattr_lookup,
@@ -82,15 +112,18 @@ Result<std::string> NameCipher::LookupKey(uint64_t parent_id, std::string_view n
   return HmacSha256(name_lookup_.bytes(), IdAndName(parent_id, name));
 }
 
-Result<std::string> NameCipher::SealName(uint64_t parent_id, std::string_view name) const {
+Result<std::string> NameCipher::SealName(uint64_t parent_id, uint64_t inode_id,
+                                         std::string_view name) const {
   if (!ValidEntryName(name)) return BadName("file name", kMaxNameSize);
-  return SealBlob(name_seal_, name, Be64(parent_id));
+  return SealBlob(name_seal_, Pad(name), EntryAad(parent_id, inode_id));
 }
 
-Result<std::string> NameCipher::OpenName(uint64_t parent_id, std::string_view lookup_key,
+Result<std::string> NameCipher::OpenName(uint64_t parent_id, uint64_t inode_id,
+                                         std::string_view lookup_key,
                                          std::string_view sealed) const {
-  VFS_ASSIGN_OR_RETURN(std::string name,
-                       OpenBounded(name_seal_, sealed, Be64(parent_id), kMaxNameSize, "file name"));
+  VFS_ASSIGN_OR_RETURN(
+      std::string name,
+      OpenPadded(name_seal_, sealed, EntryAad(parent_id, inode_id), kMaxNameSize, "file name"));
   if (!ValidEntryName(name) ||
       !ConstantTimeEquals(lookup_key,
                           HmacSha256(name_lookup_.bytes(), IdAndName(parent_id, name)))) {
@@ -102,13 +135,13 @@ Result<std::string> NameCipher::OpenName(uint64_t parent_id, std::string_view lo
 Result<std::string> NameCipher::SealSymlinkTarget(uint64_t inode_id,
                                                   std::string_view target) const {
   if (!ValidTarget(target)) return BadName("symlink target", kMaxSymlinkTargetSize);
-  return SealBlob(symlink_seal_, target, Be64(inode_id));
+  return SealBlob(symlink_seal_, Pad(target), Be64(inode_id));
 }
 
 Result<std::string> NameCipher::OpenSymlinkTarget(uint64_t inode_id,
                                                   std::string_view sealed) const {
-  VFS_ASSIGN_OR_RETURN(std::string target, OpenBounded(symlink_seal_, sealed, Be64(inode_id),
-                                                       kMaxSymlinkTargetSize, "symlink target"));
+  VFS_ASSIGN_OR_RETURN(std::string target, OpenPadded(symlink_seal_, sealed, Be64(inode_id),
+                                                      kMaxSymlinkTargetSize, "symlink target"));
   if (!ValidTarget(target)) return Corruption("symlink target: opened target is malformed");
   return target;
 }
@@ -120,13 +153,13 @@ Result<std::string> NameCipher::XattrLookupKey(uint64_t inode_id, std::string_vi
 
 Result<std::string> NameCipher::SealXattrName(uint64_t inode_id, std::string_view name) const {
   if (!ValidXattrName(name)) return BadName("xattr name", kMaxNameSize);
-  return SealBlob(xattr_name_seal_, name, Be64(inode_id));
+  return SealBlob(xattr_name_seal_, Pad(name), Be64(inode_id));
 }
 
 Result<std::string> NameCipher::OpenXattrName(uint64_t inode_id, std::string_view lookup_key,
                                               std::string_view sealed) const {
-  VFS_ASSIGN_OR_RETURN(std::string name, OpenBounded(xattr_name_seal_, sealed, Be64(inode_id),
-                                                     kMaxNameSize, "xattr name"));
+  VFS_ASSIGN_OR_RETURN(std::string name, OpenPadded(xattr_name_seal_, sealed, Be64(inode_id),
+                                                    kMaxNameSize, "xattr name"));
   if (!ValidXattrName(name) ||
       !ConstantTimeEquals(lookup_key,
                           HmacSha256(xattr_lookup_.bytes(), IdAndName(inode_id, name)))) {

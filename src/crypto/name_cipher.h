@@ -2,24 +2,31 @@
 // (DESIGN.md §6), under sub-keys of the user's master key (key_labels.h):
 //
 //   directory entry  lookup key = HMAC-SHA256(name-lookup key, parent id (BE64) || name)
-//                    sealed name = SealBlob(name-seal key, name, AAD = parent id (BE64))
-//   symlink target   SealBlob(symlink key, target, AAD = symlink inode id (BE64))
+//                    sealed name = SealBlob(name-seal key, Pad(name),
+//                                           AAD = parent id (BE64) || entry's inode id (BE64))
+//   symlink target   SealBlob(symlink key, Pad(target), AAD = symlink inode id (BE64))
 //   xattr name       lookup key = HMAC-SHA256(xattr-lookup key, inode id (BE64) || name)
-//                    sealed name = SealBlob(xattr-name key, name, AAD = inode id (BE64))
+//                    sealed name = SealBlob(xattr-name key, Pad(name), AAD = inode id (BE64))
 //   xattr value      SealBlob(xattr-value key, value, AAD = inode id (BE64) || name)
 //
 // The lookup key is deterministic (the server finds an entry by it without learning the
 // name) and differs per directory and per user. A sealed name opens only in the directory it
-// was sealed for, and Open*Name also checks that the opened name hashes to the entry's lookup
-// key, so the server can neither move a name to another directory nor swap the names of two
-// entries. Sealed sizes: plaintext + kBlobOverhead (29 bytes: version 1 + nonce 12 + tag 16);
-// a 255-byte name seals to 284 bytes, a 4095-byte symlink target to 4124. Lookup keys are 32
-// raw bytes.
+// was sealed for and only for the inode the entry pointed at when it was sealed, and Open*Name
+// also checks that the opened name hashes to the entry's lookup key, so the server can neither
+// move a name to another directory, swap the names of two entries, nor re-point a name at
+// another inode of the same user.
+//
+// Pad: names and targets (which never contain NUL) are followed by NUL bytes up to the next
+// multiple of kNamePadding (32), so the sealed length tells the server only the length rounded
+// up to 32 bytes; opening refuses any other padding. Sealed sizes: padded + kBlobOverhead
+// (29 bytes: version 1 + nonce 12 + tag 16); a 1..32-byte name seals to 61 bytes, a 255-byte
+// name to 285, a 4095-byte symlink target to 4125. Xattr values (binary) are not padded.
+// Lookup keys are 32 raw bytes.
 //
 // Input rules (EINVAL): names and xattr names 1..255 bytes without NUL; entry names also
 // without '/' and not "." or ".."; symlink targets 1..4095 bytes without NUL; xattr values
 // 0..65536 bytes. Open* returns EBADMSG for anything that does not authenticate or breaks
-// those rules after opening. Thread-safe: all methods are const.
+// those rules (or the padding rule) after opening. Thread-safe: all methods are const.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +42,12 @@ inline constexpr size_t kMaxNameSize = 255;
 inline constexpr size_t kMaxSymlinkTargetSize = 4095;
 inline constexpr size_t kMaxXattrValueSize = 65536;
 inline constexpr size_t kLookupKeySize = 32;
+inline constexpr size_t kNamePadding = 32;
+
+// The length a name or target of `size` bytes has once padded (the next multiple of 32).
+constexpr size_t PaddedNameSize(size_t size) {
+  return (size + kNamePadding - 1) / kNamePadding * kNamePadding;
+}
 
 class NameCipher {
  public:
@@ -42,8 +55,9 @@ class NameCipher {
   static Result<NameCipher> Create(const Key& master_key);
 
   Result<std::string> LookupKey(uint64_t parent_id, std::string_view name) const;
-  Result<std::string> SealName(uint64_t parent_id, std::string_view name) const;
-  Result<std::string> OpenName(uint64_t parent_id, std::string_view lookup_key,
+  // `inode_id` is the inode the entry points at: a name opens only for that inode.
+  Result<std::string> SealName(uint64_t parent_id, uint64_t inode_id, std::string_view name) const;
+  Result<std::string> OpenName(uint64_t parent_id, uint64_t inode_id, std::string_view lookup_key,
                                std::string_view sealed) const;
 
   // `inode_id` is the symlink's own inode, so a target can't be moved to another symlink.

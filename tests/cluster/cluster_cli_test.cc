@@ -452,6 +452,122 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
   EXPECT_EQ(FileSha256(Local("alice-only.back")), FileSha256(Local("alice-only")));
 }
 
+// Every create-like op seals the new entry's name for the inode it points at (the client
+// reserves the number first), rename and link reseal for the moved or linked inode, and
+// lookup and readdir open names for the inode they find: the whole tree still works.
+TEST_F(ClusterCliTest, TreeOperationsSealNamesForTheirInodes) {
+  auto v = AliceVault();
+  auto dir = v->Mkdir(v->root(), "sealed-tree", 0755);
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  auto sub = v->Mkdir(dir->ino, "sub", 0700);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  auto f = v->Create(dir->ino, "f", 0644);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  auto node = v->Mknod(dir->ino, "pipe", "fifo", 0600, 0, 0, 0);
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  const std::string target = "../some/where/over-32-bytes-so-it-pads-to-64";
+  auto sl = v->Symlink(dir->ino, "sl", target);
+  ASSERT_TRUE(sl.ok()) << sl.status().ToString();
+  EXPECT_EQ(sl->size, target.size());
+  auto hard = v->Link(f->ino, sub->ino, "hard");
+  ASSERT_TRUE(hard.ok()) << hard.status().ToString();
+  EXPECT_EQ(hard->nlink, 2u);
+
+  auto check = [&](uint64_t parent, const std::string& name, uint64_t ino) {
+    auto a = v->Lookup(parent, name);
+    ASSERT_TRUE(a.ok()) << name << ": " << a.status().ToString();
+    EXPECT_EQ(a->ino, ino) << name;
+  };
+  check(v->root(), "sealed-tree", dir->ino);
+  check(dir->ino, "sub", sub->ino);
+  check(dir->ino, "f", f->ino);
+  check(dir->ino, "pipe", node->ino);
+  check(dir->ino, "sl", sl->ino);
+  check(sub->ino, "hard", f->ino);
+  // A fresh vault (no remembered sizes) sees the symlink's exact size and target.
+  auto fresh = AliceVault();
+  auto sa = fresh->Lookup(dir->ino, "sl");
+  ASSERT_TRUE(sa.ok()) << sa.status().ToString();
+  EXPECT_EQ(sa->size, target.size());
+  EXPECT_EQ(*fresh->ReadLink(sl->ino), target);
+
+  // Plain rename across directories, rename over an existing entry, and EXCHANGE.
+  ASSERT_TRUE(v->Rename(dir->ino, "f", sub->ino, "moved").ok());
+  check(sub->ino, "moved", f->ino);
+  EXPECT_EQ(v->Lookup(dir->ino, "f").status().code(), ENOENT);
+  ASSERT_TRUE(v->Rename(dir->ino, "pipe", sub->ino, "hard").ok());  // replaces a link of f
+  check(sub->ino, "hard", node->ino);
+  Status ex = v->Rename(dir->ino, "sl", sub->ino, "moved", 2);
+  ASSERT_TRUE(ex.ok()) << ex.ToString();
+  check(dir->ino, "sl", f->ino);
+  check(sub->ino, "moved", sl->ino);
+  ASSERT_TRUE(v->Rename(dir->ino, "sub", v->root(), "sub-top").ok());  // a directory moves
+  check(v->root(), "sub-top", sub->ino);
+
+  auto names = [&](uint64_t d) {
+    std::set<std::string> out;
+    auto page = v->ReadDirPage(d, "", 100, true);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok()) return out;
+    for (const auto& [e, a] : page->entries) {
+      out.insert(e.name);
+      EXPECT_EQ(a.ino, e.ino);
+    }
+    return out;
+  };
+  EXPECT_EQ(names(dir->ino), (std::set<std::string>{"sl"}));
+  EXPECT_EQ(names(sub->ino), (std::set<std::string>{"hard", "moved"}));
+  auto ls = Cli({"ls", "-l", "/sub-top"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_THAT(ls.out, HasSubstr("moved"));
+  ASSERT_TRUE(v->RemoveTree(v->root(), "sub-top", *v->Lookup(v->root(), "sub-top")).ok());
+  ASSERT_TRUE(v->RemoveTree(v->root(), "sealed-tree", *v->Lookup(v->root(), "sealed-tree")).ok());
+}
+
+// A metadata service that points a name at another of the user's inodes is caught. The
+// hostile edit is made through the protocol, leaving what a service editing its database
+// would: the entry keeps "a"'s lookup key and sealed name but points at b's inode.
+TEST_F(ClusterCliTest, NameRepointedAtAnotherInodeIsRefused) {
+  auto v = AliceVault();
+  auto dir = v->Mkdir(v->root(), "repoint", 0755);
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  auto a = v->Create(dir->ino, "a", 0644);
+  auto b = v->Create(dir->ino, "b", 0644);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(v->Lookup(dir->ino, "a").ok());
+  auto page = v->meta().Call("readdir", {{"ino", dir->ino}});
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  std::string key, sealed;
+  for (const auto& e : (*page)["entries"]) {
+    if (e["ino"] == a->ino) {
+      key = e["key"].get<std::string>();
+      sealed = e["name"].get<std::string>();
+    }
+  }
+  ASSERT_FALSE(key.empty());
+  ASSERT_TRUE(v->meta().Call("unlink", {{"parent", dir->ino}, {"key", key}}).ok());
+  auto relink = v->meta().Call(
+      "link", {{"ino", b->ino}, {"parent", dir->ino}, {"key", key}, {"name", sealed}});
+  ASSERT_TRUE(relink.ok()) << relink.status().ToString();
+
+  auto looked = v->Lookup(dir->ino, "a");
+  EXPECT_EQ(looked.status().code(), EIO)
+      << (looked.ok() ? "accepted inode " + std::to_string(looked->ino)
+                      : looked.status().ToString());
+  auto entries = v->ReadDir(dir->ino);
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 1u);  // "a" is left out; "b" is still listed
+  EXPECT_EQ((*entries)[0].name, "b");
+  EXPECT_EQ((*entries)[0].ino, b->ino);
+  EXPECT_EQ(v->Rename(dir->ino, "a", dir->ino, "c").code(), EIO);  // not resealed for b
+  auto get = Cli({"get", "/repoint/a", Local("repointed")});
+  EXPECT_NE(get.exit_code, 0);
+  EXPECT_THAT(get.err, HasSubstr("does not match the inode"));
+  // The entry can still be removed by name, and the directory works again.
+  ASSERT_TRUE(v->Unlink(dir->ino, "a").ok());
+  ASSERT_TRUE(v->RemoveTree(v->root(), "repoint", *dir).ok());
+}
+
 // ---- tests that stop or kill servers: keep them last ----
 
 TEST_F(ClusterCliTest, StoppedServerCostsOneHedgeNotOnePerSegment) {

@@ -56,9 +56,9 @@ class MetaFuseOpsTest : public MetaSingleTest {
 TEST_F(MetaFuseOpsTest, SymlinkTargetsFitASealedPathMax) {
   User u = NewUser("longlinks");
   auto& c = *u.c;
-  // What the client sends for a 4095-byte target: hex of 8-byte id + 4124-byte sealed blob.
-  std::string sealed = HexEncode(std::string(8 + 4124, '\xa5'));
-  ASSERT_EQ(sealed.size(), 8264u);
+  // What the client sends for a 4095-byte target: hex of the sealed blob (padded to 4096).
+  std::string sealed = HexEncode(std::string(4096 + 29, '\xa5'));
+  ASSERT_EQ(sealed.size(), 8250u);
   auto sl = c.Call("symlink",
                    {{"parent", u.root}, {"key", K("long")}, {"name", "n"}, {"target", sealed}});
   ASSERT_TRUE(sl.ok()) << sl.status().ToString();
@@ -269,10 +269,14 @@ TEST_F(MetaFuseOpsTest, ReservedInodesLetTheFirstCommitCreateTheFile) {
   Json unreserved = entry("u");
   unreserved["ino"] = first + 100;
   EXPECT_ERRNO(c.Call("create", unreserved), EINVAL);
+  // Any type takes a reserved number (the client seals each name for its inode).
   Json fifo = entry("f");
-  fifo["ino"] = first + 1;
+  fifo["ino"] = first + 4;
   fifo["type"] = "fifo";
-  EXPECT_ERRNO(c.Call("create", fifo), EINVAL);
+  auto f = c.Call("create", fifo);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(Ino(f), first + 4);
+  EXPECT_EQ((*f)["attr"]["type"], "fifo");
   // Another user cannot take this user's numbers.
   Json stolen = {{"parent", other.root}, {"key", K("s")}, {"name", "n"}, {"ino", first + 1}};
   EXPECT_ERRNO(other.c->Call("create", stolen), EINVAL);
@@ -713,6 +717,59 @@ TEST_F(MetaFuseOpsTest, TimestampsChangeWhenPosixSaysSo) {
   t = op_time(a);
   EXPECT_EQ(op_time(b), t);
   EXPECT_EQ(Attr(c, moved)["ctime"], t);
+}
+
+// Names are sealed for the inode their entry points at (src/crypto/name_cipher.h), so the
+// client picks the numbers of new directories and symlinks too, and rename checks that the
+// entries still point at the inodes the client sealed the moved names for.
+TEST_F(MetaFuseOpsTest, MkdirSymlinkTakeReservedInodesAndRenameChecksTheSealedInodes) {
+  User u = NewUser("sealer");
+  auto& c = *u.c;
+  auto r = c.Call("reserve_inodes", {{"count", 8}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const int64_t first = (*r)["first"];
+  Json d = {{"parent", u.root}, {"key", K("d")}, {"name", "nd"}, {"ino", first}};
+  EXPECT_EQ(Ino(c.Call("mkdir", d)), first);
+  EXPECT_EQ(Ino(c.Call("mkdir", d)), first);  // a retry whose reply was lost
+  Json d2 = d;
+  d2["key"] = K("d2");
+  EXPECT_ERRNO(c.Call("mkdir", d2), EEXIST);  // the number is taken
+  d2["ino"] = first + 100;
+  EXPECT_ERRNO(c.Call("mkdir", d2), EINVAL);  // not reserved
+  Json sl = {
+      {"parent", u.root}, {"key", K("s")}, {"name", "ns"}, {"target", "t"}, {"ino", first + 1}};
+  EXPECT_EQ(Ino(c.Call("symlink", sl)), first + 1);
+  EXPECT_EQ(Ino(c.Call("symlink", sl)), first + 1);
+  Json sl2 = sl;
+  sl2["ino"] = first + 2;
+  EXPECT_ERRNO(c.Call("symlink", sl2), EEXIST);  // the name is taken
+
+  int64_t file = Ino(c.Call("create", {{"parent", u.root}, {"key", K("f")}, {"name", "nf"}}));
+  Json mv = {{"parent", u.root},  {"key", K("f")},    {"new_parent", first},
+             {"new_key", K("g")}, {"new_name", "ng"}, {"ino", first + 1}};
+  EXPECT_ERRNO(c.Call("rename", mv), ESTALE);  // "f" is not the symlink
+  mv["ino"] = file;
+  ASSERT_TRUE(c.Call("rename", mv).ok());
+  auto lg = c.Call("lookup", {{"parent", first}, {"key", K("g")}});
+  ASSERT_TRUE(lg.ok());
+  EXPECT_EQ((*lg)["name"], "ng");
+  EXPECT_EQ(Ino(lg), file);
+
+  // EXCHANGE: both entries keep their keys and get the names sealed for their new inodes.
+  Json ex = {{"parent", first},   {"key", K("g")},       {"new_parent", u.root},
+             {"new_key", K("s")}, {"new_name", "ns->f"}, {"name", "ng->s"},
+             {"ino", file},       {"new_ino", file},     {"flags", 2}};
+  EXPECT_ERRNO(c.Call("rename", ex), ESTALE);  // "s" is not the file
+  ex["new_ino"] = first + 1;
+  ASSERT_TRUE(c.Call("rename", ex).ok());
+  auto lg2 = c.Call("lookup", {{"parent", first}, {"key", K("g")}});
+  ASSERT_TRUE(lg2.ok());
+  EXPECT_EQ(Ino(lg2), first + 1);
+  EXPECT_EQ((*lg2)["name"], "ng->s");
+  auto ls = c.Call("lookup", {{"parent", u.root}, {"key", K("s")}});
+  ASSERT_TRUE(ls.ok());
+  EXPECT_EQ(Ino(ls), file);
+  EXPECT_EQ((*ls)["name"], "ns->f");
 }
 
 }  // namespace
