@@ -508,7 +508,7 @@ Status OpenFiles::SaveConflictCopy(FileState& f, const cluster::PlaintextReader&
   o.create = e;
   auto a = vault_->WriteContent(UncreatedAttr(copy_ino, e, f.write_mtime_ns), f.size, source, o);
   if (!a.ok() && a.status().code() == ENOENT && e.parent != vault_->root()) {
-    o.rewind();  // the directory is gone: the copy goes to the root
+    VFS_RETURN_IF_ERROR(o.rewind());  // the directory is gone: the copy goes to the root
     e.parent = vault_->root();
     o.create = e;
     a = vault_->WriteContent(UncreatedAttr(copy_ino, e, f.write_mtime_ns), f.size, source, o);
