@@ -14,6 +14,7 @@
 #include <fstream>
 #include <set>
 
+#include "src/common/file_limits.h"
 #include "src/common/frame.h"
 #include "src/common/hex.h"
 #include "src/common/socket.h"
@@ -659,6 +660,23 @@ TEST_F(MetaSingleTest, RenewedPendingVersionSurvivesExpiryAndExpiredOneAnswersEt
   ASSERT_TRUE(u.c->Call("unlink", {{"parent", u.root}, {"key", K("slow")}}).ok());
   EXPECT_ERRNO(u.c->Call("renew_pending", {{"ino", f}, {"version", late}}), ENOENT);
   EXPECT_ERRNO(commit(late), ENOENT);
+}
+
+// Issue 20 item 15: a size above the largest file the cluster stores is EFBIG, not stored.
+TEST_F(MetaSingleTest, SetattrSizeAboveTheLargestFileIsEfbig) {
+  User u = NewUser("bigsize");
+  int64_t f = Ino(u.c->Call("create", {{"parent", u.root}, {"key", K("big")}, {"name", "n"}}));
+  ASSERT_GT(f, 0);
+  const ClusterConfig& cfg = cluster_->config();
+  const int64_t max = static_cast<int64_t>(MaxFileSize(cfg.segment_size, cfg.k));
+  ASSERT_GT(max, 0);
+  for (int64_t size : {max + 1, int64_t{999999999999999}, INT64_MAX}) {
+    EXPECT_ERRNO(u.c->Call("setattr", {{"ino", f}, {"size", size}}), EFBIG);
+  }
+  EXPECT_EQ((*u.c->Call("getattr", {{"ino", f}}))["attr"]["size"], 0);
+  auto ok = u.c->Call("setattr", {{"ino", f}, {"size", max}});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["attr"]["size"], max);
 }
 
 TEST_F(MetaSingleTest, RetriedRequestIdAppliesOnce) {
