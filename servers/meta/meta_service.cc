@@ -44,7 +44,7 @@ const std::map<std::string, OpInfo>& Ops() {
       {"repair_done", {true, true, true}},     {"expire_pending", {true, true, true}},
       {"write_inline", {true, true, false}},   {"server_shards", {false, true, true}},
       {"report_repair", {true, true, true}},   {"request_scrub", {true, true, true}},
-      {"reserve_inodes", {true, true, false}},
+      {"reserve_inodes", {true, true, false}}, {"renew_pending", {true, true, false}},
   };
   return ops;
 }

@@ -105,6 +105,7 @@ const std::map<std::string, WriteFn>& WriteOps() {
       {"commit_version",
        [](StoreOps& s, const Args& a, const Args& g) { return s.CommitVersion(a, g); }},
       {"write_inline", [](StoreOps& s, const Args& a, const Args&) { return s.WriteInline(a); }},
+      {"renew_pending", [](StoreOps& s, const Args& a, const Args&) { return s.RenewPending(a); }},
       {"report_shard", [](StoreOps& s, const Args& a, const Args&) { return s.ReportShard(a); }},
       {"report_server", [](StoreOps& s, const Args& a, const Args&) { return s.ReportServer(a); }},
       {"gc_done", [](StoreOps& s, const Args& a, const Args&) { return s.GcDone(a); }},

@@ -86,6 +86,33 @@ void StoreOps::DeleteVersions(int64_t ino, const std::optional<std::string>& onl
   }
 }
 
+// The pending version `vid` of `n`, or why not. A version this inode no longer has was
+// expired by the repairer (expire_pending): ETIME, distinct from ENOENT (the inode is gone),
+// so a writer knows to upload again instead of dropping its data.
+void StoreOps::PendingVersion(const Inode& n, const std::string& vid) {
+  auto v = FindVersion(db_, vid);
+  if (!v) {
+    throw OpError{ETIME, "pending version " + vid + " of inode " + std::to_string(n.id) +
+                             " expired (not renewed within the pending grace); begin a new "
+                             "version and upload again"};
+  }
+  if (v->owner != user_ || v->inode != n.id) {
+    throw OpError{ENOENT, "no pending version " + vid + " for this inode"};
+  }
+  if (v->state != "pending") throw OpError{EINVAL, "version " + vid + " is already committed"};
+}
+
+// A writer still uploading keeps its pending version from expiring: expire_pending counts a
+// version's age from its last renewal.
+Json StoreOps::RenewPending(const Args& a) {
+  Inode n = LoadInode(a.Ino("ino"));
+  std::string vid = a.Str("version", 64);
+  PendingVersion(n, vid);
+  Stmt st = db_.Prepare("UPDATE versions SET created=?1 WHERE id=?2");
+  st.Bind(1, now_).Bind(2, vid).Run();
+  return Json{{"version", vid}};
+}
+
 Json StoreOps::BeginVersion(const Args& a, const Args& gen) {
   Inode n = FileForWrite(a);
   CheckRegularFile(n);
@@ -136,11 +163,8 @@ Json StoreOps::CommitVersion(const Args& a, const Args& gen) {
   int64_t size = a.Int("size", 0, INT64_MAX);
   AttrChanges attrs = ParseAttrChanges(a);
   int64_t quorum = gen.Int("quorum", 1, kMaxShards);
+  PendingVersion(n, vid);
   auto v = FindVersion(db_, vid);
-  if (!v || v->owner != user_ || v->inode != n.id) {
-    throw OpError{ENOENT, "no pending version " + vid + " for this inode"};
-  }
-  if (v->state != "pending") throw OpError{EINVAL, "version " + vid + " is already committed"};
   if (n.version != expected) {
     throw OpError{ESTALE, "the file changed since this version began (compare-and-swap failed)"};
   }
@@ -568,7 +592,8 @@ Json StoreOps::ServerShards(const Args& a) {
 }
 
 // Versions begun but never committed (a writer that died mid-upload) would hold their chunks
-// forever; a cluster tool expires those older than `older_than_s`, queueing their chunks.
+// forever; a cluster tool expires those begun or renewed (renew_pending) more than
+// `older_than_s` ago, queueing their chunks.
 Json StoreOps::ExpirePending(const Args& a) {
   if (!IsCluster()) throw OpError{EACCES, "expire_pending needs a cluster session"};
   int64_t older_than_s = a.Int("older_than_s", 0, INT64_MAX / 1000000000);

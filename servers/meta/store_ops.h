@@ -74,6 +74,7 @@ class StoreOps {
   // Data (store_data.cc).
   Json BeginVersion(const Args& a, const Args& gen);
   Json CommitVersion(const Args& a, const Args& gen);
+  Json RenewPending(const Args& a);
   Json WriteInline(const Args& a);
   Json GetVersion(const Args& a);
   Json ReportShard(const Args& a);
@@ -134,6 +135,8 @@ class StoreOps {
   void QueueServerShards(int64_t server, bool mark_missing);
 
  private:
+  // Throws unless `vid` is a pending version of `n` (ETIME if it expired).
+  void PendingVersion(const Inode& n, const std::string& vid);
   // Commits version `vid` (`size` bytes) as `n`'s content: the replaced version goes to GC,
   // mtime becomes now unless `attrs` sets it, ctime becomes now. Returns the reply ({attr}).
   Json SwitchVersion(const Inode& n, const std::string& vid, int64_t size,

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "servers/meta/store_ops.h"
+#include "src/common/file_limits.h"
 
 namespace vaultfs::meta {
 namespace {
@@ -218,6 +219,11 @@ Json StoreOps::SetAttr(const Args& a) {
   auto xattrs = a.OptStr("xattrs", kMaxXattrs);
   if (size && IsDir(n)) throw OpError{EISDIR, "cannot set the size of a directory"};
   if (size && n.type != "file") throw OpError{EINVAL, "size applies to regular files only"};
+  if (const ClusterConfig& cfg = store_->config();
+      size && static_cast<uint64_t>(*size) > MaxFileSize(cfg.segment_size, cfg.k)) {
+    throw OpError{EFBIG, "size " + std::to_string(*size) + " is above the largest file size (" +
+                             std::to_string(MaxFileSize(cfg.segment_size, cfg.k)) + " bytes)"};
+  }
   n.mode = c.mode.value_or(n.mode);
   n.uid = c.uid.value_or(n.uid);
   n.gid = c.gid.value_or(n.gid);

@@ -2,6 +2,8 @@
 #include "src/cluster/vault.h"
 
 #include <charconv>
+#include <condition_variable>
+#include <thread>
 
 #include "src/cluster/reply_field.h"
 #include "src/common/hex.h"
@@ -16,6 +18,12 @@ namespace vaultfs::cluster {
 using nlohmann::json;
 
 namespace {
+
+Status FileTooBig(uint64_t size, uint64_t max) {
+  return Status(EFBIG, "a file of " + std::to_string(size) +
+                           " bytes is larger than this cluster stores (at most " +
+                           std::to_string(max) + " bytes)");
+}
 
 Result<std::string> HexField(const json& j, const char* name) {
   VFS_ASSIGN_OR_RETURN(std::string hex, Field<std::string>(j, name));
@@ -587,12 +595,71 @@ Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const Plaintex
   return WriteContent(attr, size, read, o);
 }
 
+namespace {
+
+// Renews a pending version every `interval` while its shards upload (renew_pending), from a
+// thread of its own so a stalled upload still renews. A failed renewal is logged: the commit
+// reports an expiry (ETIME) if it mattered.
+class PendingRenewer {
+ public:
+  PendingRenewer(MetaClient* meta, uint64_t ino, std::string vid,
+                 std::chrono::milliseconds interval)
+      : meta_(meta), ino_(ino), vid_(std::move(vid)), interval_(interval) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~PendingRenewer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, interval_, [this] { return stop_; })) {
+      lock.unlock();
+      auto r = meta_->Call("renew_pending", {{"ino", ino_}, {"version", vid_}});
+      if (!r.ok()) {
+        VFS_LOG(kWarn) << "could not renew pending version " << vid_ << " of inode " << ino_ << ": "
+                       << r.status().ToString();
+      }
+      lock.lock();
+    }
+  }
+
+  MetaClient* meta_;
+  const uint64_t ino_;
+  const std::string vid_;
+  const std::chrono::milliseconds interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace
+
 Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
                                  const WriteOptions& options) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = WriteContentOnce(attr, size, read, options);
+    if (r.ok() || r.status().code() != ETIME || !options.rewind || attempt >= 2) return r;
+    VFS_LOG(kWarn) << "inode " << attr.ino << ": " << r.status().ToString()
+                   << "; uploading it again";
+    VFS_RETURN_IF_ERROR(options.rewind().Annotate("restart the upload"));
+  }
+}
+
+Result<Attr> Vault::WriteContentOnce(const Attr& attr, uint64_t size, const PlaintextReader& read,
+                                     const WriteOptions& options) {
   const auto& progress = options.progress;
   ContentReport* report = options.report;
   if (!logged_in()) return PermissionDenied("log in first");
   if (attr.type != "file") return Status(EISDIR, "not a regular file");
+  if (size > max_file_size()) return FileTooBig(size, max_file_size());
   const bool is_inline = size + crypto::SegmentCipher::kTagSize <= config_.inline_threshold;
   // Small files: the client picks the version id and sends sealed content and commit in one
   // replicated write_inline; larger ones reserve placements with begin_version first.
@@ -650,8 +717,11 @@ Result<Attr> Vault::WriteContent(const Attr& attr, uint64_t size, const Plaintex
       req.shards[p.index] = std::move(p);
     }
     ObjectWriter writer(transport(), &health_, codec);
-    VFS_ASSIGN_OR_RETURN(std::vector<ShardResult> results,
-                         writer.Write(req, cipher, read, progress));
+    std::vector<ShardResult> results;
+    {
+      PendingRenewer renewer(meta_.get(), attr.ino, vid, options_.pending_renew_interval);
+      VFS_ASSIGN_OR_RETURN(results, writer.Write(req, cipher, read, progress));
+    }
     json out = json::array();
     for (const auto& r : results) {
       if (r.ok) {

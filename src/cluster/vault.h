@@ -42,6 +42,7 @@
 #include "src/cluster/object_writer.h"
 #include "src/cluster/server_health.h"
 #include "src/common/cluster_config.h"
+#include "src/common/file_limits.h"
 #include "src/common/status.h"
 #include "src/crypto/key.h"
 #include "src/crypto/name_cipher.h"
@@ -92,6 +93,9 @@ struct VaultOptions {
   MetaClientOptions meta;
   ServerHealth::Options health;
   erasure::Engine engine = erasure::Engine::kDefault;
+  // How often a large write renews its pending version while its shards upload, so the
+  // repairer (--pending-grace, an hour by default) never expires a slow upload.
+  std::chrono::milliseconds pending_renew_interval = std::chrono::minutes(5);
 };
 
 // Content read from or written to a version, for reports to the user (`status`, `get`).
@@ -135,6 +139,9 @@ struct WriteOptions {
   // does not depend on the version they started from.
   bool replace_newer = false;
   std::function<void(uint64_t)> progress;
+  // Restarts the reader at byte 0. With it, a commit whose pending version was expired (ETIME)
+  // is uploaded again under a new version instead of failing.
+  std::function<Status()> rewind;
   ContentReport* report = nullptr;
   // Creates the file (inode attr.ino, reserved) in the same replicated entry as the commit of
   // a small file, or with the placement of a large one. EEXIST if the name is taken.
@@ -170,6 +177,8 @@ class Vault {
   const std::string& user_id() const { return user_id_; }
   uint64_t root() const { return root_; }
   const ClusterConfig& config() const { return config_; }
+  // The largest file this cluster stores (file_limits.h); larger writes fail with EFBIG.
+  uint64_t max_file_size() const { return MaxFileSize(config_.segment_size, config_.k); }
 
   // ---- tree (inode based; names are plaintext here and sealed on the way out) ----
   Result<Attr> Lookup(uint64_t parent, std::string_view name);
@@ -261,6 +270,8 @@ class Vault {
   Result<const erasure::Codec*> CodecFor(int k, int m);
   ShardTransport* transport();
   Result<Attr> CallForAttr(const char* op, nlohmann::json args);
+  Result<Attr> WriteContentOnce(const Attr& attr, uint64_t size, const PlaintextReader& read,
+                                const WriteOptions& options);
   // create's arguments for `e` as inode `ino` (reserved): lookup key, name sealed for `ino`.
   Result<nlohmann::json> EntryArgs(const NewEntry& e, uint64_t ino) const;
   // Replaces a symlink's padded size (all the service knows) with its target's length.

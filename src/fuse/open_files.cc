@@ -304,7 +304,17 @@ Result<size_t> OpenFiles::Read(FileState& f, uint64_t offset, size_t n, char* ou
   return n;
 }
 
+// Sizes above what the cluster stores fail here with EFBIG, not later at close.
+Status OpenFiles::CheckSize(uint64_t offset, uint64_t length) const {
+  const uint64_t max = vault_->max_file_size();
+  if (offset > max || length > max - offset) {
+    return Status(EFBIG, "a file may hold at most " + std::to_string(max) + " bytes");
+  }
+  return Status::Ok();
+}
+
 Status OpenFiles::Write(FileState& f, uint64_t offset, std::string_view data) {
+  VFS_RETURN_IF_ERROR(CheckSize(offset, data.size()));
   VFS_RETURN_IF_ERROR(EnsureStaged(f));
   VFS_RETURN_IF_ERROR(f.staged->Write(offset, data));
   f.size = std::max<uint64_t>(f.size, offset + data.size());
@@ -316,6 +326,7 @@ Status OpenFiles::Write(FileState& f, uint64_t offset, std::string_view data) {
 
 Status OpenFiles::Truncate(FileState& f, uint64_t size) {
   if (size == f.size && f.base_limit <= size) return Status::Ok();
+  VFS_RETURN_IF_ERROR(CheckSize(size, 0));
   VFS_RETURN_IF_ERROR(EnsureStaged(f));
   VFS_RETURN_IF_ERROR(f.staged->Truncate(size));
   f.base_limit = std::min(f.base_limit, size);
@@ -393,13 +404,21 @@ Status OpenFiles::CommitLocked(FileState& f) {
     return st;
   };
   cluster::WriteOptions o;
+  o.rewind = [&pos] {
+    pos = 0;
+    return Status::Ok();
+  };
   o.attrs = f.pending;
   if (!o.attrs.mtime_ns) o.attrs.mtime_ns = f.write_mtime_ns;
-  // The whole content was read before the commit, so it does not depend on the base still
-  // being current: if another client committed meanwhile, the last writer wins.
-  o.replace_newer = true;
+  // Compare-and-swap on the version this mount opened: a commit made elsewhere since then is
+  // never replaced silently (ESTALE below keeps this content as a conflict copy).
+  o.replace_newer = false;
   o.create = f.creating;
   auto a = vault_->WriteContent(f.base, f.size, source, o);
+  if (!a.ok() && a.status().code() == ESTALE && !f.creating) {
+    pos = 0;
+    return SaveConflictCopy(f, source, o);
+  }
   Status conflict;
   if (!a.ok() && a.status().code() == EEXIST && f.creating) {
     const std::string was = f.creating->name;
@@ -412,6 +431,9 @@ Status OpenFiles::CommitLocked(FileState& f) {
                            f.creating->name + "' beside it");
   }
   if (!a.ok()) {
+    // ENOENT may mean a directory or version the write needed, not the file: the data is
+    // dropped only once getattr confirms the inode itself is gone.
+    if (a.status().code() == ENOENT && !f.creating && !InodeGone(f.ino)) return a.status();
     if (a.status().code() == ENOENT) {
       Status result;
       if (f.creating) {
@@ -445,6 +467,73 @@ Status OpenFiles::CommitLocked(FileState& f) {
   f.pending = {};
   f.backoff = std::chrono::seconds(2);
   return conflict;
+}
+
+bool OpenFiles::InodeGone(uint64_t ino) {
+  auto a = vault_->GetAttr(ino);
+  if (a.ok() || a.status().code() != ENOENT) {
+    VFS_LOG(kWarn) << "inode " << ino << ": the commit answered ENOENT but the file is "
+                   << (a.ok() ? "still there"
+                              : "not known to be gone (" + a.status().ToString() + ")")
+                   << "; its data is kept and retried";
+    return false;
+  }
+  return true;
+}
+
+void OpenFiles::NoteName(uint64_t ino, uint64_t parent, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (names_.size() >= 65536) names_.clear();  // a hint for conflict copies, not a table
+  names_[ino] = {parent, name};
+}
+
+// Another client committed a version of f since this mount opened it: this content is kept
+// as a new file "<name>.conflict-<ino>" beside it (in the root if the name or the directory is
+// unknown), the file keeps the other client's content, and close() reports EEXIST.
+Status OpenFiles::SaveConflictCopy(FileState& f, const cluster::PlaintextReader& source,
+                                   cluster::WriteOptions o) {
+  std::pair<uint64_t, std::string> where{vault_->root(), "inode-" + std::to_string(f.ino)};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = names_.find(f.ino);
+    if (it != names_.end()) where = it->second;
+  }
+  VFS_ASSIGN_OR_RETURN(uint64_t copy_ino, vault_->ReserveInode());
+  const std::string suffix = ".conflict-" + std::to_string(copy_ino);
+  cluster::NewEntry e{
+      where.first,
+      where.second.substr(0, std::min(where.second.size(), crypto::kMaxNameSize - suffix.size())) +
+          suffix,
+      f.base.mode, f.base.uid, f.base.gid};
+  o.create = e;
+  auto a = vault_->WriteContent(UncreatedAttr(copy_ino, e, f.write_mtime_ns), f.size, source, o);
+  if (!a.ok() && a.status().code() == ENOENT && e.parent != vault_->root()) {
+    VFS_RETURN_IF_ERROR(o.rewind());  // the directory is gone: the copy goes to the root
+    e.parent = vault_->root();
+    o.create = e;
+    a = vault_->WriteContent(UncreatedAttr(copy_ino, e, f.write_mtime_ns), f.size, source, o);
+  }
+  if (!a.ok()) return a.status().Annotate("save a conflict copy of inode " + std::to_string(f.ino));
+  VFS_LOG(kWarn) << "inode " << f.ino << " ('" << where.second << "') was changed by another "
+                 << "client since it was opened here; this content was saved as '" << e.name
+                 << "' (inode " << copy_ino << ")";
+  // The file itself now shows the other client's version.
+  if (f.staged) f.staged->DropJournal();
+  f.staged.reset();
+  f.cache.reset();
+  f.dirty = false;
+  f.failed = false;
+  f.pending = {};
+  f.backoff = std::chrono::seconds(2);
+  if (auto now = vault_->GetAttr(f.ino); now.ok()) {
+    f.base = *now;
+    f.size = now->size;
+    f.base_limit = now->size;
+  } else {
+    f.base_limit = f.size = 0;
+  }
+  return Status(EEXIST, "'" + where.second + "' was changed by another client since it was " +
+                            "opened here; this content was saved as '" + e.name + "' beside it");
 }
 
 int OpenFiles::FlushAll(std::chrono::steady_clock::time_point deadline) {

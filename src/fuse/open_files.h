@@ -6,6 +6,10 @@
 // base it is zeros. Commit() uploads that merged view as a new version with the attributes
 // changed while the file was open; close() and fsync() call it and return its error.
 //
+// Commits are compare-and-swap on the version the file had when it was opened here: if
+// another client committed since, the content is saved as "<name>.conflict-<ino>" beside the
+// file, which keeps the other client's content, and close()/fsync() report EEXIST.
+//
 // A file created here is not sent to the metadata service at once: it gets a reserved inode
 // number and an entry this daemon answers lookups for, and is created by its first commit
 // (one replicated entry for a small file instead of two). Anything else that could see the
@@ -83,6 +87,8 @@ class OpenFiles {
   std::shared_ptr<FileState> Find(uint64_t ino);
   bool AnyOpen();
 
+  // `ino` was seen as `name` in directory `parent`: where a conflict copy of it goes.
+  void NoteName(uint64_t ino, uint64_t parent, const std::string& name);
   // A name of `ino` went away (unlink, or replaced by a rename): an open file's link count.
   void NoteUnlinked(uint64_t ino);
 
@@ -108,11 +114,15 @@ class OpenFiles {
 
  private:
   Status ReadLocked(FileState& f, uint64_t offset, size_t n, char* out);
+  Status CheckSize(uint64_t offset, uint64_t length) const;
   Status EnsureStaged(FileState& f);
   Status CommitLocked(FileState& f);
   Status Materialize(FileState& f);
   void MoveToConflictName(FileState& f);
   void DoneCreating(FileState& f);  // the file exists in the service now (or never will)
+  bool InodeGone(uint64_t ino);     // getattr answers ENOENT (not just any failure)
+  Status SaveConflictCopy(FileState& f, const cluster::PlaintextReader& source,
+                          cluster::WriteOptions o);
   void RetryLoop();
   void MaybeCollectGarbage(std::unique_lock<std::mutex>& lock);
 
@@ -123,6 +133,8 @@ class OpenFiles {
   std::map<uint64_t, std::shared_ptr<FileState>> files_;  // guarded by mu_
   // Names of files not created yet: (parent, name) -> inode. Guarded by mu_.
   std::map<std::pair<uint64_t, std::string>, uint64_t> uncreated_;
+  // The last name each file was seen under: inode -> (parent, name). Guarded by mu_.
+  std::map<uint64_t, std::pair<uint64_t, std::string>> names_;
   bool stop_ = false;
   bool gc_due_ = false;                            // guarded by mu_
   std::atomic<bool> gc_wanted_{false};             // set by commits (which hold only f.mu)

@@ -162,6 +162,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     }
     return ReplyErr(req, a.status(), "lookup");
   }
+  if (a->type == "file") fs->files().NoteName(a->ino, fs->Real(parent), name);
   if (auto f = fs->files().Find(a->ino)) {
     std::lock_guard<std::timed_mutex> lock(f->mu);
     OpenFiles::Overlay(*f, &*a);
@@ -546,6 +547,7 @@ Result<size_t> FillDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, D
       memset(&e, 0, sizeof(e));
       if (entry != nullptr) {
         Attr a = entry->attr;
+        if (a.type == "file") fs->files().NoteName(a.ino, fs->Real(ino), name);
         if (auto f = fs->files().Find(a.ino)) {
           std::lock_guard<std::timed_mutex> flock(f->mu);
           OpenFiles::Overlay(*f, &a);

@@ -6,14 +6,19 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "src/cluster/data_client.h"
 #include "src/cluster/shard_transport.h"
 #include "src/cluster/vault.h"
+#include "src/common/tls.h"
 #include "src/crypto/token.h"
 #include "tests/cluster/cluster_fixture.h"
 
@@ -200,6 +205,146 @@ TEST_F(ClusterCliTest, WrongPasswordAndUnknownUserSayWhatToDo) {
   auto dup = cluster_->Vaultfs({"register", kAlice}, kAlice, "other");
   EXPECT_NE(dup.exit_code, 0);
   EXPECT_THAT(dup.err, HasSubstr("already exists"));
+}
+
+// The repairer's view of the cluster: a `_cluster` session (server secret + a node
+// certificate), to drive expire_pending as `vaultfs-repair --pending-grace` does.
+std::unique_ptr<MetaClient> ClusterSession(const TestCluster& c) {
+  auto secret = LoadServerSecret(c.dir() + "/server-secret");
+  EXPECT_TRUE(secret.ok()) << secret.status().ToString();
+  const std::string tls = c.dir() + "/tls";
+  auto id = tls::LoadIdentity(tls + "/ca.pem", tls + "/repair-1.pem", tls + "/repair-1.key");
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  if (!secret.ok() || !id.ok()) return nullptr;
+  auto ctx = tls::TlsContext::Client(*id);
+  EXPECT_TRUE(ctx.ok());
+  if (!ctx.ok()) return nullptr;
+  auto meta = std::make_unique<MetaClient>(c.config(), MetaClientOptions{.tls = *ctx});
+  crypto::TokenClaims cl{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "02"};
+  auto token = crypto::SignToken(cl, *secret);
+  EXPECT_TRUE(token.ok());
+  if (!token.ok()) return nullptr;
+  meta->SetSession(*token);
+  return meta;
+}
+
+// Runs `on_first` once, when the first shard upload of a write begins (after begin_version,
+// before the commit), then passes everything through.
+class FirstUploadHook : public cluster::ShardTransport {
+ public:
+  FirstUploadHook(cluster::ShardTransport* inner, std::function<void()> on_first)
+      : inner_(inner), on_first_(std::move(on_first)) {}
+  Result<std::unique_ptr<cluster::ShardUpload>> BeginUpload(const cluster::ShardPlacement& where,
+                                                            const std::string& token,
+                                                            uint64_t size) override {
+    std::call_once(once_, on_first_);
+    ++uploads;
+    return inner_->BeginUpload(where, token, size);
+  }
+  std::future<Result<std::string>> Download(const cluster::ShardPlacement& where,
+                                            const std::string& token, uint64_t offset,
+                                            uint64_t length) override {
+    return inner_->Download(where, token, offset, length);
+  }
+  std::future<Status> Delete(const cluster::ShardPlacement& where,
+                             const std::string& token) override {
+    return inner_->Delete(where, token);
+  }
+  std::atomic<int> uploads{0};
+
+ private:
+  cluster::ShardTransport* inner_;
+  std::function<void()> on_first_;
+  std::once_flag once_;
+};
+
+// Issue 20 item 13: a slow upload whose pending version the repairer expired is neither
+// dropped nor taken for a deleted file: the writer uploads it again and the content lands. A
+// writer renews its version while the upload runs, so a stalled upload is not expired at all.
+TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStalledOneAlive) {
+  auto admin = ClusterSession(*cluster_);
+  ASSERT_NE(admin, nullptr);
+  auto v = AliceVault();
+  auto f = v->Create(v->root(), "slow-upload", 0644);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  const std::string want = TestBytes((1u << 20) + 777, 31);  // erasure-coded, not inline
+  size_t pos = 0;
+  auto source = [&](uint8_t* buf, size_t n) {
+    memcpy(buf, want.data() + pos, n);
+    pos += n;
+    return Status::Ok();
+  };
+  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
+  cluster::DataClientTransport real(&data);
+  const int shards = cluster_->config().k + cluster_->config().m;
+  std::atomic<int64_t> expired{-1};
+  auto expire_all = [&] {
+    auto r = admin->Call("expire_pending", {{"older_than_s", 0}});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (r.ok()) expired = (*r)["expired"].get<int64_t>();
+  };
+
+  // Without a way to restart its input the writer cannot upload again: the expiry is reported
+  // as its own error (ETIME), never as ENOENT, and the file keeps its old (empty) content.
+  {
+    FirstUploadHook hook(&real, expire_all);
+    v->SetTransportForTesting(&hook);
+    auto a = v->WriteContent(*f, want.size(), source);
+    v->SetTransportForTesting(nullptr);
+    ASSERT_FALSE(a.ok());
+    EXPECT_EQ(a.status().code(), ETIME) << a.status().ToString();
+    EXPECT_THAT(a.status().message(), HasSubstr("expired"));
+    EXPECT_GE(expired.load(), 1);
+  }
+  // With one, it uploads under a new version and commits.
+  {
+    pos = 0;
+    expired = -1;
+    FirstUploadHook hook(&real, expire_all);
+    v->SetTransportForTesting(&hook);
+    cluster::WriteOptions o;
+    o.rewind = [&] {
+      pos = 0;
+      return Status::Ok();
+    };
+    auto a = v->WriteContent(*f, want.size(), source, o);
+    v->SetTransportForTesting(nullptr);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_GE(expired.load(), 1);
+    EXPECT_EQ(hook.uploads.load(), 2 * shards);  // the first upload, then the whole again
+    std::string got;
+    ASSERT_TRUE(v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
+                   got.append(p);
+                   return Status::Ok();
+                 }).ok());
+    EXPECT_TRUE(got == want) << "read back " << got.size() << " bytes, wrote " << want.size();
+    f = a;
+  }
+  // A stalled upload (3 s without progress) renewed every 100 ms survives an expiry of
+  // versions older than 2 s, and commits on its first upload.
+  {
+    cluster::VaultOptions opts;
+    opts.pending_renew_interval = std::chrono::milliseconds(100);
+    cluster::Vault renewing(cluster_->config(), opts);
+    ASSERT_TRUE(renewing.Login(kAlice, kAlicePw).ok());
+    pos = 0;
+    expired = -1;
+    FirstUploadHook hook(&real, [&] {
+      const auto stalled_until = std::chrono::system_clock::now() + std::chrono::seconds(3);
+      while (std::chrono::system_clock::now() < stalled_until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      auto r = admin->Call("expire_pending", {{"older_than_s", 2}});
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (r.ok()) expired = (*r)["expired"].get<int64_t>();
+    });
+    renewing.SetTransportForTesting(&hook);
+    auto a = renewing.WriteContent(*f, want.size(), source);  // no rewind: must not be needed
+    renewing.SetTransportForTesting(nullptr);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_EQ(expired.load(), 0);
+    EXPECT_EQ(hook.uploads.load(), shards);
+  }
 }
 
 TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {

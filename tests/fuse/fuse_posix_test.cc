@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "src/common/file_limits.h"
 #include "src/common/socket.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/fuse/file_checks.h"
@@ -657,6 +658,43 @@ TEST_F(FusePosixTest, SparseWriteAtFiveGiB) {
   EXPECT_EQ(ErrOf(unlink(f.c_str())), 0);
 }
 
+// Issue 20 item 15: sizes above the largest file the cluster stores (man vaultfs) fail at
+// once with EFBIG, whether by truncate or by a write past the end; sizes up to it work.
+TEST_F(FusePosixTest, SizesAboveTheLargestFileAreEfbig) {
+  const std::string f = Mnt("limit");
+  ASSERT_OK(PutFile(f, "x"));
+  const uint64_t max = MaxFileSize(cluster_->config().segment_size, cluster_->config().k);
+  ASSERT_EQ(max, 40946ull << 20) << "RS(10,4) with 1 MiB segments, as man vaultfs states";
+  for (const std::string& size : {std::to_string(max + 1), std::string("999999999999999"),
+                                  std::string("1000000000000000000"), std::to_string(INT64_MAX)}) {
+    auto r = RunCommand({"truncate", "-s", size, f});
+    EXPECT_NE(r.exit_code, 0) << "truncate -s " << size << " succeeded";
+    EXPECT_NE(r.err.find("File too large"), std::string::npos) << size << ": " << r.err;
+    EXPECT_EQ(ErrOf(truncate(f.c_str(), static_cast<off_t>(std::stoll(size)))), EFBIG) << size;
+  }
+  EXPECT_EQ(Stat(f).st_size, 1);
+
+  UniqueFd fd(open(f.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid()) << std::strerror(errno);
+  EXPECT_EQ(ErrOf(ftruncate(fd.get(), static_cast<off_t>(max) + 1)), EFBIG);
+  EXPECT_EQ(pwrite(fd.get(), "y", 1, static_cast<off_t>(max)), -1);
+  EXPECT_EQ(errno, EFBIG);
+  // A write across it is short (POSIX): the bytes below the limit land, the rest is EFBIG.
+  EXPECT_EQ(pwrite(fd.get(), "yz", 2, static_cast<off_t>(max) - 1), 1) << "a write across it";
+  EXPECT_EQ(pwrite(fd.get(), "z", 1, static_cast<off_t>(max)), -1);
+  EXPECT_EQ(errno, EFBIG);
+  EXPECT_EQ(pwrite(fd.get(), "y", 1, 999999999999999), -1);
+  EXPECT_EQ(errno, EFBIG);
+  // Up to the limit is fine (shrunk again before the close, so nothing large is uploaded).
+  EXPECT_EQ(ErrOf(ftruncate(fd.get(), static_cast<off_t>(max))), 0) << std::strerror(errno);
+  EXPECT_EQ(Stat(f).st_size, static_cast<off_t>(max));
+  EXPECT_EQ(pwrite(fd.get(), "y", 1, static_cast<off_t>(max) - 1), 1) << std::strerror(errno);
+  EXPECT_EQ(ErrOf(ftruncate(fd.get(), 2)), 0);
+  EXPECT_EQ(pwrite(fd.get(), "z", 1, 1), 1);
+  EXPECT_EQ(ErrOf(close(fd.Release())), 0);
+  EXPECT_EQ(Content(f), "xz");
+}
+
 TEST_F(FusePosixTest, ChmodShowsInStatAndLsL) {
   const std::string f = Mnt("f");
   ASSERT_OK(PutFile(f, "x"));
@@ -991,6 +1029,47 @@ TEST_F(FusePosixTest, CloseToOpenConsistencyAcrossTwoMounts) {
   EXPECT_EQ(Content(there), TestBytes(40000, 14));
   Status st = (*other)->Unmount();
   EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+// Issue 20 item 14: two mounts edit one file at once. The first close wins; the later one
+// must not replace it silently: its close() fails with EEXIST and its content is kept as a
+// conflict copy beside the file. Small (inline) and erasure-coded files alike.
+TEST_F(FusePosixTest, ConcurrentEditsInTwoMountsKeepBothAndTheLaterCloseFails) {
+  auto other = TestMount::Start(*cluster_, kUser, kPassword, MountOptions{});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  const std::string there_dir = (*other)->Path(name);
+  for (size_t size : {size_t{20}, size_t{300000}}) {
+    SCOPED_TRACE("size " + std::to_string(size));
+    const std::string file = "doc-" + std::to_string(size);
+    const std::string here = Mnt(file), there = there_dir + "/" + file;
+    ASSERT_OK(PutFile(here, std::string(size, 'o')));
+    EXPECT_EQ(Content(there), std::string(size, 'o'));
+    const std::string mine = TestBytes(size, 41), theirs = TestBytes(size, 42);
+    UniqueFd a(open(here.c_str(), O_RDWR | O_CLOEXEC));
+    UniqueFd b(open(there.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(a.valid() && b.valid()) << std::strerror(errno);
+    ASSERT_EQ(pwrite(a.get(), mine.data(), size, 0), static_cast<ssize_t>(size));
+    ASSERT_EQ(pwrite(b.get(), theirs.data(), size, 0), static_cast<ssize_t>(size));
+    ASSERT_EQ(ErrOf(close(a.Release())), 0);
+    EXPECT_EQ(close(b.Release()), -1) << "the later close replaced the first one silently";
+    EXPECT_EQ(errno, EEXIST);
+    EXPECT_TRUE(Content(here) == mine) << "the first close's content was lost";
+    EXPECT_TRUE(Content(there) == mine) << "the other mount does not show the first close";
+    std::vector<std::string> copies;
+    for (const std::string& n : ReadDirNames(there_dir)) {
+      if (n.rfind(file + ".conflict-", 0) == 0) copies.push_back(n);
+    }
+    ASSERT_EQ(copies.size(), 1u) << "expected one conflict copy of " << file;
+    EXPECT_TRUE(Content(there_dir + "/" + copies[0]) == theirs)
+        << "the later close's content is not in " << copies[0];
+    EXPECT_TRUE(Content(Mnt(copies[0])) == theirs);
+    // Both mounts go on as usual: a new edit in the mount that lost commits normally.
+    ASSERT_OK(PutFile(there, "after the conflict"));
+    EXPECT_EQ(Content(here), "after the conflict");
+  }
+  Status um = (*other)->Unmount();
+  EXPECT_TRUE(um.ok()) << um.ToString();
 }
 
 // A file created here reaches the metadata service with its first commit (one replicated

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <set>
 
+#include "src/common/file_limits.h"
 #include "src/common/frame.h"
 #include "src/common/hex.h"
 #include "src/common/socket.h"
@@ -511,12 +512,13 @@ TEST_F(MetaSingleTest, ServersStatfsAndClusterMap) {
   auto expired = admin->Call("expire_pending", {{"older_than_s", 0}});
   ASSERT_TRUE(expired.ok()) << expired.status().ToString();
   EXPECT_GE((*expired)["expired"].get<int64_t>(), 1);
+  // An expired version answers its own error, not ENOENT (which means the file is gone).
   EXPECT_ERRNO(u.c->Call("commit_version", {{"ino", f},
                                             {"version", (*pending)["version"]},
                                             {"expected", nullptr},
                                             {"size", 0},
                                             {"content", ""}}),
-               ENOENT);
+               ETIME);
   ASSERT_TRUE(u.c->Call("report_server", {{"server", 3}, {"state", "up"}}).ok());
   EXPECT_TRUE(u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}}).ok());
 
@@ -585,6 +587,96 @@ TEST_F(MetaSingleTest, BusyPortsFailWithAClearMessage) {
                      &out, std::chrono::seconds(30));
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
+}
+
+// The repairer expires pending versions not begun or renewed within its grace; a writer still
+// uploading renews its own. Committing an expired one answers ETIME, never ENOENT, so the
+// writer uploads again instead of taking the file for deleted.
+TEST_F(MetaSingleTest, RenewedPendingVersionSurvivesExpiryAndExpiredOneAnswersEtime) {
+  User u = NewUser("slowwriter");
+  User other = NewUser("slowother");
+  int64_t f = Ino(u.c->Call("create", {{"parent", u.root}, {"key", K("slow")}, {"name", "n"}}));
+  ASSERT_GT(f, 0);
+  auto begin = [&] {
+    auto b = u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}, {"inline", true}});
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? (*b)["version"].get<std::string>() : std::string();
+  };
+  const std::string renewed = begin(), idle = begin();
+  ASSERT_FALSE(renewed.empty() || idle.empty());
+  const auto begun = std::chrono::system_clock::now();
+
+  // Bad renewals: another user, an unknown inode, a malformed id.
+  {
+    auto foreign = other.c->Call("renew_pending", {{"ino", f}, {"version", renewed}});
+    ASSERT_FALSE(foreign.ok());
+    EXPECT_TRUE(foreign.status().code() == EACCES || foreign.status().code() == ENOENT)
+        << foreign.status().ToString();
+  }
+  EXPECT_ERRNO(u.c->Call("renew_pending", {{"ino", 999999999}, {"version", renewed}}), ENOENT);
+  EXPECT_ERRNO(u.c->Call("renew_pending", {{"ino", f}}), EINVAL);
+  EXPECT_ERRNO(u.c->Call("renew_pending", {{"ino", f}, {"version", std::string(65, 'a')}}), EINVAL);
+  int64_t g = Ino(u.c->Call("create", {{"parent", u.root}, {"key", K("slow2")}, {"name", "n"}}));
+  EXPECT_ERRNO(u.c->Call("renew_pending", {{"ino", g}, {"version", renewed}}), ENOENT);
+
+  // Expiry counts whole seconds: let both versions age 5 s, renew one, expire those older
+  // than 3 s.
+  while (std::chrono::system_clock::now() < begun + std::chrono::seconds(5)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto r = u.c->Call("renew_pending", {{"ino", f}, {"version", renewed}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)["version"], renewed);
+
+  crypto::TokenClaims cl{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "01"};
+  auto ct = crypto::SignToken(cl, cluster_->secret());
+  ASSERT_TRUE(ct.ok());
+  const std::vector<std::string> node_tls = cluster_->TlsArgs(0);
+  ASSERT_EQ(node_tls.size(), 6u);
+  auto node_id = tls::LoadIdentity(node_tls[1], node_tls[3], node_tls[5]);
+  ASSERT_TRUE(node_id.ok()) << node_id.status().ToString();
+  auto node_ctx = tls::TlsContext::Client(*node_id);
+  ASSERT_TRUE(node_ctx.ok());
+  auto admin = cluster_->Client(MetaClientOptions{.tls = *node_ctx});
+  admin->SetSession(*ct);
+  auto expired = admin->Call("expire_pending", {{"older_than_s", 3}});
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  EXPECT_GE((*expired)["expired"].get<int64_t>(), 1);
+
+  auto commit = [&](const std::string& v) {
+    return u.c->Call(
+        "commit_version",
+        {{"ino", f}, {"version", v}, {"expected", nullptr}, {"size", 0}, {"content", ""}});
+  };
+  EXPECT_ERRNO(commit(idle), ETIME);
+  EXPECT_ERRNO(u.c->Call("renew_pending", {{"ino", f}, {"version", idle}}), ETIME);
+  auto ok = commit(renewed);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["attr"]["version"], renewed);
+  // A committed version is not pending any more.
+  EXPECT_ERRNO(u.c->Call("renew_pending", {{"ino", f}, {"version", renewed}}), EINVAL);
+  // The file itself gone: ENOENT, as before.
+  std::string late = begin();
+  ASSERT_TRUE(u.c->Call("unlink", {{"parent", u.root}, {"key", K("slow")}}).ok());
+  EXPECT_ERRNO(u.c->Call("renew_pending", {{"ino", f}, {"version", late}}), ENOENT);
+  EXPECT_ERRNO(commit(late), ENOENT);
+}
+
+// Issue 20 item 15: a size above the largest file the cluster stores is EFBIG, not stored.
+TEST_F(MetaSingleTest, SetattrSizeAboveTheLargestFileIsEfbig) {
+  User u = NewUser("bigsize");
+  int64_t f = Ino(u.c->Call("create", {{"parent", u.root}, {"key", K("big")}, {"name", "n"}}));
+  ASSERT_GT(f, 0);
+  const ClusterConfig& cfg = cluster_->config();
+  const int64_t max = static_cast<int64_t>(MaxFileSize(cfg.segment_size, cfg.k));
+  ASSERT_GT(max, 0);
+  for (int64_t size : {max + 1, int64_t{999999999999999}, INT64_MAX}) {
+    EXPECT_ERRNO(u.c->Call("setattr", {{"ino", f}, {"size", size}}), EFBIG);
+  }
+  EXPECT_EQ((*u.c->Call("getattr", {{"ino", f}}))["attr"]["size"], 0);
+  auto ok = u.c->Call("setattr", {{"ino", f}, {"size", max}});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["attr"]["size"], max);
 }
 
 TEST_F(MetaSingleTest, RetriedRequestIdAppliesOnce) {
