@@ -92,10 +92,23 @@ std::string MetaService::ErrorBody(const Json& id, const std::string& code,
   return j.dump();
 }
 
-Result<std::string> MetaService::MintClusterToken(std::string_view secret, int64_t ttl_s) {
+MetaService::MetaService(ServiceOptions opts, MetaStore* store, Replicator* replicator)
+    : opts_(std::move(opts)), store_(store), repl_(replicator) {
+  auto key = [this](std::string_view audience) {
+    auto k = crypto::TokenKey(opts_.secret, audience);
+    if (!k.ok()) VFS_LOG(kError) << "no " << audience << " token key: " << k.status().ToString();
+    return k.ok() ? *k : std::string();
+  };
+  meta_key_ = key(crypto::kAudienceMeta);
+  data_key_ = key(crypto::kAudienceData);
+  cluster_key_ = key(crypto::kAudienceCluster);
+}
+
+Result<std::string> MetaService::MintClusterToken(std::string_view cluster_key, int64_t ttl_s) {
   VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
-  crypto::TokenClaims c{"meta", kClusterUser, crypto::kRightAll, crypto::UnixNow() + ttl_s, tid};
-  return crypto::SignToken(c, secret);
+  crypto::TokenClaims c{std::string(crypto::kAudienceCluster), kClusterUser, crypto::kRightAll,
+                        crypto::UnixNow() + ttl_s, tid};
+  return crypto::SignToken(c, cluster_key);
 }
 
 std::string MetaService::Redirect(const Json& id) const {
@@ -113,15 +126,16 @@ Result<std::string> MetaService::SessionToken(const std::string& user_id, int64_
   VFS_ASSIGN_OR_RETURN(std::string rnd, crypto::RandomHexId(16));
   char genhex[17];
   std::snprintf(genhex, sizeof(genhex), "%016llx", static_cast<unsigned long long>(gen));
-  crypto::TokenClaims c{"meta", user_id, crypto::kRightAll, crypto::UnixNow() + opts_.session_ttl_s,
-                        std::string(genhex) + rnd};
-  return crypto::SignToken(c, opts_.secret);
+  crypto::TokenClaims c{std::string(crypto::kAudienceMeta), user_id, crypto::kRightAll,
+                        crypto::UnixNow() + opts_.session_ttl_s, std::string(genhex) + rnd};
+  return crypto::SignToken(c, meta_key_);
 }
 
 Result<std::string> MetaService::DataToken(const std::string& user_id, uint32_t rights) {
   VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
-  crypto::TokenClaims c{"data", user_id, rights, crypto::UnixNow() + opts_.data_token_ttl_s, tid};
-  return crypto::SignToken(c, opts_.secret);
+  crypto::TokenClaims c{std::string(crypto::kAudienceData), user_id, rights,
+                        crypto::UnixNow() + opts_.data_token_ttl_s, tid};
+  return crypto::SignToken(c, data_key_);
 }
 
 Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool cluster_ok,
@@ -130,17 +144,25 @@ Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool clu
   if (it == req.end() || !it->is_string()) {
     return PermissionDenied("this operation needs a session (log in first)");
   }
-  VFS_ASSIGN_OR_RETURN(crypto::TokenClaims c,
-                       crypto::VerifyToken(it->get<std::string>(), opts_.secret, "meta",
-                                           crypto::kRightAll, crypto::UnixNow()));
-  if (c.user == kClusterUser) {
+  const std::string& token = it->get_ref<const std::string&>();
+  // A cluster session is a token of its own audience under its own key: the repairer's key
+  // (cluster-secret) cannot make a user session, and a user session key cannot make a
+  // cluster session.
+  if (crypto::TokenAudience(token) == crypto::kAudienceCluster) {
+    VFS_ASSIGN_OR_RETURN(crypto::TokenClaims c,
+                         crypto::VerifyToken(token, cluster_key_, crypto::kAudienceCluster,
+                                             crypto::kRightAll, crypto::UnixNow()));
+    if (c.user != kClusterUser) return PermissionDenied("a cluster session names no user");
     if (!cluster_ok) return PermissionDenied("a cluster session cannot call this operation");
-    // The server secret alone is not enough: the caller must also hold a node certificate.
+    // The key alone is not enough: the caller must also hold a node certificate.
     if (!peer.node) {
       return PermissionDenied("a cluster session needs a connection with a node certificate");
     }
     return Session{c.user, ""};
   }
+  VFS_ASSIGN_OR_RETURN(crypto::TokenClaims c,
+                       crypto::VerifyToken(token, meta_key_, crypto::kAudienceMeta,
+                                           crypto::kRightAll, crypto::UnixNow()));
   auto user = store_->UserById(c.user);
   if (!user || c.token_id.size() < 16) return PermissionDenied("session is no longer valid");
   uint64_t gen = std::strtoull(c.token_id.substr(0, 16).c_str(), nullptr, 16);
@@ -204,8 +226,12 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
   }
   session.peer = peer.address;
   if (info.session) {
-    if (op == "expire_pending" && session.user != kClusterUser) {
-      return reply(ErrorBody(id, "EACCES", "expire_pending needs a cluster session"));
+    // Server state (up/down, capacity, free space) drives placement and everyone's statfs, so
+    // only the cluster's own session (the repairer, which probes every server each pass) may
+    // set it: a user's report could stop everyone's writes.
+    if ((op == "expire_pending" || op == "report_server") && session.user != kClusterUser) {
+      return reply(ErrorBody(id, "EACCES",
+                             op + " needs a cluster session (the repairer probes every server)"));
     }
   }
   if (info.write) {

@@ -36,7 +36,7 @@ namespace vaultfs::meta {
 struct ServiceOptions {
   uint64_t node_id = 0;
   const ClusterConfig* config = nullptr;
-  std::string secret;  // server-only token secret
+  std::string secret;  // server-only secret: every token key is derived from it (token.h)
   int64_t session_ttl_s = 12 * 3600;
   int64_t data_token_ttl_s = 3600;
   // 0: every read waits for a barrier. Must stay below the raft election timeout.
@@ -67,8 +67,7 @@ class MetaService {
   using ReplyFn = std::function<void(std::string body)>;
 
   // `store` and `replicator` must outlive the service.
-  MetaService(ServiceOptions opts, MetaStore* store, Replicator* replicator)
-      : opts_(std::move(opts)), store_(store), repl_(replicator) {}
+  MetaService(ServiceOptions opts, MetaStore* store, Replicator* replicator);
 
   // Handles one request frame body; `reply` is called exactly once, possibly synchronously.
   void Handle(std::string_view body, ReplyFn reply, const ClientPeer& peer = ClientPeer());
@@ -76,8 +75,9 @@ class MetaService {
   // An error reply body, for the transport (e.g. oversized frames).
   static std::string ErrorBody(const Json& id, const std::string& code, const std::string& msg);
 
-  // A maintenance session for repair/GC tools that hold the server secret.
-  static Result<std::string> MintClusterToken(std::string_view secret, int64_t ttl_s);
+  // A maintenance session for repair/GC tools, signed with the cluster token key
+  // (crypto::TokenKey(secret, "cluster"), the file cluster-secret).
+  static Result<std::string> MintClusterToken(std::string_view cluster_key, int64_t ttl_s);
 
  private:
   struct Session {
@@ -110,6 +110,9 @@ class MetaService {
   std::unordered_map<std::string, LoginThrottle> login_throttle_;
 
   ServiceOptions opts_;
+  // One token key per audience, derived from opts_.secret ("" if it could not be: then every
+  // token is refused).
+  std::string meta_key_, data_key_, cluster_key_;
   MetaStore* store_;
   Replicator* repl_;
   // Reads waiting for the next barrier, and whether one is in flight.

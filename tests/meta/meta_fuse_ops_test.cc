@@ -205,7 +205,7 @@ TEST_F(MetaFuseOpsTest, WriteInlineEqualsBeginPlusCommit) {
   EXPECT_EQ(jb["state"], "committed");
   EXPECT_EQ(jb["inline"], true);
   EXPECT_EQ(jb["content"], "c2VhbGVk");
-  EXPECT_TRUE(crypto::VerifyToken((*gb)["token"].get<std::string>(), cluster_->secret(), "data",
+  EXPECT_TRUE(crypto::VerifyToken((*gb)["token"].get<std::string>(), cluster_->TokenKey("data"), "data",
                                   crypto::kRightRead, crypto::UnixNow())
                   .ok());
 
