@@ -1,5 +1,6 @@
 // vaultfs-data: the data server binary. Parses options (see man/vaultfs-data.8), loads the
-// data-token key (data-secret: only what verifies data tokens), and runs a DataServer until SIGTERM drains it.
+// data-token key (data-secret: only what verifies data tokens), and runs a DataServer until SIGTERM
+// drains it.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>

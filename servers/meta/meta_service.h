@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "servers/meta/meta_store.h"
@@ -38,7 +39,10 @@ struct ServiceOptions {
   const ClusterConfig* config = nullptr;
   std::string secret;  // server-only secret: every token key is derived from it (token.h)
   int64_t session_ttl_s = 12 * 3600;
-  int64_t data_token_ttl_s = 3600;
+  // Data servers cannot learn that a password changed, so a data token outlives the session
+  // that asked for it by up to this long: kept short (the mount reopens a version it reads
+  // for longer, src/fuse/open_files.cc).
+  int64_t data_token_ttl_s = 20 * 60;
   // 0: every read waits for a barrier. Must stay below the raft election timeout.
   std::chrono::milliseconds read_lease{0};
 };
@@ -98,16 +102,22 @@ class MetaService {
   void WhenReadable(std::function<void(Status)> fn);
   void StartBarrier();
 
-  // Failed-login throttles (leader-local, in memory), keyed "u/<user name>" and "a/<address>":
-  // past a number of free failures each checked attempt must wait an exponentially growing
-  // delay, capped at a minute; forgotten after a quiet quarter hour.
-  struct LoginThrottle {
-    int failures = 0;
-    int64_t last_failure_ms = 0;
-    int64_t blocked_until_ms = 0;
-    void Fail(int64_t now_ms, int free_failures);
-  };
-  std::unordered_map<std::string, LoginThrottle> login_throttle_;
+  // Failed-login throttles, keyed "u/<user name>" and "a/<address>": past a number of free
+  // failures each checked attempt must wait an exponentially growing delay, capped at a
+  // minute; forgotten after a quiet quarter hour. Kept in the replicated store (a fail-over
+  // keeps them; the store keeps the newest 100,000); a record proposed but not yet applied is
+  // in throttle_pending_ (with the sequence number of its proposal) so the next attempt sees
+  // it at once.
+  static void CountFailure(LoginFailures* r, int64_t now_ms, int free_failures);
+  LoginFailures ThrottleOf(const std::string& key);
+  void RecordThrottle(std::vector<std::pair<std::string, LoginFailures>> set,
+                      std::vector<std::string> clear, std::function<void()> done);
+  std::unordered_map<std::string, std::pair<LoginFailures, uint64_t>> throttle_pending_;
+  uint64_t throttle_seq_ = 0;
+  // Wrong old passwords given to passwd, per user id (the same rule; leader memory: a session
+  // is needed to try at all), and the users with a passwd being applied (one at a time each).
+  std::unordered_map<std::string, LoginFailures> passwd_throttle_;
+  std::unordered_set<std::string> passwd_in_flight_;
 
   ServiceOptions opts_;
   // One token key per audience, derived from opts_.secret ("" if it could not be: then every

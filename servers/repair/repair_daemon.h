@@ -1,8 +1,8 @@
 // RepairDaemon: the cluster's self-healing worker (DESIGN.md §3 "Repair and scrub", §8). It
 // holds no user key: it talks to the metadata service with a `_cluster` session it mints with
 // the cluster token key (cluster-secret: cluster sessions only, which can call no user
-// operation and no data server), and moves only ciphertext between data servers with the per-owner data
-// tokens the service hands out. One pass, repeated every `interval`:
+// operation and no data server), and moves only ciphertext between data servers with the per-owner
+// data tokens the service hands out. One pass, repeated every `interval`:
 //
 //   1. servers  probe every data server (health op); report up/down, capacity, free space and
 //               the storage folder's identity. A new identity means the disk was wiped, so the

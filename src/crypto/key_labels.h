@@ -48,9 +48,9 @@ inline constexpr std::string_view kDataTokenKey = "vaultfs data token key v1";
 inline constexpr std::string_view kClusterTokenKey = "vaultfs cluster session token key v1";
 
 inline constexpr std::array kAll = {
-    kAuthKey,  kKeyEncryptionKey, kAuthVerifier, kMasterKeyWrap, kFileKeyWrap,    kNameLookup,
-    kNameSeal, kSymlinkSeal,      kXattrLookup,  kXattrNameSeal, kXattrValueSeal,
-    kMetaTokenKey, kDataTokenKey, kClusterTokenKey,
+    kAuthKey,        kKeyEncryptionKey, kAuthVerifier, kMasterKeyWrap,   kFileKeyWrap,
+    kNameLookup,     kNameSeal,         kSymlinkSeal,  kXattrLookup,     kXattrNameSeal,
+    kXattrValueSeal, kMetaTokenKey,     kDataTokenKey, kClusterTokenKey,
 };
 
 }  // namespace vaultfs::crypto::labels

@@ -59,8 +59,7 @@ class MetaSingleTest : public ::testing::Test {
 
   // A cluster maintenance session, as the repairer mints it with the cluster token key.
   static std::string ClusterToken() {
-    crypto::TokenClaims cl{"cluster", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600,
-                           "00"};
+    crypto::TokenClaims cl{"cluster", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "00"};
     auto ct = crypto::SignToken(cl, cluster_->TokenKey("cluster"));
     EXPECT_TRUE(ct.ok()) << ct.status().ToString();
     return ct.ok() ? *ct : std::string();

@@ -365,8 +365,8 @@ TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
   EXPECT_EQ((*gv)["wrapped_key"], "wk1");
   EXPECT_EQ((*gv)["shards"][13]["state"], "missing");
   EXPECT_FALSE((*gv)["shards"][0]["address"].get<std::string>().empty());
-  EXPECT_TRUE(crypto::VerifyToken((*gv)["token"].get<std::string>(), cluster_->TokenKey("data"), "data",
-                                  crypto::kRightRead, crypto::UnixNow())
+  EXPECT_TRUE(crypto::VerifyToken((*gv)["token"].get<std::string>(), cluster_->TokenKey("data"),
+                                  "data", crypto::kRightRead, crypto::UnixNow())
                   .ok());
 
   // repair_done fixes shard 13 on a new server: the old chunk goes to GC, the queue empties.
@@ -455,9 +455,9 @@ TEST_F(MetaSingleTest, TokenKeysArePerAudience) {
   User u = NewUser("audiences");
   auto session_for = [&](const std::string& audience, const std::string& user,
                          const std::string& key) {
-    // A user session's id starts with the session generation (0 for a new user).
+    // A user session's id starts with the session generation (1 for a new user).
     crypto::TokenClaims c{audience, user, crypto::kRightAll, crypto::UnixNow() + 600,
-                          std::string(16, '0') + "00112233445566778899aabbccddeeff"};
+                          std::string(15, '0') + "1" + "00112233445566778899aabbccddeeff"};
     auto t = crypto::SignToken(c, key);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     auto client = cluster_->Client();
@@ -492,9 +492,9 @@ TEST_F(MetaSingleTest, TokenKeysArePerAudience) {
   auto b = u.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}});
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   const std::string data_token = (*b)["token"];
-  EXPECT_TRUE(crypto::VerifyToken(data_token, data_key, "data", crypto::kRightWrite,
-                                  crypto::UnixNow())
-                  .ok());
+  EXPECT_TRUE(
+      crypto::VerifyToken(data_token, data_key, "data", crypto::kRightWrite, crypto::UnixNow())
+          .ok());
   EXPECT_FALSE(crypto::VerifyToken(data_token, cluster_->secret(), "data", crypto::kRightWrite,
                                    crypto::UnixNow())
                    .ok());
@@ -528,7 +528,8 @@ TEST_F(MetaSingleTest, UserServerReportsChangeNothing) {
   auto after_map = victim.c->Call("cluster_map", Json::object());
   ASSERT_TRUE(after_map.ok());
   EXPECT_EQ((*after_map)["data"], (*before_map)["data"]);
-  int64_t f = Ino(victim.c->Call("create", {{"parent", victim.root}, {"key", K("f")}, {"name", "n"}}));
+  int64_t f =
+      Ino(victim.c->Call("create", {{"parent", victim.root}, {"key", K("f")}, {"name", "n"}}));
   auto b = victim.c->Call("begin_version", {{"ino", f}, {"wrapped_key", "k"}});
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   std::set<int64_t> servers;

@@ -32,10 +32,10 @@
 #include "src/cluster/meta_client.h"
 #include "src/cluster/vault.h"
 #include "src/common/data_protocol.h"
+#include "src/common/hex.h"
 #include "src/common/socket.h"
 #include "src/common/tls.h"
 #include "src/common/tls_stream.h"
-#include "src/common/hex.h"
 #include "src/crypto/random.h"
 #include "src/crypto/token.h"
 #include "tests/cluster/cluster_fixture.h"
@@ -593,17 +593,16 @@ TEST_F(SecurityTest, ServerFilesOpenOnlyTheirAudience) {
   ASSERT_TRUE(vault.Register(m.user, m.password).ok());
   ASSERT_TRUE(vault.Login(m.user, m.password).ok());
   ASSERT_TRUE(vault.ReadDir(vault.root()).ok());
-  // A user session as the metadata service makes them (generation 0: a new user), signed with
+  // A user session as the metadata service makes them (generation 1: a new user), signed with
   // `key`; and a cluster session.
   auto mint = [&](const std::string& audience, const std::string& user, const std::string& key) {
     crypto::TokenClaims c{audience, user, crypto::kRightAll, crypto::UnixNow() + 600,
-                          std::string(16, '0') + RandomHex(16)};
+                          std::string(15, '0') + "1" + RandomHex(16)};
     auto t = crypto::SignToken(c, key);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return t.ok() ? *t : std::string();
   };
-  auto call = [&](MetaClient& mc, const std::string& token, const std::string& op,
-                  Json args) {
+  auto call = [&](MetaClient& mc, const std::string& token, const std::string& op, Json args) {
     mc.SetSession(token);
     return mc.Call(op, std::move(args));
   };
@@ -614,8 +613,8 @@ TEST_F(SecurityTest, ServerFilesOpenOnlyTheirAudience) {
   auto meta_key = crypto::TokenKey(server_secret, "meta");
   ASSERT_TRUE(meta_key.ok());
   MetaClient plain(tls_->config());
-  auto ok = call(plain, mint("meta", vault.user_id(), *meta_key), "readdir",
-                 {{"ino", vault.root()}});
+  auto ok =
+      call(plain, mint("meta", vault.user_id(), *meta_key), "readdir", {{"ino", vault.root()}});
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
 
   for (const std::string node : {"data-1", "data-7", "repair-1"}) {
