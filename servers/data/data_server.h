@@ -42,7 +42,7 @@ namespace vaultfs::data {
 struct DataServerOptions {
   HostPort listen{"127.0.0.1", 0};
   std::string storage;
-  std::string secret;     // token secret (crypto/token.h)
+  std::string secret;     // data-token key (crypto/token.h TokenKey(.., "data"))
   std::string port_file;  // if set, the bound port is written here once listening
   int max_connections = 1024;
   uint64_t quota_bytes = 0;  // 0: only the disk limits us

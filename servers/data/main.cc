@@ -1,5 +1,6 @@
 // vaultfs-data: the data server binary. Parses options (see man/vaultfs-data.8), loads the
-// server-only token secret, and runs a DataServer until SIGTERM drains it.
+// data-token key (data-secret: only what verifies data tokens), and runs a DataServer until SIGTERM
+// drains it.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -71,7 +72,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--storage", storage, "directory holding the objects")->required();
-  app.add_option("--secret", secret_file, "server-only token secret file (mode 0600)")->required();
+  app.add_option("--secret", secret_file,
+                 "data-token key file (mkcluster's data-secret, mode 0600; not the metadata "
+                 "nodes' server-secret)")
+      ->required();
   app.add_option("--config", config, "cluster.json (checked and logged; informational)");
   app.add_option("--port-file", port_file, "write the bound port here once listening");
   app.add_option("--max-connections", max_connections, "concurrent client connections")

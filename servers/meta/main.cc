@@ -23,6 +23,7 @@
 #include "src/common/log.h"
 #include "src/common/socket.h"
 #include "src/common/tls_cli.h"
+#include "src/crypto/token.h"
 
 using namespace vaultfs;
 using namespace vaultfs::meta;
@@ -143,7 +144,7 @@ int main(int argc, char** argv) {
   CLI::App app{"vaultfs-meta: vaultfs metadata node (SQLite replicated with Raft)"};
   uint64_t id = 1;
   std::string listen, raft_listen, data_dir, config_path, secret_path, port_file;
-  std::string log_level = "info", reserve = "auto";
+  std::string log_level = "info", reserve = "auto", derive_key;
   bool single = false;
   unsigned election_ms = 1000, heartbeat_ms = 100;
   unsigned snapshot_threshold = 2048, snapshot_trailing = 1024;
@@ -151,9 +152,14 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "client address HOST:PORT (default: from cluster.json)");
   app.add_option("--raft-listen", raft_listen,
                  "replication address HOST:PORT, IPv4 (default: from cluster.json)");
-  app.add_option("--data-dir", data_dir, "directory for the database and the raft log")->required();
+  app.add_option("--data-dir", data_dir,
+                 "directory for the database and the raft log (required to run a node)");
   app.add_option("--config", config_path, "cluster.json (meta peers, data servers, k, m)");
   app.add_option("--secret", secret_path, "server-only token secret file (mode 0600)")->required();
+  app.add_option("--derive-key", derive_key,
+                 "print the token key of AUDIENCE derived from --secret and exit: \"data\" "
+                 "(the data servers' data-secret) or \"cluster\" (the repairer's "
+                 "cluster-secret)");
   app.add_flag("--single", single, "run as a group of one (no peers)");
   app.add_option("--port-file", port_file, "write the bound client port here once listening");
   app.add_option("--election-timeout-ms", election_ms, "raft election timeout")
@@ -210,6 +216,25 @@ int main(int argc, char** argv) {
   client_limits.handshake_timeout = std::chrono::seconds(handshake_s);
   client_limits.high_water = size_t{max_queued_kib} << 10;
   client_limits.low_water = client_limits.high_water / 4;
+
+  if (!derive_key.empty()) {
+    // The one way to make the narrower key files: a data server or repairer gets the key of
+    // its audience, never the secret every key comes from.
+    if (derive_key != "data" && derive_key != "cluster") {
+      std::fprintf(stderr, "vaultfs-meta: --derive-key takes \"data\" or \"cluster\"\n");
+      return 2;
+    }
+    auto secret = LoadServerSecret(secret_path);
+    if (!secret.ok()) return Fail(secret.status());
+    auto key = crypto::TokenKey(*secret, derive_key);
+    if (!key.ok()) return Fail(key.status());
+    std::printf("%s\n", key->c_str());
+    return std::fflush(stdout) == 0 ? 0 : 1;
+  }
+  if (data_dir.empty()) {
+    std::fprintf(stderr, "vaultfs-meta: --data-dir is required\n");
+    return 2;
+  }
 
   // A peer or client that vanishes mid-write must cost an error, not the process.
   ::signal(SIGPIPE, SIG_IGN);

@@ -133,10 +133,23 @@ std::string MetaService::ErrorBody(const Json& id, const std::string& code,
   return j.dump();
 }
 
-Result<std::string> MetaService::MintClusterToken(std::string_view secret, int64_t ttl_s) {
+MetaService::MetaService(ServiceOptions opts, MetaStore* store, Replicator* replicator)
+    : opts_(std::move(opts)), store_(store), repl_(replicator) {
+  auto key = [this](std::string_view audience) {
+    auto k = crypto::TokenKey(opts_.secret, audience);
+    if (!k.ok()) VFS_LOG(kError) << "no " << audience << " token key: " << k.status().ToString();
+    return k.ok() ? *k : std::string();
+  };
+  meta_key_ = key(crypto::kAudienceMeta);
+  data_key_ = key(crypto::kAudienceData);
+  cluster_key_ = key(crypto::kAudienceCluster);
+}
+
+Result<std::string> MetaService::MintClusterToken(std::string_view cluster_key, int64_t ttl_s) {
   VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
-  crypto::TokenClaims c{"meta", kClusterUser, crypto::kRightAll, crypto::UnixNow() + ttl_s, tid};
-  return crypto::SignToken(c, secret);
+  crypto::TokenClaims c{std::string(crypto::kAudienceCluster), kClusterUser, crypto::kRightAll,
+                        crypto::UnixNow() + ttl_s, tid};
+  return crypto::SignToken(c, cluster_key);
 }
 
 std::string MetaService::Redirect(const Json& id) const {
@@ -154,15 +167,16 @@ Result<std::string> MetaService::SessionToken(const std::string& user_id, int64_
   VFS_ASSIGN_OR_RETURN(std::string rnd, crypto::RandomHexId(16));
   char genhex[17];
   std::snprintf(genhex, sizeof(genhex), "%016llx", static_cast<unsigned long long>(gen));
-  crypto::TokenClaims c{"meta", user_id, crypto::kRightAll, crypto::UnixNow() + opts_.session_ttl_s,
-                        std::string(genhex) + rnd};
-  return crypto::SignToken(c, opts_.secret);
+  crypto::TokenClaims c{std::string(crypto::kAudienceMeta), user_id, crypto::kRightAll,
+                        crypto::UnixNow() + opts_.session_ttl_s, std::string(genhex) + rnd};
+  return crypto::SignToken(c, meta_key_);
 }
 
 Result<std::string> MetaService::DataToken(const std::string& user_id, uint32_t rights) {
   VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
-  crypto::TokenClaims c{"data", user_id, rights, crypto::UnixNow() + opts_.data_token_ttl_s, tid};
-  return crypto::SignToken(c, opts_.secret);
+  crypto::TokenClaims c{std::string(crypto::kAudienceData), user_id, rights,
+                        crypto::UnixNow() + opts_.data_token_ttl_s, tid};
+  return crypto::SignToken(c, data_key_);
 }
 
 Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool cluster_ok,
@@ -171,17 +185,25 @@ Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool clu
   if (it == req.end() || !it->is_string()) {
     return PermissionDenied("this operation needs a session (log in first)");
   }
-  VFS_ASSIGN_OR_RETURN(crypto::TokenClaims c,
-                       crypto::VerifyToken(it->get<std::string>(), opts_.secret, "meta",
-                                           crypto::kRightAll, crypto::UnixNow()));
-  if (c.user == kClusterUser) {
+  const std::string& token = it->get_ref<const std::string&>();
+  // A cluster session is a token of its own audience under its own key: the repairer's key
+  // (cluster-secret) cannot make a user session, and a user session key cannot make a
+  // cluster session.
+  if (crypto::TokenAudience(token) == crypto::kAudienceCluster) {
+    VFS_ASSIGN_OR_RETURN(crypto::TokenClaims c,
+                         crypto::VerifyToken(token, cluster_key_, crypto::kAudienceCluster,
+                                             crypto::kRightAll, crypto::UnixNow()));
+    if (c.user != kClusterUser) return PermissionDenied("a cluster session names no user");
     if (!cluster_ok) return PermissionDenied("a cluster session cannot call this operation");
-    // The server secret alone is not enough: the caller must also hold a node certificate.
+    // The key alone is not enough: the caller must also hold a node certificate.
     if (!peer.node) {
       return PermissionDenied("a cluster session needs a connection with a node certificate");
     }
     return Session{c.user, ""};
   }
+  VFS_ASSIGN_OR_RETURN(crypto::TokenClaims c,
+                       crypto::VerifyToken(token, meta_key_, crypto::kAudienceMeta,
+                                           crypto::kRightAll, crypto::UnixNow()));
   auto user = store_->UserById(c.user);
   if (!user || c.token_id.size() < 16) return PermissionDenied("session is no longer valid");
   uint64_t gen = std::strtoull(c.token_id.substr(0, 16).c_str(), nullptr, 16);
@@ -191,14 +213,57 @@ Result<MetaService::Session> MetaService::CheckSession(const Json& req, bool clu
   return Session{c.user, ""};
 }
 
-void MetaService::LoginThrottle::Fail(int64_t now_ms, int free_failures) {
+void MetaService::CountFailure(LoginFailures* r, int64_t now_ms, int free_failures) {
   constexpr int64_t kForgetAfterMs = 15 * 60 * 1000;  // a quiet quarter hour starts afresh
-  if (now_ms - last_failure_ms > kForgetAfterMs) failures = 0;
-  last_failure_ms = now_ms;
-  if (++failures > free_failures) {
-    int shift = std::min(failures - free_failures - 1, 6);
-    blocked_until_ms = now_ms + std::min<int64_t>(int64_t(1000) << shift, 60000);
+  if (now_ms - r->last_ms > kForgetAfterMs) r->failures = 0;
+  r->last_ms = now_ms;
+  if (++r->failures > free_failures) {
+    int64_t shift = std::min<int64_t>(r->failures - free_failures - 1, 6);
+    r->blocked_until_ms = now_ms + std::min<int64_t>(int64_t(1000) << shift, 60000);
   }
+}
+
+LoginFailures MetaService::ThrottleOf(const std::string& key) {
+  auto it = throttle_pending_.find(key);
+  if (it != throttle_pending_.end()) return it->second.first;
+  return store_->LoginFailuresOf(key).value_or(LoginFailures{});
+}
+
+void MetaService::RecordThrottle(std::vector<std::pair<std::string, LoginFailures>> set,
+                                 std::vector<std::string> clear, std::function<void()> done) {
+  const uint64_t seq = ++throttle_seq_;
+  Json gen = {{"set", Json::array()}, {"clear", Json::array()}};
+  std::vector<std::string> keys;
+  for (const auto& [key, r] : set) {
+    gen["set"].push_back({{"key", key},
+                          {"failures", r.failures},
+                          {"last_ms", r.last_ms},
+                          {"blocked_until_ms", r.blocked_until_ms}});
+    throttle_pending_[key] = {r, seq};
+    keys.push_back(key);
+  }
+  for (const std::string& key : clear) {
+    gen["clear"].push_back(key);
+    throttle_pending_[key] = {LoginFailures{}, seq};
+    keys.push_back(key);
+  }
+  auto rid = crypto::RandomHexId(16);
+  Json cmd = {{"op", "login_throttle"},
+              {"user", kClusterUser},
+              {"rid", rid.ok() ? *rid : std::string("throttle")},
+              {"now", NowNs()},
+              {"args", Json::object()},
+              {"gen", std::move(gen)}};
+  repl_->Propose(cmd.dump(), [this, keys = std::move(keys), seq, done = std::move(done)](
+                                 ProposeOutcome, std::string) {
+    // Applied (the store has it now) or lost with the leadership: either way the store is
+    // the truth from here on, unless a newer record for the key is on its way.
+    for (const std::string& key : keys) {
+      auto it = throttle_pending_.find(key);
+      if (it != throttle_pending_.end() && it->second.second == seq) throttle_pending_.erase(it);
+    }
+    done();
+  });
 }
 
 void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer& peer) {
@@ -247,8 +312,28 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
   }
   session.peer = peer.address;
   if (info.session) {
-    if (op == "expire_pending" && session.user != kClusterUser) {
-      return reply(ErrorBody(id, "EACCES", "expire_pending needs a cluster session"));
+    // Server state (up/down, capacity, free space) drives placement and everyone's statfs, so
+    // only the cluster's own session (the repairer, which probes every server each pass) may
+    // set it: a user's report could stop everyone's writes.
+    if ((op == "expire_pending" || op == "report_server") && session.user != kClusterUser) {
+      return reply(ErrorBody(id, "EACCES",
+                             op + " needs a cluster session (the repairer probes every server)"));
+    }
+  }
+  if (op == "passwd") {
+    // Checking the old password is a password guess like a login: throttled per user the
+    // same way, and one at a time (pipelined guesses would all be checked before the first
+    // failure counts).
+    const int64_t now_ms = NowNs() / 1000000;
+    const LoginFailures& th = passwd_throttle_[session.user];
+    if (now_ms < th.blocked_until_ms) {
+      return reply(ErrorBody(id, "EACCES",
+                             "too many wrong passwords; retry in " +
+                                 std::to_string((th.blocked_until_ms - now_ms + 999) / 1000) +
+                                 " s"));
+    }
+    if (!passwd_in_flight_.insert(session.user).second) {
+      return reply(ErrorBody(id, "EAGAIN", "a password change for this user is in progress"));
     }
   }
   if (info.write) {
@@ -307,6 +392,13 @@ Result<Json> MetaService::LeaderValues(const std::string& op, const Json& req) {
 
 void MetaService::HandleWrite(const std::string& op, Json id, Json req, const Session& s,
                               ReplyFn reply) {
+  if (op == "passwd") {
+    // Every way out of here replies once: that is when this attempt stops being in flight.
+    reply = [this, user = s.user, reply = std::move(reply)](std::string body) {
+      passwd_in_flight_.erase(user);
+      reply(std::move(body));
+    };
+  }
   auto rid_it = req.find("rid");
   if (rid_it == req.end() || !rid_it->is_string() || !ValidRid(rid_it->get<std::string>())) {
     return reply(
@@ -385,9 +477,10 @@ void MetaService::RunRead(const std::string& op, const Json& id, const Json& req
     // Two throttles: one per user name (guessing one password) and one per client address
     // (trying many users). Attempts refused while blocked are not checked, so they do not grow
     // either delay: one user under attack cannot lock out everyone behind the same address.
-    LoginThrottle& by_user = login_throttle_["u/" + uname];
-    LoginThrottle& by_addr = login_throttle_["a/" + s.peer];
-    for (const LoginThrottle* th : {&by_user, &by_addr}) {
+    const std::string user_key = "u/" + uname, addr_key = "a/" + s.peer;
+    const LoginFailures by_user = ThrottleOf(user_key);
+    const LoginFailures by_addr = s.peer.empty() ? LoginFailures{} : ThrottleOf(addr_key);
+    for (const LoginFailures* th : {&by_user, &by_addr}) {
       if (now_ms < th->blocked_until_ms) {
         return reply(
             ErrorBody(id, "EACCES",
@@ -399,12 +492,20 @@ void MetaService::RunRead(const std::string& op, const Json& id, const Json& req
     auto user = store_->UserByName(uname);
     // Same answer for an unknown user and a wrong key; compare in constant time.
     if (!user || !crypto::ConstantTimeEquals(*hash, user->auth_hash)) {
-      by_user.Fail(now_ms, 5);
-      if (!s.peer.empty()) by_addr.Fail(now_ms, 20);
-      if (login_throttle_.size() > 100000) login_throttle_.clear();  // bound memory
-      return reply(ErrorBody(id, "EACCES", "wrong user name or password"));
+      std::vector<std::pair<std::string, LoginFailures>> set;
+      set.emplace_back(user_key, by_user);
+      CountFailure(&set.back().second, now_ms, 5);
+      if (!s.peer.empty()) {
+        set.emplace_back(addr_key, by_addr);
+        CountFailure(&set.back().second, now_ms, 20);
+      }
+      // Answered once the failure is replicated (or the leadership is lost): a fail-over
+      // right after the answer cannot forget it.
+      return RecordThrottle(std::move(set), {}, [id, reply] {
+        reply(ErrorBody(id, "EACCES", "wrong user name or password"));
+      });
     }
-    login_throttle_.erase("u/" + uname);
+    if (by_user.failures > 0) RecordThrottle({}, {user_key}, [] {});
     auto token = SessionToken(user->id, user->session_gen);
     if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
     Json j = {{"id", id},
@@ -456,6 +557,7 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
         item["token"] = *token;
       }
     } else if (op == "passwd") {
+      passwd_throttle_.erase(s.user);
       auto token = SessionToken(s.user, result["session_gen"].get<int64_t>());
       if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
       result["session"] = *token;
@@ -473,6 +575,10 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
       result["m"] = opts_.config->m;
       result["write_quorum"] = opts_.config->write_quorum;
     }
+  }
+  if (op == "passwd" && result.value("ok", true) == false && result.contains("error") &&
+      result["error"].value("code", "") == "EACCES") {
+    CountFailure(&passwd_throttle_[s.user], NowNs() / 1000000, 5);
   }
   result["id"] = id;
   reply(OkOrError(result).dump());

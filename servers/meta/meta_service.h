@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "servers/meta/meta_store.h"
@@ -38,9 +39,12 @@ namespace vaultfs::meta {
 struct ServiceOptions {
   uint64_t node_id = 0;
   const ClusterConfig* config = nullptr;
-  std::string secret;  // server-only token secret
+  std::string secret;  // server-only secret: every token key is derived from it (token.h)
   int64_t session_ttl_s = 12 * 3600;
-  int64_t data_token_ttl_s = 3600;
+  // Data servers cannot learn that a password changed, so a data token outlives the session
+  // that asked for it by up to this long: kept short (the mount reopens a version it reads
+  // for longer, src/fuse/open_files.cc).
+  int64_t data_token_ttl_s = 20 * 60;
   // 0: every read waits for a barrier. Must stay below the raft election timeout.
   std::chrono::milliseconds read_lease{0};
   // Writes that add data are refused with ENOSPC while the filesystem of `data_dir` has fewer
@@ -78,8 +82,7 @@ class MetaService {
   using ReplyFn = std::function<void(std::string body)>;
 
   // `store` and `replicator` must outlive the service.
-  MetaService(ServiceOptions opts, MetaStore* store, Replicator* replicator)
-      : opts_(std::move(opts)), store_(store), repl_(replicator) {}
+  MetaService(ServiceOptions opts, MetaStore* store, Replicator* replicator);
 
   // Handles one request frame body; `reply` is called exactly once, possibly synchronously.
   void Handle(std::string_view body, ReplyFn reply, const ClientPeer& peer = ClientPeer());
@@ -87,8 +90,9 @@ class MetaService {
   // An error reply body, for the transport (e.g. oversized frames).
   static std::string ErrorBody(const Json& id, const std::string& code, const std::string& msg);
 
-  // A maintenance session for repair/GC tools that hold the server secret.
-  static Result<std::string> MintClusterToken(std::string_view secret, int64_t ttl_s);
+  // A maintenance session for repair/GC tools, signed with the cluster token key
+  // (crypto::TokenKey(secret, "cluster"), the file cluster-secret).
+  static Result<std::string> MintClusterToken(std::string_view cluster_key, int64_t ttl_s);
 
  private:
   struct Session {
@@ -112,18 +116,27 @@ class MetaService {
   void WhenReadable(std::function<void(Status)> fn);
   void StartBarrier();
 
-  // Failed-login throttles (leader-local, in memory), keyed "u/<user name>" and "a/<address>":
-  // past a number of free failures each checked attempt must wait an exponentially growing
-  // delay, capped at a minute; forgotten after a quiet quarter hour.
-  struct LoginThrottle {
-    int failures = 0;
-    int64_t last_failure_ms = 0;
-    int64_t blocked_until_ms = 0;
-    void Fail(int64_t now_ms, int free_failures);
-  };
-  std::unordered_map<std::string, LoginThrottle> login_throttle_;
+  // Failed-login throttles, keyed "u/<user name>" and "a/<address>": past a number of free
+  // failures each checked attempt must wait an exponentially growing delay, capped at a
+  // minute; forgotten after a quiet quarter hour. Kept in the replicated store (a fail-over
+  // keeps them; the store keeps the newest 100,000); a record proposed but not yet applied is
+  // in throttle_pending_ (with the sequence number of its proposal) so the next attempt sees
+  // it at once.
+  static void CountFailure(LoginFailures* r, int64_t now_ms, int free_failures);
+  LoginFailures ThrottleOf(const std::string& key);
+  void RecordThrottle(std::vector<std::pair<std::string, LoginFailures>> set,
+                      std::vector<std::string> clear, std::function<void()> done);
+  std::unordered_map<std::string, std::pair<LoginFailures, uint64_t>> throttle_pending_;
+  uint64_t throttle_seq_ = 0;
+  // Wrong old passwords given to passwd, per user id (the same rule; leader memory: a session
+  // is needed to try at all), and the users with a passwd being applied (one at a time each).
+  std::unordered_map<std::string, LoginFailures> passwd_throttle_;
+  std::unordered_set<std::string> passwd_in_flight_;
 
   ServiceOptions opts_;
+  // One token key per audience, derived from opts_.secret ("" if it could not be: then every
+  // token is refused).
+  std::string meta_key_, data_key_, cluster_key_;
   MetaStore* store_;
   Replicator* repl_;
   // Reads waiting for the next barrier, and whether one is in flight.

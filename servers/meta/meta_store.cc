@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS requests(user TEXT NOT NULL, rid TEXT NOT NULL, resul
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
 CREATE TABLE IF NOT EXISTS ino_reservations(owner TEXT NOT NULL, lo INTEGER NOT NULL,
   hi INTEGER NOT NULL, PRIMARY KEY(owner, lo));
+CREATE TABLE IF NOT EXISTS login_failures(key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+  last_ms INTEGER NOT NULL, blocked_until_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_last ON login_failures(last_ms);
 )sql";
 
 // Every state table with the column order that makes its dump canonical.
@@ -77,7 +80,8 @@ const std::vector<std::pair<std::string, std::string>> kStateTables = {
     {"repair_queue", "version"},
     {"gc_queue", "seq"},
     {"requests", "user, rid"},
-    {"ino_reservations", "owner, lo"}};
+    {"ino_reservations", "owner, lo"},
+    {"login_failures", "key"}};
 
 Json ErrorResult(int code, const std::string& message) {
   return Json{{"ok", false}, {"error", {{"code", ErrnoName(code)}, {"message", message}}}};
@@ -114,6 +118,8 @@ const std::map<std::string, WriteFn>& WriteOps() {
        [](StoreOps& s, const Args& a, const Args&) { return s.ExpirePending(a); }},
       {"report_repair", [](StoreOps& s, const Args& a, const Args&) { return s.ReportRepair(a); }},
       {"request_scrub", [](StoreOps& s, const Args& a, const Args&) { return s.RequestScrub(a); }},
+      {"login_throttle",
+       [](StoreOps& s, const Args&, const Args& g) { return s.LoginThrottle(g); }},
   };
   return ops;
 }
@@ -285,6 +291,19 @@ UserRecord UserFromRow(const Stmt& st) {
 constexpr const char* kUserCols =
     "SELECT id, name, salt, kdf, auth_hash, wrapped_master_key, root, session_gen FROM users ";
 }  // namespace
+
+std::optional<LoginFailures> MetaStore::LoginFailuresOf(const std::string& key) {
+  try {
+    Stmt st =
+        db_.Prepare("SELECT failures, last_ms, blocked_until_ms FROM login_failures WHERE key=?1");
+    st.Bind(1, key);
+    if (!st.Step()) return std::nullopt;
+    return LoginFailures{st.Int(0), st.Int(1), st.Int(2)};
+  } catch (const SqlError& e) {
+    VFS_LOG(kError) << "login throttle lookup: " << e.what();
+    return std::nullopt;
+  }
+}
 
 std::optional<UserRecord> MetaStore::UserByName(const std::string& name) {
   try {

@@ -35,6 +35,14 @@ using Json = nlohmann::json;
 // Such tokens are minted with the server-only secret; no user can obtain one.
 inline constexpr const char* kClusterUser = "_cluster";
 
+// Failed logins under one throttle key ("u/<user name>", "a/<address>"): replicated through the
+// log, so a fail-over keeps them (MetaService::ThrottleOf).
+struct LoginFailures {
+  int64_t failures = 0;
+  int64_t last_ms = 0;  // unix ms of the last counted failure
+  int64_t blocked_until_ms = 0;
+};
+
 struct UserRecord {
   std::string id;
   std::string name;
@@ -66,6 +74,7 @@ class MetaStore {
   Json Read(const std::string& op, const std::string& user, const Json& args);
 
   std::optional<UserRecord> UserByName(const std::string& name);
+  std::optional<LoginFailures> LoginFailuresOf(const std::string& key);
   std::optional<UserRecord> UserById(const std::string& id);
 
   // Leader-side placement: `count` distinct data servers that are up, most free space first;

@@ -319,6 +319,8 @@ Json StoreOps::ReportShard(const Args& a) {
 }
 
 Json StoreOps::ReportServer(const Args& a) {
+  // Placement and every user's statfs trust this state: the cluster's session only.
+  if (!IsCluster()) throw OpError{EACCES, "report_server needs a cluster session"};
   int64_t id = a.Int("server", 1, INT64_MAX);
   if (!store_->config().FindData(static_cast<uint64_t>(id))) {
     throw OpError{ENOENT, "no data server " + std::to_string(id) + " in cluster.json"};
@@ -327,13 +329,8 @@ Json StoreOps::ReportServer(const Args& a) {
   if (state && *state != "up" && *state != "down" && *state != "draining" && *state != "lost") {
     throw OpError{EINVAL, "server state must be up, down, draining or lost"};
   }
-  // Any user may report what they observe (up/down); retiring a server is for the cluster.
-  if (state && (*state == "draining" || *state == "lost") && !IsCluster()) {
-    throw OpError{EACCES, "only a cluster session may mark a server draining or lost"};
-  }
   std::optional<std::string> storage_id = a.OptStr("storage_id", 64);
   if (storage_id) {
-    if (!IsCluster()) throw OpError{EACCES, "only a cluster session may report a storage id"};
     if (storage_id->empty()) throw OpError{EINVAL, "storage_id must not be empty"};
     CheckHexId(*storage_id, "storage_id");
   }

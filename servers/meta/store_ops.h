@@ -54,6 +54,9 @@ class StoreOps {
   // Accounts (store_users.cc).
   Json Register(const Args& a, const Args& gen);
   Json Passwd(const Args& a, const Args& gen);
+  // The leader's new login-throttle records ("set") and cleared keys ("clear"); keeps at most
+  // kMaxLoginThrottles records, dropping the oldest.
+  Json LoginThrottle(const Args& gen);
   Json GetSalt(const Args& a);
 
   // Tree (store_tree.cc).

@@ -70,6 +70,32 @@ Json StoreOps::Passwd(const Args& a, const Args& gen) {
   return Json{{"session_gen", next_gen}};
 }
 
+Json StoreOps::LoginThrottle(const Args& gen) {
+  // Bounds memory and disk under a spray of failures from many addresses; the oldest records
+  // are the least useful (a quiet quarter hour forgets them anyway).
+  constexpr int64_t kMaxLoginThrottles = 100000;
+  if (!IsCluster()) throw OpError{EACCES, "login_throttle is the metadata service's own"};
+  for (const Json& key : gen.Array("clear", 16)) {
+    if (!key.is_string()) throw OpError{EINVAL, "clear holds strings"};
+    Stmt del = db_.Prepare("DELETE FROM login_failures WHERE key=?1");
+    del.Bind(1, key.get<std::string>()).Run();
+  }
+  for (const Json& r : gen.Array("set", 16)) {
+    Args rec(r);
+    Stmt up = db_.Prepare(
+        "INSERT OR REPLACE INTO login_failures(key, failures, last_ms, blocked_until_ms) "
+        "VALUES(?1,?2,?3,?4)");
+    up.Bind(1, rec.Str("key", 200)).Bind(2, rec.Int("failures", 0, INT32_MAX));
+    up.Bind(3, rec.Int("last_ms", 0, INT64_MAX)).Bind(4, rec.Int("blocked_until_ms", 0, INT64_MAX));
+    up.Run();
+  }
+  Stmt evict = db_.Prepare(
+      "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures ORDER BY last_ms, "
+      "key LIMIT max(0, (SELECT count(*) FROM login_failures) - ?1))");
+  evict.Bind(1, kMaxLoginThrottles).Run();
+  return Json::object();
+}
+
 Json StoreOps::GetSalt(const Args& a) {
   std::string name = a.Str("user", 64);
   Stmt st = db_.Prepare("SELECT salt, kdf FROM users WHERE name=?1");

@@ -1,5 +1,6 @@
 // vaultfs-repair: the cluster's self-healing worker (see repair_daemon.h and
-// man/vaultfs-repair.8). Needs cluster.json and the server-only secret; no user's key.
+// man/vaultfs-repair.8). Needs cluster.json and the cluster token key (cluster-secret); no
+// user's key and not the metadata nodes' server secret.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -46,7 +47,10 @@ int main(int argc, char** argv) {
   bool once = false, scrub_now = false;
   uint64_t drain = 0, drained = 0;
   app.add_option("--cluster", config_path, "cluster.json")->required();
-  app.add_option("--secret", secret_file, "server-only token secret file (mode 0600)")->required();
+  app.add_option("--secret", secret_file,
+                 "cluster token key file (mkcluster's cluster-secret, mode 0600; not the "
+                 "metadata nodes' server-secret)")
+      ->required();
   app.add_option("--interval", interval, "seconds between passes")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));

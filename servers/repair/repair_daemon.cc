@@ -73,8 +73,8 @@ Status RepairDaemon::Login() {
   const auto now = SteadyClock::now();
   if (now < session_renew_) return Status::Ok();
   VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
-  crypto::TokenClaims c{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + kSessionTtlS,
-                        tid};
+  crypto::TokenClaims c{std::string(crypto::kAudienceCluster), "_cluster", crypto::kRightAll,
+                        crypto::UnixNow() + kSessionTtlS, tid};
   VFS_ASSIGN_OR_RETURN(std::string token, crypto::SignToken(c, opt_.secret));
   meta_.SetSession(std::move(token));
   session_renew_ = now + std::chrono::seconds(kSessionTtlS / 2);

@@ -1,7 +1,8 @@
 // RepairDaemon: the cluster's self-healing worker (DESIGN.md §3 "Repair and scrub", §8). It
-// holds no user key: it talks to the metadata service with a `_cluster` session minted from
-// the server secret, and moves only ciphertext between data servers with the per-owner data
-// tokens the service hands out. One pass, repeated every `interval`:
+// holds no user key: it talks to the metadata service with a `_cluster` session it mints with
+// the cluster token key (cluster-secret: cluster sessions only, which can call no user
+// operation and no data server), and moves only ciphertext between data servers with the per-owner
+// data tokens the service hands out. One pass, repeated every `interval`:
 //
 //   1. servers  probe every data server (health op); report up/down, capacity, free space and
 //               the storage folder's identity. A new identity means the disk was wiped, so the
@@ -50,7 +51,7 @@ namespace vaultfs::repair {
 
 struct RepairOptions {
   ClusterConfig config;
-  std::string secret;  // the server-only token secret
+  std::string secret;  // the cluster token key (crypto/token.h TokenKey(.., "cluster"))
   std::chrono::seconds interval{10};
   std::chrono::seconds lost_after{600};
   std::chrono::seconds gc_grace = cluster::kDefaultGcGrace;

@@ -17,6 +17,13 @@
 //     HKDF(master, kXattrValueSeal)   -> AEAD of xattr values
 //   file key (random, 256-bit, one per version) -> AES-256-GCM of segments (segment_cipher.h)
 //
+//   server secret (server-secret, metadata nodes only; token.h TokenKey)
+//     HKDF(secret, kMetaTokenKey)     -> MAC key of user sessions: metadata nodes only
+//     HKDF(secret, kDataTokenKey)     -> MAC key of data tokens: metadata nodes mint them, data
+//                                        servers hold only this key (data-secret)
+//     HKDF(secret, kClusterTokenKey)  -> MAC key of cluster sessions: the repairer holds only
+//                                        this key (cluster-secret)
+//
 // Changing a label changes every derived key: bump the "v1" suffix only with a migration.
 #pragma once
 
@@ -36,10 +43,14 @@ inline constexpr std::string_view kSymlinkSeal = "vaultfs symlink seal v1";
 inline constexpr std::string_view kXattrLookup = "vaultfs xattr lookup v1";
 inline constexpr std::string_view kXattrNameSeal = "vaultfs xattr name seal v1";
 inline constexpr std::string_view kXattrValueSeal = "vaultfs xattr value seal v1";
+inline constexpr std::string_view kMetaTokenKey = "vaultfs meta session token key v1";
+inline constexpr std::string_view kDataTokenKey = "vaultfs data token key v1";
+inline constexpr std::string_view kClusterTokenKey = "vaultfs cluster session token key v1";
 
 inline constexpr std::array kAll = {
-    kAuthKey,  kKeyEncryptionKey, kAuthVerifier, kMasterKeyWrap, kFileKeyWrap,    kNameLookup,
-    kNameSeal, kSymlinkSeal,      kXattrLookup,  kXattrNameSeal, kXattrValueSeal,
+    kAuthKey,        kKeyEncryptionKey, kAuthVerifier, kMasterKeyWrap,   kFileKeyWrap,
+    kNameLookup,     kNameSeal,         kSymlinkSeal,  kXattrLookup,     kXattrNameSeal,
+    kXattrValueSeal, kMetaTokenKey,     kDataTokenKey, kClusterTokenKey,
 };
 
 }  // namespace vaultfs::crypto::labels

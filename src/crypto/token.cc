@@ -1,12 +1,15 @@
 // Access tokens: see token.h.
 #include "src/crypto/token.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <vector>
 
 #include "src/common/hex.h"
 #include "src/crypto/hash.h"
+#include "src/crypto/hkdf.h"
+#include "src/crypto/key_labels.h"
 
 namespace vaultfs::crypto {
 namespace {
@@ -31,11 +34,9 @@ bool ValidHex(std::string_view s, size_t max_len) {
   return true;
 }
 
-// The MAC key is derived from the secret so the raw secret can later serve other purposes
-// without any key serving two.
-std::string MacKey(std::string_view secret) {
-  return HmacSha256(secret, "vaultfs token mac key v1");
-}
+// The MAC key is derived from the audience key so that key (a file on a server) can later
+// serve other purposes without any key serving two.
+std::string MacKey(std::string_view key) { return HmacSha256(key, "vaultfs token mac key v1"); }
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
@@ -59,7 +60,30 @@ int64_t UnixNow() {
       .count();
 }
 
+Result<std::string> TokenKey(std::string_view server_secret, std::string_view audience) {
+  std::string_view label;
+  if (audience == kAudienceMeta) {
+    label = labels::kMetaTokenKey;
+  } else if (audience == kAudienceData) {
+    label = labels::kDataTokenKey;
+  } else if (audience == kAudienceCluster) {
+    label = labels::kClusterTokenKey;
+  } else {
+    return InvalidArgument("unknown token audience '" + std::string(audience) +
+                           "' (meta, data or cluster)");
+  }
+  VFS_ASSIGN_OR_RETURN(Key key, DeriveKey(server_secret, label));
+  return HexEncode(key.bytes());
+}
+
+std::string_view TokenAudience(std::string_view token) {
+  auto parts = Split(token.substr(0, std::min<size_t>(token.size(), 512)), '.');
+  if (parts.size() != 7 || parts[0] != kVersion || !ValidName(parts[1], 1, 16)) return {};
+  return parts[1];
+}
+
 Result<std::string> SignToken(const TokenClaims& c, std::string_view secret) {
+  if (secret.empty()) return InvalidArgument("no token key to sign with");
   if (!ValidName(c.audience, 1, 16)) return InvalidArgument("token audience is malformed");
   if (!ValidName(c.user, 1, 64)) return InvalidArgument("token user id is malformed");
   if (!ValidHex(c.token_id, 64)) return InvalidArgument("token id is malformed");
@@ -75,6 +99,7 @@ Result<std::string> SignToken(const TokenClaims& c, std::string_view secret) {
 Result<TokenClaims> VerifyToken(std::string_view token, std::string_view secret,
                                 std::string_view audience, uint32_t required_rights,
                                 int64_t now_unix) {
+  if (secret.empty()) return PermissionDenied("no token key to verify with");
   if (token.size() > 512) return InvalidArgument("token too long");
   auto parts = Split(token, '.');
   if (parts.size() != 7 || parts[0] != kVersion) return InvalidArgument("token is malformed");

@@ -275,10 +275,10 @@ Status OpenFiles::ReadLocked(FileState& f, uint64_t offset, size_t n, char* out)
       VFS_RETURN_IF_ERROR(f.staged->Read(pos, out + (pos - offset), run));
     } else if (pos < f.base_limit) {
       run = std::min(run, f.base_limit - pos);
-      // The data token that comes with a version lasts an hour; a file kept open longer
-      // reopens its version for a fresh one.
+      // The data token that comes with a version lasts 20 minutes (kept short: a password
+      // change cannot revoke it); a file kept open longer reopens its version for a fresh one.
       const auto now = std::chrono::steady_clock::now();
-      if (f.cache && now - f.cache_opened > std::chrono::minutes(45)) f.cache.reset();
+      if (f.cache && now - f.cache_opened > std::chrono::minutes(15)) f.cache.reset();
       if (!f.cache) {
         VFS_ASSIGN_OR_RETURN(auto reader, vault_->OpenVersion(f.base));
         f.cache = std::make_unique<SegmentCache>(std::move(reader), SegmentCache::Options{});

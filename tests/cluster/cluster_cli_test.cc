@@ -207,10 +207,10 @@ TEST_F(ClusterCliTest, WrongPasswordAndUnknownUserSayWhatToDo) {
   EXPECT_THAT(dup.err, HasSubstr("already exists"));
 }
 
-// The repairer's view of the cluster: a `_cluster` session (server secret + a node
+// The repairer's view of the cluster: a `_cluster` session (the cluster token key + a node
 // certificate), to drive expire_pending as `vaultfs-repair --pending-grace` does.
 std::unique_ptr<MetaClient> ClusterSession(const TestCluster& c) {
-  auto secret = LoadServerSecret(c.dir() + "/server-secret");
+  auto secret = LoadServerSecret(c.dir() + "/cluster-secret");
   EXPECT_TRUE(secret.ok()) << secret.status().ToString();
   const std::string tls = c.dir() + "/tls";
   auto id = tls::LoadIdentity(tls + "/ca.pem", tls + "/repair-1.pem", tls + "/repair-1.key");
@@ -220,7 +220,8 @@ std::unique_ptr<MetaClient> ClusterSession(const TestCluster& c) {
   EXPECT_TRUE(ctx.ok());
   if (!ctx.ok()) return nullptr;
   auto meta = std::make_unique<MetaClient>(c.config(), MetaClientOptions{.tls = *ctx});
-  crypto::TokenClaims cl{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "02"};
+  crypto::TokenClaims cl{std::string(crypto::kAudienceCluster), "_cluster", crypto::kRightAll,
+                         crypto::UnixNow() + 600, "02"};
   auto token = crypto::SignToken(cl, *secret);
   EXPECT_TRUE(token.ok());
   if (!token.ok()) return nullptr;

@@ -20,6 +20,7 @@
 #include "servers/meta/meta_store.h"
 #include "servers/meta/replicator.h"
 #include "src/common/log.h"
+#include "src/crypto/token.h"
 
 namespace vaultfs::fuzz {
 
@@ -112,7 +113,8 @@ class MetaFuzzNode {
     meta::Json login = Call({{"op", "login"}, {"id", 2}, {"user", "fuzz"}, {"auth_key", key}});
     FuzzCheck(login.value("ok", false), "log in the fuzz user", login.dump());
     user_session_ = login["session"].get<std::string>();
-    auto cluster = meta::MetaService::MintClusterToken(opts.secret, 24 * 3600);
+    auto cluster = meta::MetaService::MintClusterToken(
+        crypto::TokenKey(opts.secret, crypto::kAudienceCluster).value(), 24 * 3600);
     FuzzCheck(cluster.ok(), "mint a cluster token");
     cluster_session_ = *cluster;
   }

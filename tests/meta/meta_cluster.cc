@@ -18,6 +18,7 @@
 #include "src/common/socket.h"
 #include "src/common/tls_stream.h"
 #include "src/crypto/random.h"
+#include "src/crypto/token.h"
 
 namespace vaultfs::testing {
 namespace {
@@ -224,6 +225,11 @@ std::string MetaCluster::State(int i) {
   pids_[i] = -1;
   if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
   return "exit " + std::to_string(WEXITSTATUS(status));
+}
+
+std::string MetaCluster::TokenKey(std::string_view audience) const {
+  auto key = crypto::TokenKey(secret_, audience);
+  return key.ok() ? *key : std::string();
 }
 
 std::string MetaCluster::Log(int i) const {

@@ -59,6 +59,8 @@ class MetaCluster {
   const std::string& dir() const { return dir_; }
   const std::string& secret() const { return secret_; }
   const std::string& secret_path() const { return secret_path_; }
+  // The token key of `audience` ("meta", "data", "cluster") derived from secret().
+  std::string TokenKey(std::string_view audience) const;
   std::string Log(int i) const;
   // "running", or how node i ended ("killed by signal 9", "exit 1") if it died on its own.
   std::string State(int i);

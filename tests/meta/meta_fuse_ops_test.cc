@@ -205,8 +205,8 @@ TEST_F(MetaFuseOpsTest, WriteInlineEqualsBeginPlusCommit) {
   EXPECT_EQ(jb["state"], "committed");
   EXPECT_EQ(jb["inline"], true);
   EXPECT_EQ(jb["content"], "c2VhbGVk");
-  EXPECT_TRUE(crypto::VerifyToken((*gb)["token"].get<std::string>(), cluster_->secret(), "data",
-                                  crypto::kRightRead, crypto::UnixNow())
+  EXPECT_TRUE(crypto::VerifyToken((*gb)["token"].get<std::string>(), cluster_->TokenKey("data"),
+                                  "data", crypto::kRightRead, crypto::UnixNow())
                   .ok());
 
   // Overwrite with attributes; the replaced version is gone.

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "src/common/hex.h"
+#include "src/common/tls.h"
+#include "src/crypto/token.h"
 #include "tests/meta/meta_cluster.h"
 
 namespace vaultfs::testing {
@@ -53,6 +55,29 @@ class MetaSingleTest : public ::testing::Test {
       u.id = (*l)["user_id"].get<std::string>();
     }
     return u;
+  }
+
+  // A cluster maintenance session, as the repairer mints it with the cluster token key.
+  static std::string ClusterToken() {
+    crypto::TokenClaims cl{"cluster", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "00"};
+    auto ct = crypto::SignToken(cl, cluster_->TokenKey("cluster"));
+    EXPECT_TRUE(ct.ok()) << ct.status().ToString();
+    return ct.ok() ? *ct : std::string();
+  }
+  // A client with a cluster session over a connection with a node certificate (the repairer).
+  static std::unique_ptr<MetaClient> ClusterClient() {
+    const std::vector<std::string> node_tls = cluster_->TlsArgs(0);  // --tls-ca C --tls-cert ..
+    EXPECT_EQ(node_tls.size(), 6u);
+    if (node_tls.size() != 6u) return cluster_->Client();
+    auto node_id = tls::LoadIdentity(node_tls[1], node_tls[3], node_tls[5]);
+    EXPECT_TRUE(node_id.ok()) << node_id.status().ToString();
+    if (!node_id.ok()) return cluster_->Client();
+    auto node_ctx = tls::TlsContext::Client(*node_id);
+    EXPECT_TRUE(node_ctx.ok());
+    if (!node_ctx.ok()) return cluster_->Client();
+    auto c = cluster_->Client(MetaClientOptions{.tls = *node_ctx});
+    c->SetSession(ClusterToken());
+    return c;
   }
 
   static int64_t Ino(const Result<Json>& r) {

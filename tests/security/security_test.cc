@@ -7,6 +7,8 @@
 //   ForeignCertificatesAreRefused  other-CA and missing client certificates, other-CA trust
 //   ThousandWrongPasswords         login throttling without locking out others
 //   ReplayedDataRequestIsRefused   a recorded upload replayed into a new connection
+//   ServerFilesOpenOnlyTheirAudience  a data server's and the repairer's key files (and node
+//                                  certificates) cannot make a user session (issue 20 item 4)
 //
 // The replay test replaces one data server by a recording proxy in front of a copy of it on
 // another port, and restores the original afterwards, so it runs last.
@@ -14,6 +16,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,10 +32,12 @@
 #include "src/cluster/meta_client.h"
 #include "src/cluster/vault.h"
 #include "src/common/data_protocol.h"
+#include "src/common/hex.h"
 #include "src/common/socket.h"
 #include "src/common/tls.h"
 #include "src/common/tls_stream.h"
 #include "src/crypto/random.h"
+#include "src/crypto/token.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/security/packet_capture.h"
 #include "tests/security/recording_proxy.h"
@@ -542,6 +547,123 @@ TEST_F(SecurityTest, ThousandWrongPasswords) {
   })) << last.err;
 }
 
+// The file a running node was given with --secret (what an attacker with that host's files
+// holds), read from its command line; "" if the node is not running.
+std::string SecretFileOf(const TestCluster& c, const std::string& node) {
+  const std::string pid = ReadFile(c.dir() + "/run/" + node + ".pid");
+  std::string cmdline = ReadFile("/proc/" + std::to_string(std::atoi(pid.c_str())) + "/cmdline");
+  std::vector<std::string> args;
+  for (size_t start = 0; start < cmdline.size();) {
+    size_t end = cmdline.find('\0', start);
+    if (end == std::string::npos) end = cmdline.size();
+    args.push_back(cmdline.substr(start, end - start));
+    start = end + 1;
+  }
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--secret") return args[i + 1];
+  }
+  return "";
+}
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// A metadata client that presents `node`'s certificate, as a process on that host could.
+std::unique_ptr<MetaClient> NodeClient(const TestCluster& c, const std::string& node) {
+  const std::string tls = c.dir() + "/tls/";
+  auto id = tls::LoadIdentity(tls + "ca.pem", tls + node + ".pem", tls + node + ".key");
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  MetaClientOptions o;
+  o.deadline = 10s;
+  if (id.ok()) {
+    auto ctx = tls::TlsContext::Client(*id);
+    EXPECT_TRUE(ctx.ok()) << ctx.status().ToString();
+    if (ctx.ok()) o.tls = *ctx;
+  }
+  return std::make_unique<MetaClient>(c.config(), o);
+}
+
+// Issue 20 item 4: with one data server's files (its key file and node certificate) an
+// attacker once minted a session for any user. Each server now holds only its audience's key.
+TEST_F(SecurityTest, ServerFilesOpenOnlyTheirAudience) {
+  const Markers m;
+  cluster::Vault vault(tls_->config());
+  ASSERT_TRUE(vault.Register(m.user, m.password).ok());
+  ASSERT_TRUE(vault.Login(m.user, m.password).ok());
+  ASSERT_TRUE(vault.ReadDir(vault.root()).ok());
+  // A user session as the metadata service makes them (generation 1: a new user), signed with
+  // `key`; and a cluster session.
+  auto mint = [&](const std::string& audience, const std::string& user, const std::string& key) {
+    crypto::TokenClaims c{audience, user, crypto::kRightAll, crypto::UnixNow() + 600,
+                          std::string(15, '0') + "1" + RandomHex(16)};
+    auto t = crypto::SignToken(c, key);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : std::string();
+  };
+  auto call = [&](MetaClient& mc, const std::string& token, const std::string& op, Json args) {
+    mc.SetSession(token);
+    return mc.Call(op, std::move(args));
+  };
+
+  // Control: the metadata nodes' secret does make sessions, so the minting below is right.
+  const std::string server_secret = Trimmed(ReadFile(tls_->dir() + "/server-secret"));
+  ASSERT_GE(server_secret.size(), 32u);
+  auto meta_key = crypto::TokenKey(server_secret, "meta");
+  ASSERT_TRUE(meta_key.ok());
+  MetaClient plain(tls_->config());
+  auto ok =
+      call(plain, mint("meta", vault.user_id(), *meta_key), "readdir", {{"ino", vault.root()}});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+
+  for (const std::string node : {"data-1", "data-7", "repair-1"}) {
+    SCOPED_TRACE(node + "'s files");
+    const std::string file = SecretFileOf(*tls_, node);
+    ASSERT_FALSE(file.empty()) << node << " is not running or was given no --secret";
+    EXPECT_NE(fs::path(file).filename(), "server-secret");
+    struct stat st {};
+    ASSERT_EQ(stat(file.c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << file;
+    const std::string key = Trimmed(ReadFile(file));
+    ASSERT_GE(key.size(), 32u);
+    EXPECT_NE(key, server_secret);
+    auto as_node = NodeClient(*tls_, node);
+    for (MetaClient* mc : {&plain, as_node.get()}) {
+      // No user session, for the user's tree or against it...
+      for (const std::string audience : {"meta", "cluster", "data"}) {
+        const std::string t = mint(audience, vault.user_id(), key);
+        EXPECT_EQ(call(*mc, t, "readdir", {{"ino", vault.root()}}).status().code(), EACCES)
+            << audience;
+        EXPECT_EQ(call(*mc, t, "mkdir",
+                       {{"parent", vault.root()}, {"key", HexEncode("x")}, {"name", "x"}})
+                      .status()
+                      .code(),
+                  EACCES)
+            << audience;
+      }
+    }
+    // ...and a cluster session only from the repairer's key, which opens no user op.
+    const std::string cluster = mint("cluster", "_cluster", key);
+    auto statfs = call(*as_node, cluster, "statfs", Json::object());
+    if (node == "repair-1") {
+      EXPECT_TRUE(statfs.ok()) << statfs.status().ToString();
+      EXPECT_EQ(call(*as_node, cluster, "readdir", {{"ino", vault.root()}}).status().code(),
+                EACCES);
+    } else {
+      EXPECT_EQ(statfs.status().code(), EACCES) << "a data server's key made a cluster session";
+      EXPECT_EQ(call(*as_node, cluster, "report_server", {{"server", 2}, {"state", "down"}})
+                    .status()
+                    .code(),
+                EACCES);
+    }
+  }
+  // The user's tree is as it was.
+  auto entries = vault.ReadDir(vault.root());
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  EXPECT_TRUE(entries->empty());
+}
+
 // Replaces data server `id` by a copy listening elsewhere behind a recording proxy on its
 // address; restores the original on destruction.
 class ProxiedDataServer {
@@ -573,7 +695,7 @@ class ProxiedDataServer {
     }
     argv.insert(argv.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file, "--storage",
                              c_->DataStorage(id_), "--config", c_->config_path(), "--secret",
-                             dir + "/server-secret"});
+                             dir + "/data-secret"});
     VFS_RETURN_IF_ERROR(copy_.Spawn(argv, dir + "/logs/" + name + "-copy.log"));
     if (!WaitUntil(60, [&] { return std::atoi(ReadFile(port_file).c_str()) > 0; })) {
       return Status(ETIMEDOUT, "the copy of " + name + " did not start: " +
