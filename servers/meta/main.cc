@@ -19,6 +19,7 @@
 #include "servers/meta/raft_replicator.h"
 #include "src/common/cluster_config.h"
 #include "src/common/log.h"
+#include "src/common/private_files.h"
 #include "src/common/socket.h"
 #include "src/common/tls_cli.h"
 
@@ -115,6 +116,8 @@ int Fail(const Status& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The database holds password verifiers and wrapped keys: nothing we create is for others.
+  umask(kPrivateUmask);
   CLI::App app{"vaultfs-meta: vaultfs metadata node (SQLite replicated with Raft)"};
   uint64_t id = 1;
   std::string listen, raft_listen, data_dir, config_path, secret_path, port_file;
@@ -246,14 +249,13 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return Fail(IoError("cannot create " + data_dir + ": " + ec.message()));
+  Status st = EnsurePrivateDir(data_dir, "--data-dir");
+  if (!st.ok()) return Fail(st);
 
   Node node;
   uv_loop_init(&node.loop);
   node.store = std::make_unique<MetaStore>(config.get());
-  Status st = node.store->Open(data_dir + "/meta.db");
+  st = node.store->Open(data_dir + "/meta.db");
   if (!st.ok()) return Fail(st);
   node.sm = std::make_unique<StoreStateMachine>(node.store.get());
   auto repl = RaftReplicator::Start(&node.loop, ropts, node.sm.get());
