@@ -723,8 +723,9 @@ TEST_F(WebTest, BrowserSessionAndTheSameFilesThroughCliAndMount) {
 
 TEST_F(WebTest, WarnsLoudlyWhenToldToListenBeyondLoopback) {
   // 192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails, no packet is sent,
-  // and the warning must have come first.
-  auto r = RunCommand({Env("VAULTFS_BIN"), "web", "--listen", "192.0.2.1:0"},
+  // and the warning must have come first. (Without --insecure-http it is refused outright:
+  // NonLoopbackListenNeedsInsecureHttp.)
+  auto r = RunCommand({Env("VAULTFS_BIN"), "web", "--listen", "192.0.2.1:0", "--insecure-http"},
                       {{"VAULTFS_CLUSTER", cluster_->config_path()}}, seconds(60));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("WARNING: vaultfs web is listening on 192.0.2.1, which is NOT a loopback"),
