@@ -2,6 +2,7 @@
 // data-token key (data-secret: only what verifies data tokens), and runs a DataServer until SIGTERM
 // drains it.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include "servers/data/data_server.h"
 #include "src/common/cluster_config.h"
 #include "src/common/log.h"
+#include "src/common/private_files.h"
 #include "src/common/tls_cli.h"
 
 namespace {
@@ -64,6 +66,8 @@ int Fail(const Status& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Objects, their folders and the storage id are for this server alone.
+  umask(kPrivateUmask);
   CLI::App app{"vaultfs-data: stores opaque shard objects for a vaultfs cluster"};
   std::string listen = "127.0.0.1:7200", storage, secret_file, config, port_file;
   std::string quota = "0", reserve = "auto", max_object = "4G", log_level = "info";
@@ -118,6 +122,8 @@ int main(int argc, char** argv) {
   if (!addr.ok()) return Fail(addr.status().Annotate("--listen"));
   opt.listen = *addr;
   opt.storage = storage;
+  Status private_dir = EnsurePrivateDir(storage, "--storage");
+  if (!private_dir.ok()) return Fail(private_dir);
   opt.port_file = port_file;
   opt.max_connections = max_connections;
   auto q = ParseBytes(quota);

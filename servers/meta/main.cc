@@ -21,6 +21,7 @@
 #include "servers/meta/raft_replicator.h"
 #include "src/common/cluster_config.h"
 #include "src/common/log.h"
+#include "src/common/private_files.h"
 #include "src/common/socket.h"
 #include "src/common/tls_cli.h"
 #include "src/crypto/token.h"
@@ -141,6 +142,8 @@ int Fail(const Status& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The database holds password verifiers and wrapped keys: nothing we create is for others.
+  umask(kPrivateUmask);
   CLI::App app{"vaultfs-meta: vaultfs metadata node (SQLite replicated with Raft)"};
   uint64_t id = 1;
   std::string listen, raft_listen, data_dir, config_path, secret_path, port_file;
@@ -329,9 +332,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return Fail(IoError("cannot create " + data_dir + ": " + ec.message()));
+  Status st = EnsurePrivateDir(data_dir, "--data-dir");
+  if (!st.ok()) return Fail(st);
 
   uint64_t reserve_bytes = 0;
   if (reserve == "auto") {
@@ -349,7 +351,7 @@ int main(int argc, char** argv) {
   Node node;
   uv_loop_init(&node.loop);
   node.store = std::make_unique<MetaStore>(config.get());
-  Status st = node.store->Open(data_dir + "/meta.db");
+  st = node.store->Open(data_dir + "/meta.db");
   if (!st.ok()) return Fail(st);
   node.sm = std::make_unique<StoreStateMachine>(node.store.get());
   auto repl = RaftReplicator::Start(&node.loop, ropts, node.sm.get());

@@ -2,6 +2,7 @@
 // man/vaultfs-repair.8). Needs cluster.json and the cluster token key (cluster-secret); no
 // user's key and not the metadata nodes' server secret.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "servers/repair/repair_daemon.h"
 #include "src/common/log.h"
+#include "src/common/private_files.h"
 #include "src/common/tls_cli.h"
 
 namespace {
@@ -35,6 +37,8 @@ int Fail(const Status& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The status file names servers and files under repair: for this cluster's owner only.
+  umask(kPrivateUmask);
   CLI::App app{
       "vaultfs-repair: rebuilds lost and corrupt shards, scrubs, and collects garbage for a "
       "vaultfs cluster (no user key needed). SIGUSR1 starts a scrub pass now."};

@@ -24,6 +24,7 @@
 #include "src/common/log.h"
 #include "src/crypto/random.h"
 #include "src/crypto/token.h"
+#include "src/web/listen_address.h"
 #include "src/web/server.h"
 
 namespace vaultfs::cli {
@@ -722,10 +723,14 @@ Status CmdUmount(const std::string& mountpoint, int wait_s) {
 }
 
 Status CmdWeb(const GlobalOptions& g, const WebOptions& o) {
+  // Before anything else: a refused address must not depend on cluster.json being at hand.
+  VFS_ASSIGN_OR_RETURN(web::ListenAddress addr, web::ParseListenAddress(o.listen));
+  VFS_RETURN_IF_ERROR(web::CheckListenAllowed(addr, o.insecure_http));
   VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
   web::ServeOptions so;
   so.listen = o.listen;
   so.port_file = o.port_file;
+  so.insecure_http = o.insecure_http;
   return web::Serve(config, so);
 }
 

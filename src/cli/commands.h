@@ -58,7 +58,8 @@ Status CmdUmount(const std::string& mountpoint, int wait_s);
 // browser's login page, never given here.
 struct WebOptions {
   std::string listen = "127.0.0.1:8080";
-  std::string port_file;  // write the bound port here (for --listen HOST:0)
+  std::string port_file;       // write the bound port here (for --listen HOST:0)
+  bool insecure_http = false;  // allow a non-loopback --listen (plain HTTP)
 };
 Status CmdWeb(const GlobalOptions& g, const WebOptions& o);
 

@@ -109,7 +109,11 @@ int Run(int argc, char** argv) {
   auto* web = app.add_subcommand(
       "web", "serve your vault to a web browser on this machine (log in on the page)");
   web->add_option("--listen", wo.listen,
-                  "HOST:PORT to listen on (default 127.0.0.1:8080; no TLS: keep it on loopback)");
+                  "HOST:PORT to listen on (default 127.0.0.1:8080; no TLS: other addresses "
+                  "need --insecure-http)");
+  web->add_flag("--insecure-http", wo.insecure_http,
+                "allow a non-loopback --listen although passwords and files then cross the "
+                "network in clear (no TLS)");
   web->add_option("--port-file", wo.port_file, "write the port it listens on to this file");
 
   try {

@@ -21,7 +21,8 @@
 
 #include "src/cluster/vault.h"
 #include "src/common/log.h"
-#include "src/crypto/hash.h"
+#include "src/common/private_files.h"
+#include "src/fuse/daemon_registry.h"
 #include "src/fuse/vault_fs.h"
 
 namespace vaultfs::fuse {
@@ -37,14 +38,6 @@ Status MakeDirs(const std::string& dir) {
   if (ec) return Status(ec.value(), "create " + dir + ": " + ec.message());
   chmod(dir.c_str(), 0700);
   return Status::Ok();
-}
-
-// Where a running daemon records its pid, keyed by the mount point.
-std::string RegistryPath(const std::string& mountpoint) {
-  const char* run = getenv("XDG_RUNTIME_DIR");
-  std::string dir = run != nullptr && *run != '\0' ? std::string(run) + "/vaultfs"
-                                                   : "/tmp/vaultfs-" + std::to_string(getuid());
-  return dir + "/" + crypto::DigestToHex(crypto::Sha256(mountpoint)).substr(0, 32) + ".pid";
 }
 
 // The absolute, normalised path, also for a mount point whose daemon is gone (where
@@ -85,10 +78,11 @@ long ReadPid(const std::string& file) {
   return pid;
 }
 
-bool WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out);
+// Replaces `path` by rename, so a link planted at its name is replaced, not written through.
+Status WritePidFile(const std::string& path) {
+  const std::filesystem::path p(path);
+  return WritePrivateFile(p.parent_path().string(), p.filename().string(),
+                          std::to_string(getpid()) + "\n");
 }
 
 // Tells the waiting parent how the mount went: "OK" or "ERR <errno> <message>".
@@ -103,6 +97,8 @@ void Report(int fd, const Status& st) {
 Status RunDaemon(const ClusterConfig& config, const std::string& user, const std::string& password,
                  const MountOptions& o, int ready_fd) {
   signal(SIGPIPE, SIG_IGN);
+  // Staging files, journals and the log hold the user's file names and data.
+  umask(kPrivateUmask);
   // Reads and writes cycle through buffers of up to a few MiB (blocks, segments) on many
   // threads. By default glibc hands the freed top of each thread's heap back to the kernel
   // and the next buffer faults it in again, zero-filled: 15% of the daemon's CPU during a
@@ -110,21 +106,22 @@ Status RunDaemon(const ClusterConfig& config, const std::string& user, const std
   mallopt(M_MMAP_THRESHOLD, 8 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
   const std::string staging = o.cache_dir + "/staging";
+  VFS_RETURN_IF_ERROR(EnsurePrivateDir(o.cache_dir, "--cache-dir"));
   VFS_RETURN_IF_ERROR(MakeDirs(staging));
   // One daemon per cache dir: its staging files and journals are that daemon's.
   const std::string lock_path = o.cache_dir + "/lock";
-  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (lock_fd < 0) return Errno("open " + lock_path);
   if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     return Status(EBUSY, "another vaultfs mount uses the cache dir " + o.cache_dir + " (pid " +
                              std::to_string(ReadPid(o.cache_dir + "/daemon.pid")) +
                              "); give this mount its own --cache-dir");
   }
-  WriteText(o.cache_dir + "/daemon.pid", std::to_string(getpid()) + "\n");
+  VFS_RETURN_IF_ERROR(WritePidFile(o.cache_dir + "/daemon.pid"));
   if (!o.foreground) {
     // The daemon's messages go to its log; the terminal is the parent's.
     const std::string log = o.cache_dir + "/vaultfs.log";
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (fd >= 0) dup2(fd, STDERR_FILENO);
     if (null_fd >= 0) {
@@ -158,10 +155,16 @@ Status RunDaemon(const ClusterConfig& config, const std::string& user, const std
                            " failed (see the messages above or the log; is /dev/fuse there, "
                            "and is allow_other permitted in /etc/fuse.conf?)");
   }
-  const std::string registry = RegistryPath(o.mountpoint);
-  (void)MakeDirs(std::filesystem::path(registry).parent_path().string());
-  WriteText(registry, std::to_string(getpid()) + "\n");
-  if (!o.pid_file.empty()) WriteText(o.pid_file, std::to_string(getpid()) + "\n");
+  // Checked before mounting; a folder that changed hands since costs only umount's wait.
+  const DaemonRegistry registry = DaemonRegistry::ForThisUser();
+  Status recorded = registry.Record(o.mountpoint, getpid());
+  if (!recorded.ok()) {
+    VFS_LOG(kError) << "umount will not wait for this daemon: " << recorded.ToString();
+  }
+  if (!o.pid_file.empty()) {
+    Status st = WritePidFile(o.pid_file);
+    if (!st.ok()) VFS_LOG(kError) << "--pid-file: " << st.ToString();
+  }
   fs.files().RecoverJournals();
   VFS_LOG(kInfo) << "mounted on " << o.mountpoint;
   Report(ready_fd, Status::Ok());
@@ -182,7 +185,7 @@ Status RunDaemon(const ClusterConfig& config, const std::string& user, const std
     VFS_LOG(kError) << left << " file(s) could not be committed; their data is kept in " << staging
                     << " and committed by the next mount of this cache dir";
   }
-  unlink(registry.c_str());
+  if (recorded.ok()) registry.Forget(o.mountpoint);
   unlink((o.cache_dir + "/daemon.pid").c_str());
   VFS_LOG(kInfo) << "unmounted " << o.mountpoint << (rc == 0 ? "" : " (loop error)");
   close(lock_fd);
@@ -222,7 +225,14 @@ Status Mount(const ClusterConfig& config, const std::string& user, const std::st
   }
   if (o.cache_dir.empty()) o.cache_dir = DefaultCacheDir(user);
   o.cache_dir = AbsolutePath(o.cache_dir);
-  if (!o.pid_file.empty()) o.pid_file = AbsolutePath(o.pid_file);
+  // Not realpath(): a link at the pid file's name is replaced, never resolved and written.
+  if (!o.pid_file.empty()) {
+    o.pid_file = std::filesystem::absolute(o.pid_file).lexically_normal().string();
+  }
+  // The pid registry may live in a shared /tmp: refuse a folder someone else prepared before
+  // anything is mounted, rather than write into it.
+  VFS_RETURN_IF_ERROR(DaemonRegistry::ForThisUser().Check());
+  VFS_RETURN_IF_ERROR(EnsurePrivateDir(o.cache_dir, "--cache-dir"));
   if (o.foreground) return RunDaemon(config, user, password, o, -1);
 
   int p[2];
@@ -318,8 +328,7 @@ std::string MountUsers(const std::string& mp) {
 
 Status Unmount(const std::string& mountpoint_arg, int wait_s) {
   const std::string mp = AbsolutePath(mountpoint_arg);
-  const std::string registry = RegistryPath(mp);
-  const long pid = ReadPid(registry);
+  const long pid = DaemonRegistry::ForThisUser().Lookup(mp);
   if (!IsMountPoint(mp)) {
     return Status(EINVAL, mp + " is not mounted");
   }

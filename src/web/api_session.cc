@@ -22,7 +22,10 @@ void Gateway::GetSession(const Request& req, Response& res) {
     ReplyJson(res, 401, {{"error", "not logged in"}});
     return;
   }
-  ReplyJson(res, 200, {{"user", session->user}, {"csrf", session->csrf_token}});
+  // Never the CSRF token: the cookie reaches every service on this host (cookie.h), and
+  // whoever holds it must not be able to trade it for the token. The page keeps the token
+  // it got at login.
+  ReplyJson(res, 200, {{"user", session->user}});
 }
 
 void Gateway::PostLogin(const Request& req, Response& res, const ContentReader& reader) {
@@ -63,7 +66,7 @@ void Gateway::PostLogin(const Request& req, Response& res, const ContentReader& 
   auto created = sessions_.Create(*user, std::move(vault));
   if (!created.ok()) return ReplyError(res, created.status());
   VFS_LOG(kInfo) << "'" << *user << "' logged in";
-  res.set_header("Set-Cookie", SessionCookie(created->id));
+  res.set_header("Set-Cookie", SessionCookie(options_.port, created->id));
   ReplyJson(res, 200, {{"user", created->session->user}, {"csrf", created->session->csrf_token}});
 }
 
@@ -71,7 +74,7 @@ Status Gateway::PostLogout(const Request&, Response& res, const ContentReader&, 
                            const std::string& id) {
   VFS_LOG(kInfo) << "'" << s.user << "' logged out";
   sessions_.Destroy(id);
-  res.set_header("Set-Cookie", ExpiredSessionCookie());
+  res.set_header("Set-Cookie", ExpiredSessionCookie(options_.port));
   ReplyJson(res, 200, {{"ok", true}});
   return Status::Ok();
 }

@@ -7,12 +7,14 @@ namespace {
 constexpr char kAttributes[] = "; Path=/; HttpOnly; SameSite=Strict";
 }
 
-std::string SessionCookie(std::string_view id) {
-  return std::string(kSessionCookieName) + "=" + std::string(id) + kAttributes;
+std::string SessionCookieName(uint16_t port) { return "vaultfs_session_" + std::to_string(port); }
+
+std::string SessionCookie(uint16_t port, std::string_view id) {
+  return SessionCookieName(port) + "=" + std::string(id) + kAttributes;
 }
 
-std::string ExpiredSessionCookie() {
-  return std::string(kSessionCookieName) + "=" + kAttributes + "; Max-Age=0";
+std::string ExpiredSessionCookie(uint16_t port) {
+  return SessionCookieName(port) + "=" + kAttributes + "; Max-Age=0";
 }
 
 std::string CookieValue(std::string_view header, std::string_view name) {

@@ -146,7 +146,7 @@ httplib::Server::HandlerResponse Gateway::Gate(const Request& req, Response& res
 }
 
 std::shared_ptr<const Session> Gateway::SessionOf(const Request& req, std::string* id) {
-  std::string value = CookieValue(req.get_header_value("Cookie"), kSessionCookieName);
+  std::string value = CookieValue(req.get_header_value("Cookie"), SessionCookieName(options_.port));
   if (id != nullptr) *id = value;
   return sessions_.Find(value);
 }
@@ -177,7 +177,10 @@ httplib::Server::HandlerWithContentReader Gateway::ForWriting(WriteHandler h) {
       DrainBody(req, reader);
       VFS_LOG(kWarn) << "refused " << req.method << " " << req.path
                      << ": missing or wrong CSRF token or foreign Origin";
-      ReplyJson(res, 403, {{"error", "refused: missing or wrong CSRF token (reload the page)"}});
+      // The token comes only with a login (api_session.cc): the page logs in again.
+      ReplyJson(res, 403,
+                {{"error", "refused: missing or wrong CSRF token (log in again)"},
+                 {"login_again", true}});
       return;
     }
     bool used = false;

@@ -10,8 +10,9 @@
 // {"error": ...} in one place (http_error.h).
 //
 // The API, for the page and for scripts (paths are absolute vault paths, names plain names):
-//   GET  /api/session                      {user, csrf} of the cookie's session, or 401
-//   POST /api/login    {user, password}    sets the cookie; {user, csrf}
+//   GET  /api/session                      {user} of the cookie's session, or 401
+//   POST /api/login    {user, password}    sets the cookie; {user, csrf}: the only answer
+//                                          that carries the CSRF token
 //   POST /api/logout                       ends the session
 //   GET  /api/list?path=/a                 {path, entries: [{name, type, size, mtime_ms}]}
 //   GET  /api/health                       {servers_up, servers, degraded_files, repair_queue}

@@ -63,6 +63,16 @@ bool IsLoopbackHost(std::string_view host) {
   return false;
 }
 
+Status CheckListenAllowed(const ListenAddress& address, bool insecure_http) {
+  if (IsLoopbackHost(address.host) || insecure_http) return Status::Ok();
+  return PermissionDenied(
+      "refusing to listen on " + address.host +
+      ", which is not a loopback address: vaultfs web has no TLS, so passwords and file "
+      "contents would cross the network in clear. Keep the default 127.0.0.1 and reach it "
+      "through an SSH tunnel (ssh -L 8080:127.0.0.1:8080 HOST) or a TLS reverse proxy; or, "
+      "on a network you trust completely, add --insecure-http");
+}
+
 bool LoopbackHostHeaderAllowed(std::string_view host_header, uint16_t port) {
   std::string_view host, port_text;
   uint16_t got = 0;

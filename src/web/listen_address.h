@@ -25,6 +25,10 @@ Result<ListenAddress> ParseListenAddress(std::string_view text);
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackHost(std::string_view host);
 
+// The gateway has no TLS: any address but loopback is refused (EACCES, saying what to do
+// instead) unless the user accepted plain HTTP on the network with --insecure-http.
+Status CheckListenAllowed(const ListenAddress& address, bool insecure_http);
+
 // For a gateway bound to loopback on `port`: true if the Host header names a loopback host
 // with that port ("127.0.0.1:8080", "localhost:8080", "[::1]:8080").
 bool LoopbackHostHeaderAllowed(std::string_view host_header, uint16_t port);

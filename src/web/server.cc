@@ -46,6 +46,7 @@ Status WritePortFile(const std::string& path, int port) {
 
 Status Serve(const ClusterConfig& config, const ServeOptions& options) {
   VFS_ASSIGN_OR_RETURN(ListenAddress addr, ParseListenAddress(options.listen));
+  VFS_RETURN_IF_ERROR(CheckListenAllowed(addr, options.insecure_http));
   bool loopback = IsLoopbackHost(addr.host);
   if (!loopback) WarnNotLoopback(addr.host);
 

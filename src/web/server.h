@@ -1,8 +1,9 @@
 // `vaultfs web`: runs the gateway (gateway.h) on a cpp-httplib server until SIGINT/SIGTERM.
 //
 // It binds 127.0.0.1:8080 unless told otherwise. The gateway holds the user's keys and has no
-// TLS, so listening anywhere but loopback prints a loud warning: everyone who can reach the
-// port can try passwords, and passwords and file contents would cross the network in clear.
+// TLS, so it refuses any other address unless given insecure_http (--insecure-http), and then
+// prints a loud warning: everyone who can reach the port can try passwords, and passwords and
+// file contents cross the network in clear.
 #pragma once
 
 #include <string>
@@ -16,6 +17,7 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
   std::string port_file;                  // if set, the bound port is written here (tests)
   int threads = 16;                       // HTTP worker threads
+  bool insecure_http = false;             // allow a non-loopback listen address (no TLS)
 };
 
 // Serves until SIGINT or SIGTERM (then returns OK), or fails to start.

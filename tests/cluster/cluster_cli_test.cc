@@ -21,6 +21,7 @@
 #include "src/common/tls.h"
 #include "src/crypto/token.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/common/private_modes.h"
 
 namespace vaultfs::testing {
 namespace {
@@ -124,6 +125,20 @@ TEST_F(ClusterCliTest, OverwriteKeepsOneVersionAndReadsNewBytes) {
   auto cat = Cli({"cat", "/over"});
   ASSERT_EQ(cat.exit_code, 0);
   EXPECT_EQ(cat.out, TestBytes(70000, 10));
+}
+
+// Everything tools/mkcluster and the servers it started made (cluster.json, secrets,
+// certificates, meta.db and its WAL, raft logs, shards, logs, pid and status files) is
+// 0600 / 0700, even though this test runs with umask 022 (issue 20).
+TEST_F(ClusterCliTest, ClusterFolderIsPrivateToItsOwner) {
+  PutGetRoundTrip("private", 100000, 11);
+  const std::string dir = cluster_->dir();
+  for (const char* made : {"/cluster.json", "/logs/meta-1.log", "/logs/data-1.log", "/run",
+                           "/meta-1/meta.db", "/meta-1/meta.db-wal", "/meta-1/raft", "/data-1"}) {
+    EXPECT_TRUE(fs::exists(dir + made)) << made;
+  }
+  std::vector<std::string> open = NotPrivate(dir);
+  EXPECT_TRUE(open.empty()) << ::testing::PrintToString(open);
 }
 
 TEST_F(ClusterCliTest, ReplacedAndRemovedVersionsLeaveTheDisks) {

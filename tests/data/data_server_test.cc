@@ -20,6 +20,7 @@
 #include "src/common/hex.h"
 #include "src/common/socket.h"
 #include "src/crypto/hash.h"
+#include "tests/common/private_modes.h"
 #include "tests/data/test_server.h"
 
 namespace vaultfs {
@@ -73,6 +74,18 @@ TEST_F(DataServerTest, RoundTripsSmallAndOddSizes) {
   }
   EXPECT_TRUE(fs::exists(server_.storage() + "/alice/c4097.chunk"));
   EXPECT_TRUE(server_.TempFiles().empty());
+}
+
+// Objects, their folders and the storage id are 0600 / 0700 whatever umask the server was
+// started with (the test's is 022): other local accounts learn nothing from them (issue 20).
+TEST_F(DataServerTest, EverythingItStoresIsPrivate) {
+  ASSERT_TRUE(Put("c1", PatternBytes(1, 5000)).ok());
+  ASSERT_TRUE(Put("c2", PatternBytes(2, 10)).ok());
+  ASSERT_TRUE(client_.Upload(server_.addr(), server_.Token("bob"), "c3", "x").get().ok());
+  EXPECT_TRUE(fs::exists(server_.storage() + "/alice/c1.chunk"));
+  EXPECT_TRUE(fs::exists(server_.storage() + "/bob/c3.chunk"));
+  std::vector<std::string> open = testing::NotPrivate(server_.storage());
+  EXPECT_TRUE(open.empty()) << ::testing::PrintToString(open);
 }
 
 TEST_F(DataServerTest, RangeReadsAtEdges) {
@@ -640,6 +653,27 @@ TEST(DataServerIdentity, DamagedIdentityFileStopsTheStart) {
   std::ofstream(storage + "/.storage-id", std::ios::trunc) << "not an id\n";
   TestServer server(dir.path());
   EXPECT_FALSE(server.Start().ok());  // refuses rather than inventing a new identity
+}
+
+// A storage folder that others may enter is refused before anything is written to it, with
+// the command that fixes it.
+TEST(DataServerPrivacy, StorageOpenToOthersIsRefused) {
+  TempDir dir;
+  const std::string storage = dir.path() + "/storage";
+  ASSERT_EQ(mkdir(storage.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(storage.c_str(), 0755), 0);
+  {
+    TestServer server(dir.path());
+    EXPECT_FALSE(server.Start().ok());
+  }
+  std::ifstream f(dir.path() + "/server.log");
+  const std::string log(std::istreambuf_iterator<char>(f), {});
+  EXPECT_NE(log.find("chmod 700 " + storage), std::string::npos) << log;
+  EXPECT_TRUE(fs::is_empty(storage)) << "refused before creating anything";
+  // Once fixed as told, the server starts.
+  ASSERT_EQ(chmod(storage.c_str(), 0700), 0);
+  TestServer server(dir.path());
+  EXPECT_TRUE(server.Start().ok());
 }
 
 TEST(DataServerSignal, SigtermDrainsInFlightUpload) {

@@ -21,6 +21,7 @@
 #include "src/common/socket.h"
 #include "src/common/tls_stream.h"
 #include "src/crypto/token.h"
+#include "tests/common/private_modes.h"
 #include "tests/meta/meta_single_fixture.h"
 
 namespace vaultfs::testing {
@@ -802,6 +803,39 @@ TEST_F(MetaSingleTest, SetattrSizeAboveTheLargestFileIsEfbig) {
   auto ok = u.c->Call("setattr", {{"ino", f}, {"size", max}});
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ((*ok)["attr"]["size"], max);
+
+// meta.db holds every user's salt, auth-key hash and wrapped master key: a folder others may
+// enter would let any local account take it for an offline dictionary attack (issue 20).
+TEST_F(MetaSingleTest, DataDirOpenToOthersIsRefused) {
+  const std::string data = cluster_->dir() + "/open-data";
+  ASSERT_EQ(::mkdir(data.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(data.c_str(), 0755), 0);
+  auto free_fd = ListenTcp(HostPort{"127.0.0.1", 0});
+  ASSERT_TRUE(free_fd.ok());
+  const std::string raft = "127.0.0.1:" + std::to_string(*LocalPort(free_fd->get()));
+  free_fd->Reset();
+  std::vector<std::string> args = {
+      "--single", "--id",       "7",  "--listen", "127.0.0.1:0",          "--raft-listen",
+      raft,       "--data-dir", data, "--secret", cluster_->secret_path()};
+  for (std::string& a : cluster_->TlsArgs(0)) args.push_back(std::move(a));
+  std::string out;
+  EXPECT_EQ(RunMetaBinary(args, &out, std::chrono::seconds(30)), 1) << out;
+  EXPECT_NE(out.find("chmod 700 " + data), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(data + "/meta.db")) << "refused before creating anything";
+  EXPECT_FALSE(std::filesystem::exists(data + "/raft"));
+}
+
+// What the running node made (database, its WAL and shared memory, the raft log and
+// snapshots) is 0600 / 0700, whatever umask the node was started with (the harness's is 022).
+TEST_F(MetaSingleTest, EverythingInTheDataDirIsPrivate) {
+  User u = NewUser("private-files");
+  ASSERT_GT(u.root, 0);
+  const std::string data = cluster_->dir() + "/node1/data";
+  EXPECT_TRUE(std::filesystem::exists(data + "/meta.db"));
+  EXPECT_TRUE(std::filesystem::exists(data + "/meta.db-wal"));
+  EXPECT_TRUE(std::filesystem::exists(data + "/raft"));
+  std::vector<std::string> open = NotPrivate(data);
+  EXPECT_TRUE(open.empty()) << ::testing::PrintToString(open);
 }
 
 TEST_F(MetaSingleTest, RetriedRequestIdAppliesOnce) {

@@ -87,11 +87,28 @@ async function main() {
     await page.click('#login-submit');
     await page.locator('#files-view').waitFor({ state: 'visible' });
     check((await page.textContent('#who')) === USER, 'the user name is shown');
-    const cookie = (await context.cookies()).find((c) => c.name === 'vaultfs_session');
+    // The cookie's name carries the gateway's port: cookies reach every port of 127.0.0.1.
+    const cookieName = `vaultfs_session_${URL.match(/:(\d+)\/?$/)[1]}`;
+    const cookie = (await context.cookies()).find((c) => c.name === cookieName);
     check(cookie && cookie.httpOnly && cookie.sameSite === 'Strict' && cookie.path === '/',
-      `session cookie flags: ${JSON.stringify(cookie && { ...cookie, value: '...' })}`);
+      `session cookie ${cookieName}: ${JSON.stringify((await context.cookies()).map((c) => ({ ...c, value: '...' })))}`);
     check(await page.evaluate(() => !document.cookie.includes('vaultfs_session')),
       'script on the page cannot read the session cookie');
+
+    log('the CSRF token comes only with the login; a reload keeps this tab working');
+    const who = await page.evaluate(() => fetch('/api/session').then((r) => r.json()));
+    check(who.user === USER && !('csrf' in who), `GET /api/session answered ${JSON.stringify(who)}`);
+    await page.reload();
+    await page.locator('#files-view').waitFor({ state: 'visible' });
+    await promptAndConfirm(page, '#new-folder', 'after-reload');
+    await page.locator('tr[data-name="after-reload"][data-type="dir"]').waitFor();
+    const other = await context.newPage();
+    other.setDefaultTimeout(TIMEOUT);
+    await other.goto(URL);
+    await other.locator('#login-form').waitFor({ state: 'visible' });
+    check(/log in/i.test(await other.textContent('#login-error')),
+      'a new tab, which holds no token, asks to log in');
+    await other.close();
 
     log('the cluster health line');
     await page.waitForFunction(

@@ -107,7 +107,7 @@ GatewayProcess* WebTest::gateway_ = nullptr;
 
 // A logged-in API client: the session cookie and the CSRF token.
 struct Session {
-  std::string cookie;  // "vaultfs_session=..."
+  std::string cookie;  // "vaultfs_session_<port>=..."
   std::string csrf;
   std::string set_cookie;  // the login's Set-Cookie header, as sent
 
@@ -210,6 +210,20 @@ bool ResetPeakRss(pid_t pid) {
 
 // ---- sessions, cookies, CSRF ----
 
+// No TLS in the gateway: a network address is refused unless --insecure-http says the user
+// accepts passwords and files in clear (then it serves, with a loud warning).
+TEST_F(WebTest, NonLoopbackListenNeedsInsecureHttp) {
+  const std::string bin = Env("VAULTFS_BIN");
+  for (const char* addr : {"0.0.0.0:0", "[::]:0"}) {
+    auto r = RunCommand({bin, "--cluster", cluster_->config_path(), "web", "--listen", addr,
+                         "--port-file", dir_ + "/refused-port"},
+                        {}, seconds(60));
+    EXPECT_NE(r.exit_code, 0) << addr << ": " << r.out << r.err;
+    EXPECT_NE((r.out + r.err).find("--insecure-http"), std::string::npos) << r.out << r.err;
+    EXPECT_FALSE(fs::exists(dir_ + "/refused-port")) << "it must not have listened";
+  }
+}
+
 TEST_F(WebTest, LoginSetsAHardenedCookieAndLogoutEndsTheSession) {
   auto c = Client();
   auto wrong = c.Post("/api/login", json({{"user", kUser}, {"password", "nope"}}).dump(),
@@ -228,10 +242,14 @@ TEST_F(WebTest, LoginSetsAHardenedCookieAndLogoutEndsTheSession) {
   EXPECT_NE(s.set_cookie.find("; SameSite=Strict"), std::string::npos) << s.set_cookie;
   EXPECT_NE(s.set_cookie.find("; Path=/"), std::string::npos) << s.set_cookie;
   EXPECT_EQ(s.csrf.size(), 64u);
+  // Named for this gateway's port; the token comes with the login and never again.
+  EXPECT_EQ(s.cookie.rfind("vaultfs_session_" + std::to_string(gateway_->port()) + "=", 0), 0u)
+      << s.cookie;
   auto who = c.Get("/api/session", s.Headers(false));
   ASSERT_TRUE(who);
   EXPECT_EQ(who->status, 200);
   EXPECT_EQ(Body(who)["user"], kUser);
+  EXPECT_FALSE(Body(who).contains("csrf")) << who->body;
   EXPECT_EQ(who->get_header_value("Cache-Control"), "no-store");
 
   auto out = PostJson(c, s, "/api/logout", json::object());
@@ -645,8 +663,9 @@ TEST_F(WebTest, BrowserSessionAndTheSameFilesThroughCliAndMount) {
 
 TEST_F(WebTest, WarnsLoudlyWhenToldToListenBeyondLoopback) {
   // 192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails, no packet is sent,
-  // and the warning must have come first.
-  auto r = RunCommand({Env("VAULTFS_BIN"), "web", "--listen", "192.0.2.1:0"},
+  // and the warning must have come first. (Without --insecure-http it is refused outright:
+  // NonLoopbackListenNeedsInsecureHttp.)
+  auto r = RunCommand({Env("VAULTFS_BIN"), "web", "--listen", "192.0.2.1:0", "--insecure-http"},
                       {{"VAULTFS_CLUSTER", cluster_->config_path()}}, seconds(60));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("WARNING: vaultfs web is listening on 192.0.2.1, which is NOT a loopback"),

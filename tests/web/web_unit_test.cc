@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -282,15 +283,28 @@ TEST(Csrf, OriginMustBeOurOwnWhenPresent) {
 }
 
 TEST(Cookie, SessionCookieIsHardened) {
-  std::string c = SessionCookie("abc");
-  EXPECT_EQ(c.rfind("vaultfs_session=abc;", 0), 0u);
+  std::string c = SessionCookie(8080, "abc");
+  EXPECT_EQ(c.rfind("vaultfs_session_8080=abc;", 0), 0u);
   EXPECT_NE(c.find("; HttpOnly"), std::string::npos);
   EXPECT_NE(c.find("; SameSite=Strict"), std::string::npos);
   EXPECT_NE(c.find("; Path=/"), std::string::npos);
-  std::string gone = ExpiredSessionCookie();
-  EXPECT_EQ(gone.rfind("vaultfs_session=;", 0), 0u);
+  std::string gone = ExpiredSessionCookie(8080);
+  EXPECT_EQ(gone.rfind("vaultfs_session_8080=;", 0), 0u);
   EXPECT_NE(gone.find("Max-Age=0"), std::string::npos);
   EXPECT_NE(gone.find("HttpOnly"), std::string::npos);
+}
+
+// Browsers send 127.0.0.1's cookies to every port of it: each gateway names its own.
+TEST(Cookie, NameCarriesThePort) {
+  EXPECT_EQ(SessionCookieName(8080), "vaultfs_session_8080");
+  EXPECT_EQ(SessionCookieName(1), "vaultfs_session_1");
+  EXPECT_EQ(SessionCookieName(65535), "vaultfs_session_65535");
+  EXPECT_NE(SessionCookieName(8080), SessionCookieName(8081));
+  const std::string both = "vaultfs_session_8081=other; vaultfs_session_8080=mine";
+  EXPECT_EQ(CookieValue(both, SessionCookieName(8080)), "mine");
+  EXPECT_EQ(CookieValue(both, SessionCookieName(8081)), "other");
+  EXPECT_EQ(CookieValue(both, SessionCookieName(80)), "");
+  EXPECT_EQ(CookieValue("vaultfs_session_80801=x", SessionCookieName(8080)), "");
 }
 
 TEST(Cookie, ReadsTheNamedCookie) {
@@ -300,6 +314,99 @@ TEST(Cookie, ReadsTheNamedCookie) {
   EXPECT_EQ(CookieValue("xvaultfs_session=no; other=1", "vaultfs_session"), "");
   EXPECT_EQ(CookieValue("", "vaultfs_session"), "");
   EXPECT_EQ(CookieValue("vaultfs_session", "vaultfs_session"), "");
+}
+
+// A gateway on a real loopback socket, with a session made directly in its store: what the
+// cookie alone buys (issue 20, item 12).
+class GatewaySessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gateway_ = std::make_unique<Gateway>(ClusterConfig{}, GatewayOptions{});
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    gateway_->Install(server_, static_cast<uint16_t>(port_));
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // The socket already listens; wait for the accept loop, so that stop() reaches it.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);  // poll interval
+    }
+    ASSERT_TRUE(server_.is_running());
+    auto created = gateway_->sessions().Create("alice", nullptr);
+    ASSERT_TRUE(created.ok());
+    id_ = created->id;
+    csrf_ = created->session->csrf_token;
+  }
+  void TearDown() override {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  httplib::Client Client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(10, 0);
+    c.set_read_timeout(10, 0);
+    return c;
+  }
+  std::string Cookie() const { return SessionCookieName(static_cast<uint16_t>(port_)) + "=" + id_; }
+
+  std::unique_ptr<Gateway> gateway_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::string id_, csrf_;
+};
+
+TEST_F(GatewaySessionTest, SessionQueryNeverHandsOutTheCsrfToken) {
+  auto c = Client();
+  auto r = c.Get("/api/session", {{"Cookie", Cookie()}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  auto body = nlohmann::json::parse(r->body, nullptr, false);
+  EXPECT_EQ(body.value("user", ""), "alice");
+  EXPECT_FALSE(body.contains("csrf")) << r->body;
+  EXPECT_EQ(r->body.find(csrf_), std::string::npos) << r->body;
+}
+
+TEST_F(GatewaySessionTest, OnlyTheCookieNamedForThisPortIsASession) {
+  auto c = Client();
+  const std::string other_port = std::to_string(port_ == 65535 ? 1 : port_ + 1);
+  for (const std::string& cookie :
+       {"vaultfs_session=" + id_, "vaultfs_session_" + other_port + "=" + id_,
+        SessionCookieName(static_cast<uint16_t>(port_)) + "=" + std::string(64, '0')}) {
+    auto r = c.Get("/api/session", {{"Cookie", cookie}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << cookie;
+  }
+  // Another gateway's cookie beside ours changes nothing.
+  auto r =
+      c.Get("/api/session", {{"Cookie", "vaultfs_session_" + other_port + "=zz; " + Cookie()}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(GatewaySessionTest, CookieWithoutTheLoginsTokenChangesNothing) {
+  auto c = Client();
+  const std::string body = R"({"dir":"/","name":"x"})";
+  auto no_token = c.Post("/api/mkdir", {{"Cookie", Cookie()}}, body, "application/json");
+  ASSERT_TRUE(no_token);
+  EXPECT_EQ(no_token->status, 403);
+  auto j = nlohmann::json::parse(no_token->body, nullptr, false);
+  EXPECT_EQ(j.value("login_again", false), true) << no_token->body;
+  auto logout =
+      c.Post("/api/logout", {{"Cookie", Cookie()}, {"X-CSRF-Token", std::string(64, 'f')}}, "{}",
+             "application/json");
+  ASSERT_TRUE(logout);
+  EXPECT_EQ(logout->status, 403);
+  // With the token (which only the login response carried) the same cookie logs out, and
+  // the expired cookie names this port.
+  auto ok = c.Post("/api/logout", {{"Cookie", Cookie()}, {"X-CSRF-Token", csrf_}}, "{}",
+                   "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(ok->get_header_value("Set-Cookie")
+                .rfind(SessionCookieName(static_cast<uint16_t>(port_)) + "=;", 0),
+            0u)
+      << ok->get_header_value("Set-Cookie");
 }
 
 TEST(ListenAddress, ParsesHostAndPort) {
@@ -323,6 +430,26 @@ TEST(ListenAddress, LoopbackOnly) {
   }
   for (const char* h : {"0.0.0.0", "10.0.0.1", "::", "192.168.1.1", "example.com", "128.0.0.1"}) {
     EXPECT_FALSE(IsLoopbackHost(h)) << h;
+  }
+}
+
+// The gateway has no TLS: off loopback only with an explicit --insecure-http.
+TEST(ListenAddress, NonLoopbackNeedsInsecureHttp) {
+  for (const char* ok : {"127.0.0.1:8080", "[::1]:0", "localhost:80", "127.9.9.9:1"}) {
+    auto a = ParseListenAddress(ok);
+    ASSERT_TRUE(a.ok()) << ok;
+    EXPECT_TRUE(CheckListenAllowed(*a, false).ok()) << ok;
+    EXPECT_TRUE(CheckListenAllowed(*a, true).ok()) << ok;
+  }
+  for (const char* open : {"0.0.0.0:8080", "[::]:8080", "192.168.1.5:80", "example.com:8080",
+                           "128.0.0.1:80", "[::ffff:127.0.0.1]:80"}) {
+    auto a = ParseListenAddress(open);
+    ASSERT_TRUE(a.ok()) << open;
+    Status st = CheckListenAllowed(*a, false);
+    EXPECT_EQ(st.code(), EACCES) << open;
+    EXPECT_NE(st.message().find("--insecure-http"), std::string::npos) << st.ToString();
+    EXPECT_NE(st.message().find("no TLS"), std::string::npos) << st.ToString();
+    EXPECT_TRUE(CheckListenAllowed(*a, true).ok()) << open;
   }
 }
 

@@ -1,6 +1,8 @@
 // vaultfs web: the page's only script. Talks to the gateway's JSON API (/api/), builds every
 // piece of the DOM with createElement/textContent (never parsing strings as HTML), and
-// sends the session's CSRF token with every request that changes something.
+// sends the session's CSRF token with every request that changes something. The gateway
+// hands that token out only in the login response, so the page keeps it in sessionStorage
+// (this tab, this origin) to survive a reload; a new tab logs in again.
 'use strict';
 
 const state = {
@@ -13,6 +15,20 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+
+const CSRF_KEY = 'vaultfs-csrf';
+
+function rememberCsrf(token) {
+  state.csrf = token;
+  try {
+    if (token) sessionStorage.setItem(CSRF_KEY, token);
+    else sessionStorage.removeItem(CSRF_KEY);
+  } catch (e) { /* storage disabled: the token lasts until the page is left */ }
+}
+
+function storedCsrf() {
+  try { return sessionStorage.getItem(CSRF_KEY); } catch (e) { return null; }
+}
 
 // ---- talking to the gateway ----
 
@@ -32,6 +48,8 @@ async function api(method, url, body) {
   try { data = await res.json(); } catch (e) { data = {}; }
   if (res.status === 401 && url !== '/api/login' && url !== '/api/session') {
     showLogin('Your session has ended; please log in again.');
+  } else if (res.status === 403 && data.login_again) {
+    showLogin('This page no longer holds the session\'s token; please log in again.');
   }
   if (!res.ok) throw new ApiError(res.status, data.error || (res.status + ' ' + res.statusText));
   return data;
@@ -117,7 +135,7 @@ function nameProblem(name) {
 
 function showLogin(message) {
   state.user = null;
-  state.csrf = null;
+  rememberCsrf(null);
   clearInterval(state.healthTimer);
   $('files-view').hidden = true;
   $('who').hidden = true;
@@ -322,6 +340,9 @@ async function uploadFiles(fileList) {
       xhr.addEventListener('load', () => {
         const body = xhr.response || {};
         if (xhr.status === 401) showLogin('Your session has ended; please log in again.');
+        else if (xhr.status === 403 && body.login_again) {
+          showLogin('This page no longer holds the session\'s token; please log in again.');
+        }
         if (xhr.status >= 200 && xhr.status < 300) resolve(body);
         else reject(new ApiError(xhr.status, body.error || ('upload failed: ' + xhr.status)));
       });
@@ -380,7 +401,7 @@ async function login(ev) {
     });
     $('login-password').value = '';
     state.user = s.user;
-    state.csrf = s.csrf;
+    rememberCsrf(s.csrf);
     showFiles();
   } catch (e) {
     err.textContent = e.message;
@@ -435,8 +456,14 @@ async function start() {
   window.addEventListener('hashchange', () => { clearMessage(); navigate(); });
   try {
     const s = await api('GET', '/api/session');
+    const token = storedCsrf();
+    if (!token) {
+      // Logged in, but in another tab: only a login hands out the token.
+      showLogin('Log in to use your vault in this tab.');
+      return;
+    }
     state.user = s.user;
-    state.csrf = s.csrf;
+    state.csrf = token;
     showFiles();
   } catch (e) {
     showLogin();
