@@ -118,9 +118,15 @@ Result<std::string> MetaService::SessionToken(const std::string& user_id, int64_
   return crypto::SignToken(c, opts_.secret);
 }
 
-Result<std::string> MetaService::DataToken(const std::string& user_id, uint32_t rights) {
+Result<std::string> MetaService::DataToken(const std::string& user_id, uint32_t rights,
+                                           const std::string& scope) {
+  // Write rights are only ever issued for the chunk ids of one upload or rebuild.
+  if ((rights & crypto::kRightWrite) != 0 && scope.empty()) {
+    return Status(EIO, "refusing to issue a write token without a chunk scope");
+  }
   VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
   crypto::TokenClaims c{"data", user_id, rights, crypto::UnixNow() + opts_.data_token_ttl_s, tid};
+  c.scope = scope;
   return crypto::SignToken(c, opts_.secret);
 }
 
@@ -251,9 +257,12 @@ Result<Json> MetaService::LeaderValues(const std::string& op, const Json& req) {
     if (!is_inline) {
       VFS_ASSIGN_OR_RETURN(std::vector<uint64_t> servers,
                            store_->PlaceShards(static_cast<int>(k + m), vid));
+      // The shards' chunk ids share one random scope, which the write token names (Finish).
+      VFS_ASSIGN_OR_RETURN(std::string scope, crypto::RandomHexId(15));
       for (size_t i = 0; i < servers.size(); ++i) {
-        VFS_ASSIGN_OR_RETURN(std::string chunk, crypto::RandomHexId(16));
-        gen["shards"].push_back({{"index", i}, {"server", servers[i]}, {"chunk", chunk}});
+        gen["shards"].push_back({{"index", i},
+                                 {"server", servers[i]},
+                                 {"chunk", crypto::ScopedChunkId(scope, static_cast<int>(i))}});
       }
     }
   } else if (op == "commit_version") {
@@ -369,9 +378,20 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
                          const ReplyFn& reply) {
   if (result.value("ok", false) == true) {
     if (op == "begin_version" || op == "get_version") {
-      bool write = op == "begin_version";
-      auto token =
-          DataToken(s.user, write ? crypto::kRightRead | crypto::kRightWrite : crypto::kRightRead);
+      bool write = op == "begin_version" && result.contains("shards") && !result["shards"].empty();
+      // An upload's token may write only the chunk ids this version was given (they share a
+      // scope, LeaderValues); reads go by the owner's namespace.
+      std::string scope;
+      if (write) {
+        const std::string first = result["shards"][0].value("chunk", "");
+        if (first.size() > 2) scope = first.substr(0, first.size() - 2);
+        for (const Json& sh : result["shards"]) {
+          if (!crypto::ScopeCovers(scope, sh.value("chunk", ""))) {
+            return reply(ErrorBody(id, "EIO", "the version's chunk ids share no scope"));
+          }
+        }
+      }
+      auto token = DataToken(s.user, write ? crypto::kRightWrite : crypto::kRightRead, scope);
       if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
       result["token"] = *token;
       result["expires_at"] = crypto::UnixNow() + opts_.data_token_ttl_s;
@@ -390,14 +410,22 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
         item["token"] = *token;
       }
     } else if (op == "repair_list" || op == "server_shards") {
-      // The repairer moves ciphertext between servers in the owner's namespace (read + write);
-      // the scrubber only asks servers to verify (read).
-      const uint32_t rights =
-          op == "repair_list" ? crypto::kRightRead | crypto::kRightWrite : crypto::kRightRead;
+      // The repairer reads the owner's shards and the scrubber asks servers to verify them
+      // (read). A rebuild writes its new shards under a fresh scope of its own: chunk id
+      // ScopedChunkId(rebuild_scope, index), with rebuild_token (write, and delete to drop
+      // what it stored if the version went away meanwhile).
       for (Json& item : result["items"]) {
-        auto token = DataToken(item["owner"].get<std::string>(), rights);
+        auto token = DataToken(item["owner"].get<std::string>(), crypto::kRightRead);
         if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
         item["token"] = *token;
+        if (op != "repair_list") continue;
+        auto scope = crypto::RandomHexId(15);
+        if (!scope.ok()) return reply(ErrorBody(id, "EIO", scope.status().message()));
+        auto wtoken = DataToken(item["owner"].get<std::string>(),
+                                crypto::kRightWrite | crypto::kRightDelete, *scope);
+        if (!wtoken.ok()) return reply(ErrorBody(id, "EIO", wtoken.status().message()));
+        item["rebuild_scope"] = *scope;
+        item["rebuild_token"] = *wtoken;
       }
     } else if (op == "passwd") {
       auto token = SessionToken(s.user, result["session_gen"].get<int64_t>());

@@ -94,7 +94,9 @@ class MetaService {
               const ReplyFn& reply);
   std::string Redirect(const Json& id) const;
   Result<std::string> SessionToken(const std::string& user_id, int64_t gen);
-  Result<std::string> DataToken(const std::string& user_id, uint32_t rights);
+  // A data token; write rights need a non-empty chunk `scope` (crypto::ScopeCovers).
+  Result<std::string> DataToken(const std::string& user_id, uint32_t rights,
+                                const std::string& scope = "");
   void WhenReadable(std::function<void(Status)> fn);
   void StartBarrier();
 

@@ -333,6 +333,14 @@ TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
                                     crypto::UnixNow());
   ASSERT_TRUE(claims.ok()) << claims.status().ToString();
   EXPECT_EQ(claims->user, u.id);
+  // The write token names this upload's chunk ids and nothing else (issue 20 item 5).
+  EXPECT_EQ(claims->rights, crypto::kRightWrite);
+  ASSERT_FALSE(claims->scope.empty());
+  for (const Json& s : shards) {
+    EXPECT_TRUE(crypto::ScopeCovers(claims->scope, s["chunk"].get<std::string>())) << s.dump();
+    EXPECT_EQ(s["chunk"].get<std::string>(),
+              crypto::ScopedChunkId(claims->scope, s["index"].get<int>()));
+  }
   std::string v1 = (*b1)["version"];
 
   auto commit = [&](const std::string& v, Json expected, int ok_shards) {
@@ -359,6 +367,20 @@ TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
   ASSERT_TRUE(rep.ok());
   ASSERT_EQ((*rep)["items"].size(), 1u);
   EXPECT_EQ((*rep)["items"][0]["version"], v1);
+  {
+    // A rebuild reads with an unscoped read token and writes under a fresh scope of its own.
+    const Json& item = (*rep)["items"][0];
+    auto read = crypto::VerifyToken(item["token"].get<std::string>(), cluster_->secret(), "data", 0,
+                                    crypto::UnixNow());
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(read->rights, crypto::kRightRead);
+    EXPECT_TRUE(read->scope.empty());
+    auto write = crypto::VerifyToken(item["rebuild_token"].get<std::string>(), cluster_->secret(),
+                                     "data", crypto::kRightWrite, crypto::UnixNow());
+    ASSERT_TRUE(write.ok()) << write.status().ToString();
+    EXPECT_EQ(write->scope, item["rebuild_scope"].get<std::string>());
+    EXPECT_NE(write->scope, claims->scope);
+  }
 
   auto gv = c.Call("get_version", {{"ino", f}});
   ASSERT_TRUE(gv.ok());
