@@ -39,7 +39,7 @@ const std::map<std::string, OpInfo>& Ops() {
       {"repair_done", {true, true, true}},     {"expire_pending", {true, true, true}},
       {"write_inline", {true, true, false}},   {"server_shards", {false, true, true}},
       {"report_repair", {true, true, true}},   {"request_scrub", {true, true, true}},
-      {"reserve_inodes", {true, true, false}},
+      {"reserve_inodes", {true, true, false}}, {"set_quota", {true, true, true}},
   };
   return ops;
 }
@@ -210,8 +210,8 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
   }
   session.peer = peer.address;
   if (info.session) {
-    if (op == "expire_pending" && session.user != kClusterUser) {
-      return reply(ErrorBody(id, "EACCES", "expire_pending needs a cluster session"));
+    if ((op == "expire_pending" || op == "set_quota") && session.user != kClusterUser) {
+      return reply(ErrorBody(id, "EACCES", op + " needs a cluster session"));
     }
   }
   if (info.write) {
@@ -223,6 +223,9 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
 
 Result<Json> MetaService::LeaderValues(const std::string& op, const Json& req) {
   Json gen = Json::object();
+  if (op == "begin_version" || op == "commit_version" || op == "write_inline") {
+    gen["default_quota"] = opts_.default_quota;  // store_data.cc CheckQuota
+  }
   if (op == "register") {
     VFS_ASSIGN_OR_RETURN(gen["auth_hash"], AuthHash(req, "auth_key"));
     VFS_ASSIGN_OR_RETURN(gen["user_id"], crypto::RandomHexId(16));
@@ -427,6 +430,8 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
         item["rebuild_scope"] = *scope;
         item["rebuild_token"] = *wtoken;
       }
+    } else if (op == "statfs") {
+      if (result["quota_bytes"].is_null()) result["quota_bytes"] = opts_.default_quota;
     } else if (op == "passwd") {
       auto token = SessionToken(s.user, result["session_gen"].get<int64_t>());
       if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));

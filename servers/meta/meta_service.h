@@ -39,6 +39,9 @@ struct ServiceOptions {
   std::string secret;  // server-only token secret
   int64_t session_ttl_s = 12 * 3600;
   int64_t data_token_ttl_s = 3600;
+  // Bytes of content each user may store (committed + pending versions) unless set_quota
+  // gave them their own limit; 0: no limit.
+  int64_t default_quota = 0;
   // 0: every read waits for a barrier. Must stay below the raft election timeout.
   std::chrono::milliseconds read_lease{0};
 };

@@ -61,6 +61,16 @@ CREATE TABLE IF NOT EXISTS requests(user TEXT NOT NULL, rid TEXT NOT NULL, resul
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
 CREATE TABLE IF NOT EXISTS ino_reservations(owner TEXT NOT NULL, lo INTEGER NOT NULL,
   hi INTEGER NOT NULL, PRIMARY KEY(owner, lo));
+CREATE TABLE IF NOT EXISTS quotas(owner TEXT PRIMARY KEY, bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS usage(owner TEXT PRIMARY KEY, bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO usage SELECT owner, sum(size) FROM versions GROUP BY owner;
+CREATE TRIGGER IF NOT EXISTS usage_add AFTER INSERT ON versions BEGIN
+  INSERT OR IGNORE INTO usage VALUES(NEW.owner, 0);
+  UPDATE usage SET bytes=bytes+NEW.size WHERE owner=NEW.owner; END;
+CREATE TRIGGER IF NOT EXISTS usage_drop AFTER DELETE ON versions BEGIN
+  UPDATE usage SET bytes=bytes-OLD.size WHERE owner=OLD.owner; END;
+CREATE TRIGGER IF NOT EXISTS usage_resize AFTER UPDATE OF size ON versions BEGIN
+  UPDATE usage SET bytes=bytes-OLD.size+NEW.size WHERE owner=NEW.owner; END;
 )sql";
 
 // Every state table with the column order that makes its dump canonical.
@@ -76,7 +86,9 @@ const std::vector<std::pair<std::string, std::string>> kStateTables = {
     {"repair_queue", "version"},
     {"gc_queue", "seq"},
     {"requests", "user, rid"},
-    {"ino_reservations", "owner, lo"}};
+    {"ino_reservations", "owner, lo"},
+    {"quotas", "owner"},
+    {"usage", "owner"}};
 
 Json ErrorResult(int code, const std::string& message) {
   return Json{{"ok", false}, {"error", {{"code", ErrnoName(code)}, {"message", message}}}};
@@ -103,7 +115,9 @@ const std::map<std::string, WriteFn>& WriteOps() {
        [](StoreOps& s, const Args& a, const Args& g) { return s.BeginVersion(a, g); }},
       {"commit_version",
        [](StoreOps& s, const Args& a, const Args& g) { return s.CommitVersion(a, g); }},
-      {"write_inline", [](StoreOps& s, const Args& a, const Args&) { return s.WriteInline(a); }},
+      {"write_inline",
+       [](StoreOps& s, const Args& a, const Args& g) { return s.WriteInline(a, g); }},
+      {"set_quota", [](StoreOps& s, const Args& a, const Args&) { return s.SetQuota(a); }},
       {"report_shard", [](StoreOps& s, const Args& a, const Args&) { return s.ReportShard(a); }},
       {"report_server", [](StoreOps& s, const Args& a, const Args&) { return s.ReportServer(a); }},
       {"gc_done", [](StoreOps& s, const Args& a, const Args&) { return s.GcDone(a); }},

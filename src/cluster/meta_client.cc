@@ -34,11 +34,11 @@ MetaClient::MetaClient(const ClusterConfig& config, MetaClientOptions opts)
 
 bool MetaClient::IsMutating(std::string_view op) {
   static const std::set<std::string, std::less<>> kMutating = {
-      "register",      "passwd",         "setattr",        "mkdir",         "create",
-      "symlink",       "link",           "unlink",         "rmdir",         "rename",
-      "begin_version", "commit_version", "write_inline",   "report_shard",  "report_server",
-      "gc_done",       "repair_done",    "expire_pending", "report_repair", "request_scrub",
-      "reserve_inodes"};
+      "register",       "passwd",         "setattr",        "mkdir",         "create",
+      "symlink",        "link",           "unlink",         "rmdir",         "rename",
+      "begin_version",  "commit_version", "write_inline",   "report_shard",  "report_server",
+      "gc_done",        "repair_done",    "expire_pending", "report_repair", "request_scrub",
+      "reserve_inodes", "set_quota"};
   return kMutating.count(op) > 0;
 }
 
