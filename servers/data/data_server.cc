@@ -56,6 +56,18 @@ uint32_t RightsFor(DataOp op) {
   return crypto::kRightAll;
 }
 
+// A token with a chunk scope (crypto/token.h) reaches only the chunk ids it names: what the
+// metadata service handed out for one upload or rebuild. It cannot list the namespace.
+Status CheckScope(const std::string& scope, const DataRequest& req) {
+  if (scope.empty() || req.op == DataOp::kHealth) return Status::Ok();
+  if (req.op == DataOp::kList) return PermissionDenied("a token scoped to chunks cannot list");
+  if (!crypto::ScopeCovers(scope, req.chunk)) {
+    return PermissionDenied("the token does not cover chunk " + req.chunk +
+                            "; write under the chunk ids the metadata service handed out");
+  }
+  return Status::Ok();
+}
+
 std::string PeerName(uv_tcp_t* tcp) {
   sockaddr_storage ss{};
   int len = sizeof(ss);
@@ -585,6 +597,7 @@ struct DataServer::Impl {
                                         crypto::UnixNow());
       if (claims.ok()) {
         c->user = claims->user;
+        st = CheckScope(claims->scope, c->cur);
       } else {
         st = claims.status();
       }

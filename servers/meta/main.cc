@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
   std::string listen, raft_listen, data_dir, config_path, secret_path, port_file;
   std::string log_level = "info", reserve = "auto", derive_key;
   bool single = false;
+  int64_t default_quota = 0;
   unsigned election_ms = 1000, heartbeat_ms = 100;
   unsigned snapshot_threshold = 2048, snapshot_trailing = 1024;
   app.add_option("--id", id, "this node's id (its entry in cluster.json's \"meta\" array)");
@@ -205,6 +206,9 @@ int main(int argc, char** argv) {
                  "KiB of replies queued for a client that is not reading them before its "
                  "requests are no longer read")
       ->check(CLI::Range(64u, 1048576u));
+  app.add_option("--default-quota", default_quota,
+                 "bytes of file content each user may store unless set_quota says otherwise "
+                 "(default 0: no limit)");
   tls::TlsOptions tls_opts;
   tls::AddTlsOptions(app, &tls_opts);
   app.footer(
@@ -362,6 +366,7 @@ int main(int argc, char** argv) {
   sopts.node_id = id;
   sopts.config = config.get();
   sopts.secret = *secret;
+  sopts.default_quota = default_quota;
   // Half the election timeout: the margin covers scheduling delays between a follower's
   // timer and ours (see ServiceOptions::read_lease).
   sopts.read_lease = std::chrono::milliseconds(election_ms / 2);

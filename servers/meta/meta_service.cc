@@ -45,6 +45,7 @@ const std::map<std::string, OpInfo>& Ops() {
       {"write_inline", {true, true, false}},   {"server_shards", {false, true, true}},
       {"report_repair", {true, true, true}},   {"request_scrub", {true, true, true}},
       {"reserve_inodes", {true, true, false}}, {"renew_pending", {true, true, false}},
+      {"set_quota", {true, true, true}},
   };
   return ops;
 }
@@ -172,10 +173,16 @@ Result<std::string> MetaService::SessionToken(const std::string& user_id, int64_
   return crypto::SignToken(c, meta_key_);
 }
 
-Result<std::string> MetaService::DataToken(const std::string& user_id, uint32_t rights) {
+Result<std::string> MetaService::DataToken(const std::string& user_id, uint32_t rights,
+                                           const std::string& scope) {
+  // Write rights are only ever issued for the chunk ids of one upload or rebuild.
+  if ((rights & crypto::kRightWrite) != 0 && scope.empty()) {
+    return Status(EIO, "refusing to issue a write token without a chunk scope");
+  }
   VFS_ASSIGN_OR_RETURN(std::string tid, crypto::RandomHexId(16));
   crypto::TokenClaims c{std::string(crypto::kAudienceData), user_id, rights,
                         crypto::UnixNow() + opts_.data_token_ttl_s, tid};
+  c.scope = scope;
   return crypto::SignToken(c, data_key_);
 }
 
@@ -315,9 +322,9 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
     // Server state (up/down, capacity, free space) drives placement and everyone's statfs, so
     // only the cluster's own session (the repairer, which probes every server each pass) may
     // set it: a user's report could stop everyone's writes.
-    if ((op == "expire_pending" || op == "report_server") && session.user != kClusterUser) {
-      return reply(ErrorBody(id, "EACCES",
-                             op + " needs a cluster session (the repairer probes every server)"));
+    if ((op == "expire_pending" || op == "report_server" || op == "set_quota") &&
+        session.user != kClusterUser) {
+      return reply(ErrorBody(id, "EACCES", op + " needs a cluster session (the repairer's)"));
     }
   }
   if (op == "passwd") {
@@ -345,6 +352,9 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
 
 Result<Json> MetaService::LeaderValues(const std::string& op, const Json& req) {
   Json gen = Json::object();
+  if (op == "begin_version" || op == "commit_version" || op == "write_inline") {
+    gen["default_quota"] = opts_.default_quota;  // store_data.cc CheckQuota
+  }
   if (op == "register") {
     VFS_ASSIGN_OR_RETURN(gen["auth_hash"], AuthHash(req, "auth_key"));
     VFS_ASSIGN_OR_RETURN(gen["user_id"], crypto::RandomHexId(16));
@@ -379,9 +389,12 @@ Result<Json> MetaService::LeaderValues(const std::string& op, const Json& req) {
     if (!is_inline) {
       VFS_ASSIGN_OR_RETURN(std::vector<uint64_t> servers,
                            store_->PlaceShards(static_cast<int>(k + m), vid));
+      // The shards' chunk ids share one random scope, which the write token names (Finish).
+      VFS_ASSIGN_OR_RETURN(std::string scope, crypto::RandomHexId(15));
       for (size_t i = 0; i < servers.size(); ++i) {
-        VFS_ASSIGN_OR_RETURN(std::string chunk, crypto::RandomHexId(16));
-        gen["shards"].push_back({{"index", i}, {"server", servers[i]}, {"chunk", chunk}});
+        gen["shards"].push_back({{"index", i},
+                                 {"server", servers[i]},
+                                 {"chunk", crypto::ScopedChunkId(scope, static_cast<int>(i))}});
       }
     }
   } else if (op == "commit_version") {
@@ -526,9 +539,20 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
                          const ReplyFn& reply) {
   if (result.value("ok", false) == true) {
     if (op == "begin_version" || op == "get_version") {
-      bool write = op == "begin_version";
-      auto token =
-          DataToken(s.user, write ? crypto::kRightRead | crypto::kRightWrite : crypto::kRightRead);
+      bool write = op == "begin_version" && result.contains("shards") && !result["shards"].empty();
+      // An upload's token may write only the chunk ids this version was given (they share a
+      // scope, LeaderValues); reads go by the owner's namespace.
+      std::string scope;
+      if (write) {
+        const std::string first = result["shards"][0].value("chunk", "");
+        if (first.size() > 2) scope = first.substr(0, first.size() - 2);
+        for (const Json& sh : result["shards"]) {
+          if (!crypto::ScopeCovers(scope, sh.value("chunk", ""))) {
+            return reply(ErrorBody(id, "EIO", "the version's chunk ids share no scope"));
+          }
+        }
+      }
+      auto token = DataToken(s.user, write ? crypto::kRightWrite : crypto::kRightRead, scope);
       if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
       result["token"] = *token;
       result["expires_at"] = crypto::UnixNow() + opts_.data_token_ttl_s;
@@ -547,15 +571,25 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
         item["token"] = *token;
       }
     } else if (op == "repair_list" || op == "server_shards") {
-      // The repairer moves ciphertext between servers in the owner's namespace (read + write);
-      // the scrubber only asks servers to verify (read).
-      const uint32_t rights =
-          op == "repair_list" ? crypto::kRightRead | crypto::kRightWrite : crypto::kRightRead;
+      // The repairer reads the owner's shards and the scrubber asks servers to verify them
+      // (read). A rebuild writes its new shards under a fresh scope of its own: chunk id
+      // ScopedChunkId(rebuild_scope, index), with rebuild_token (write, and delete to drop
+      // what it stored if the version went away meanwhile).
       for (Json& item : result["items"]) {
-        auto token = DataToken(item["owner"].get<std::string>(), rights);
+        auto token = DataToken(item["owner"].get<std::string>(), crypto::kRightRead);
         if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
         item["token"] = *token;
+        if (op != "repair_list") continue;
+        auto scope = crypto::RandomHexId(15);
+        if (!scope.ok()) return reply(ErrorBody(id, "EIO", scope.status().message()));
+        auto wtoken = DataToken(item["owner"].get<std::string>(),
+                                crypto::kRightWrite | crypto::kRightDelete, *scope);
+        if (!wtoken.ok()) return reply(ErrorBody(id, "EIO", wtoken.status().message()));
+        item["rebuild_scope"] = *scope;
+        item["rebuild_token"] = *wtoken;
       }
+    } else if (op == "statfs") {
+      if (result["quota_bytes"].is_null()) result["quota_bytes"] = opts_.default_quota;
     } else if (op == "passwd") {
       passwd_throttle_.erase(s.user);
       auto token = SessionToken(s.user, result["session_gen"].get<int64_t>());

@@ -45,6 +45,9 @@ struct ServiceOptions {
   // that asked for it by up to this long: kept short (the mount reopens a version it reads
   // for longer, src/fuse/open_files.cc).
   int64_t data_token_ttl_s = 20 * 60;
+  // Bytes of content each user may store (committed + pending versions) unless set_quota
+  // gave them their own limit; 0: no limit.
+  int64_t default_quota = 0;
   // 0: every read waits for a barrier. Must stay below the raft election timeout.
   std::chrono::milliseconds read_lease{0};
   // Writes that add data are refused with ENOSPC while the filesystem of `data_dir` has fewer
@@ -112,7 +115,9 @@ class MetaService {
               const ReplyFn& reply);
   std::string Redirect(const Json& id) const;
   Result<std::string> SessionToken(const std::string& user_id, int64_t gen);
-  Result<std::string> DataToken(const std::string& user_id, uint32_t rights);
+  // A data token; write rights need a non-empty chunk `scope` (crypto::ScopeCovers).
+  Result<std::string> DataToken(const std::string& user_id, uint32_t rights,
+                                const std::string& scope = "");
   void WhenReadable(std::function<void(Status)> fn);
   void StartBarrier();
 

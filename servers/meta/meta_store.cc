@@ -65,6 +65,16 @@ CREATE TABLE IF NOT EXISTS ino_reservations(owner TEXT NOT NULL, lo INTEGER NOT 
 CREATE TABLE IF NOT EXISTS login_failures(key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
   last_ms INTEGER NOT NULL, blocked_until_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_last ON login_failures(last_ms);
+CREATE TABLE IF NOT EXISTS quotas(owner TEXT PRIMARY KEY, bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS usage(owner TEXT PRIMARY KEY, bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO usage SELECT owner, sum(size) FROM versions GROUP BY owner;
+CREATE TRIGGER IF NOT EXISTS usage_add AFTER INSERT ON versions BEGIN
+  INSERT OR IGNORE INTO usage VALUES(NEW.owner, 0);
+  UPDATE usage SET bytes=bytes+NEW.size WHERE owner=NEW.owner; END;
+CREATE TRIGGER IF NOT EXISTS usage_drop AFTER DELETE ON versions BEGIN
+  UPDATE usage SET bytes=bytes-OLD.size WHERE owner=OLD.owner; END;
+CREATE TRIGGER IF NOT EXISTS usage_resize AFTER UPDATE OF size ON versions BEGIN
+  UPDATE usage SET bytes=bytes-OLD.size+NEW.size WHERE owner=NEW.owner; END;
 )sql";
 
 // Every state table with the column order that makes its dump canonical.
@@ -81,7 +91,9 @@ const std::vector<std::pair<std::string, std::string>> kStateTables = {
     {"gc_queue", "seq"},
     {"requests", "user, rid"},
     {"ino_reservations", "owner, lo"},
-    {"login_failures", "key"}};
+    {"login_failures", "key"},
+    {"quotas", "owner"},
+    {"usage", "owner"}};
 
 Json ErrorResult(int code, const std::string& message) {
   return Json{{"ok", false}, {"error", {{"code", ErrnoName(code)}, {"message", message}}}};
@@ -108,7 +120,9 @@ const std::map<std::string, WriteFn>& WriteOps() {
        [](StoreOps& s, const Args& a, const Args& g) { return s.BeginVersion(a, g); }},
       {"commit_version",
        [](StoreOps& s, const Args& a, const Args& g) { return s.CommitVersion(a, g); }},
-      {"write_inline", [](StoreOps& s, const Args& a, const Args&) { return s.WriteInline(a); }},
+      {"write_inline",
+       [](StoreOps& s, const Args& a, const Args& g) { return s.WriteInline(a, g); }},
+      {"set_quota", [](StoreOps& s, const Args& a, const Args&) { return s.SetQuota(a); }},
       {"renew_pending", [](StoreOps& s, const Args& a, const Args&) { return s.RenewPending(a); }},
       {"report_shard", [](StoreOps& s, const Args& a, const Args&) { return s.ReportShard(a); }},
       {"report_server", [](StoreOps& s, const Args& a, const Args&) { return s.ReportServer(a); }},

@@ -61,7 +61,64 @@ std::string AddressOf(const ClusterConfig& cfg, int64_t server) {
   return d ? d->address.ToString() : std::string();
 }
 
+int64_t VersionSize(SqliteDb& db, const std::optional<std::string>& id) {
+  if (!id) return 0;
+  Stmt st = db.Prepare("SELECT size FROM versions WHERE id=?1");
+  st.Bind(1, *id);
+  return st.Step() ? st.Int(0) : 0;
+}
+
 }  // namespace
+
+// Storage accounting: the `usage` table holds each owner's sum of version sizes (plaintext
+// bytes, committed and pending: a pending version counts the size its begin_version
+// declared), kept by triggers on `versions` (meta_store.cc). A quota comes from `quotas`
+// (set_quota) or, without a row there, from the leader's --default-quota, which it puts in
+// the entry (gen "default_quota") so every node decides alike. Only growth is refused.
+int64_t StoreOps::UsedBytes(const std::string& owner) {
+  Stmt st = db_.Prepare("SELECT bytes FROM usage WHERE owner=?1");
+  st.Bind(1, owner);
+  return st.Step() ? st.Int(0) : 0;
+}
+
+std::optional<int64_t> StoreOps::QuotaOf(const std::string& owner) {
+  Stmt st = db_.Prepare("SELECT bytes FROM quotas WHERE owner=?1");
+  st.Bind(1, owner);
+  if (!st.Step()) return std::nullopt;
+  return st.Int(0);
+}
+
+void StoreOps::CheckQuota(int64_t before, int64_t after, const Args& gen) {
+  if (after <= before) return;
+  const int64_t quota =
+      QuotaOf(user_).value_or(gen.OptInt("default_quota", 0, INT64_MAX).value_or(0));
+  if (quota > 0 && after > quota) {
+    throw OpError{EDQUOT, "storage quota exceeded: " + std::to_string(after) + " bytes of " +
+                              std::to_string(quota) + " allowed; delete files to make room"};
+  }
+}
+
+// A cluster operator's per-user limit (bytes; 0 = none for this user). Without "bytes" the
+// user falls back to the default quota.
+Json StoreOps::SetQuota(const Args& a) {
+  if (!IsCluster()) throw OpError{EACCES, "set_quota needs a cluster session"};
+  std::string name = a.Str("user", 256);
+  Stmt u = db_.Prepare("SELECT id FROM users WHERE name=?1");
+  u.Bind(1, name);
+  if (!u.Step()) throw OpError{ENOENT, "no user " + name};
+  const std::string id = u.Text(0);
+  if (auto bytes = a.OptInt("bytes", 0, INT64_MAX)) {
+    Stmt st = db_.Prepare("INSERT OR REPLACE INTO quotas(owner, bytes) VALUES(?1,?2)");
+    st.Bind(1, id).Bind(2, *bytes).Run();
+  } else {
+    Stmt st = db_.Prepare("DELETE FROM quotas WHERE owner=?1");
+    st.Bind(1, id).Run();
+  }
+  std::optional<int64_t> q = QuotaOf(id);
+  return Json{{"user_id", id},
+              {"used_bytes", UsedBytes(id)},
+              {"quota_bytes", q ? Json(*q) : Json(nullptr)}};
+}
 
 void StoreOps::DeleteVersions(int64_t ino, const std::optional<std::string>& only_version) {
   std::vector<std::string> ids;
@@ -124,6 +181,10 @@ Json StoreOps::BeginVersion(const Args& a, const Args& gen) {
   // version id, which they learn only from this reply.
   std::string wrapped = a.OptStr("wrapped_key", kMaxWrappedKey).value_or("");
   bool is_inline = a.Bool("inline", false);
+  // The size the client means to store: charged to its usage while the version is pending.
+  const int64_t declared = a.OptInt("size", 0, INT64_MAX).value_or(0);
+  const int64_t used = UsedBytes(user_);
+  CheckQuota(used, used + declared, gen);
   std::string id = gen.Str("version", 64);
   CheckHexId(id, "version id");
   const Json& placed = gen.Array("shards", kMaxShards);
@@ -132,8 +193,9 @@ Json StoreOps::BeginVersion(const Args& a, const Args& gen) {
   }
   Stmt ins = db_.Prepare(
       "INSERT INTO versions(id, inode, owner, size, segment_size, k, m, wrapped_key, state, "
-      "inline, created) VALUES(?1,?2,?3,0,?4,?5,?6,?7,'pending',?8,?9)");
+      "inline, created) VALUES(?1,?2,?3,?10,?4,?5,?6,?7,'pending',?8,?9)");
   ins.Bind(1, id).Bind(2, n.id).Bind(3, user_).Bind(4, segment_size).Bind(5, k).Bind(6, m);
+  ins.Bind(10, declared);
   ins.Bind(7, wrapped).Bind(8, is_inline ? std::optional<std::string>("") : std::nullopt);
   ins.Bind(9, now_).Run();
   Json shards = Json::array();
@@ -167,6 +229,11 @@ Json StoreOps::CommitVersion(const Args& a, const Args& gen) {
   auto v = FindVersion(db_, vid);
   if (n.version != expected) {
     throw OpError{ESTALE, "the file changed since this version began (compare-and-swap failed)"};
+  }
+  {
+    // The replaced version goes, the pending one takes its real size.
+    const int64_t used = UsedBytes(user_);
+    CheckQuota(used, used - VersionSize(db_, n.version) - VersionSize(db_, vid) + size, gen);
   }
   if (v->is_inline) {
     std::string content = a.Str("content", kMaxInline, true);
@@ -238,7 +305,7 @@ Json StoreOps::SwitchVersion(const Inode& n, const std::string& vid, int64_t siz
 
 // Equivalent to begin_version(inline) + commit_version, in one entry: the version row ends up
 // exactly as those two would leave it (config k, m and segment size; created = now).
-Json StoreOps::WriteInline(const Args& a) {
+Json StoreOps::WriteInline(const Args& a, const Args& gen) {
   Inode n = FileForWrite(a);
   CheckRegularFile(n);
   std::string vid = a.Str("version", kClientVersionIdLen);
@@ -254,6 +321,10 @@ Json StoreOps::WriteInline(const Args& a) {
   if (FindVersion(db_, vid)) throw OpError{EEXIST, "a version " + vid + " already exists"};
   if (n.version != expected) {
     throw OpError{ESTALE, "the file changed since this write began (compare-and-swap failed)"};
+  }
+  {
+    const int64_t used = UsedBytes(user_);
+    CheckQuota(used, used - VersionSize(db_, n.version) + size, gen);
   }
   const ClusterConfig& cfg = store_->config();
   Stmt ins = db_.Prepare(
@@ -453,7 +524,11 @@ Json StoreOps::Statfs(const Args&) {
   const ClusterConfig& cfg = store_->config();
   int64_t usable_total = total / (cfg.k + cfg.m) * cfg.k;
   int64_t usable_free = free / (cfg.k + cfg.m) * cfg.k;
+  std::optional<int64_t> quota = QuotaOf(user_);
   return Json{{"total_bytes", usable_total},
+              {"used_bytes", UsedBytes(user_)},
+              // null: the service fills in its default quota (0 = none)
+              {"quota_bytes", quota ? Json(*quota) : Json(nullptr)},
               {"free_bytes", usable_free},
               {"raw_total_bytes", total},
               {"raw_free_bytes", free},

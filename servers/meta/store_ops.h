@@ -78,7 +78,8 @@ class StoreOps {
   Json BeginVersion(const Args& a, const Args& gen);
   Json CommitVersion(const Args& a, const Args& gen);
   Json RenewPending(const Args& a);
-  Json WriteInline(const Args& a);
+  Json WriteInline(const Args& a, const Args& gen);
+  Json SetQuota(const Args& a);
   Json GetVersion(const Args& a);
   Json ReportShard(const Args& a);
   Json ReportServer(const Args& a);
@@ -132,6 +133,12 @@ class StoreOps {
   void DeleteVersions(int64_t ino, const std::optional<std::string>& only_version);
   void Touch(int64_t ino, bool mtime, bool ctime);
   bool IsCluster() const { return user_ == kClusterUser; }
+  // Storage accounting (store_data.cc): bytes of `owner`'s versions, committed and pending.
+  int64_t UsedBytes(const std::string& owner);
+  // The per-user quota set by set_quota, if any (0: none, whatever the default).
+  std::optional<int64_t> QuotaOf(const std::string& owner);
+  // EDQUOT if usage grows from `before` to `after` past the caller's quota.
+  void CheckQuota(int64_t before, int64_t after, const Args& gen);
   // Queues every committed version with a shard on `server` for repair. With mark_missing
   // (the server was declared lost, or its storage was wiped) those shards are marked missing;
   // without (the server is draining) they stay readable until the repairer has moved them.

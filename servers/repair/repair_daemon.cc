@@ -270,6 +270,13 @@ Status RepairDaemon::RepairVersion(const Json& item) {
   cluster::RebuildRequest req;
   req.layout = &layout;
   req.token = item.value("token", "");
+  // New shards go under chunk ids of the scope the metadata service handed out for this
+  // rebuild; its token writes nothing else.
+  const std::string scope = item.value("rebuild_scope", "");
+  req.write_token = item.value("rebuild_token", "");
+  if (scope.empty() || req.write_token.empty()) {
+    return Status(EPROTO, "repair item without a rebuild scope and token");
+  }
   req.sources.resize(k + m);
   std::set<uint64_t> holding;  // servers keeping a good shard of this version
   std::vector<int> lost;
@@ -311,7 +318,7 @@ Status RepairDaemon::RepairVersion(const Json& item) {
     p.index = lost[i];
     p.server = candidates[i].second->id;
     p.address = candidates[i].second->address;
-    VFS_ASSIGN_OR_RETURN(p.chunk, crypto::RandomHexId(16));
+    p.chunk = crypto::ScopedChunkId(scope, lost[i]);
     req.targets.push_back(std::move(p));
   }
   uint64_t moved = 0;
@@ -351,7 +358,7 @@ Status RepairDaemon::RepairVersion(const Json& item) {
     if (r.status().code() == ENOENT) {
       // The version was replaced or deleted meanwhile: the new chunks are nobody's.
       for (const cluster::RebuiltShard& s : out.shards) {
-        if (s.ok) (void)transport_.Delete(s.where, req.token).get();
+        if (s.ok) (void)transport_.Delete(s.where, req.write_token).get();
       }
       return Status::Ok();
     }

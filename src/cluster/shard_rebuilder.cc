@@ -48,7 +48,7 @@ Result<RebuildOutcome> RebuildShards(ShardTransport* transport, ServerHealth* he
     if (t.out.index < 0 || t.out.index >= k + m) return InvalidArgument("rebuild: bad index");
     need_parity |= t.out.index >= k;
     t.index = std::make_unique<ShardIndexBuilder>(block0);
-    auto up = transport->BeginUpload(t.out.where, req.token, object_size);
+    auto up = transport->BeginUpload(t.out.where, req.write_token, object_size);
     if (!up.ok()) {
       Fail(t, health, up.status());
       continue;

@@ -35,7 +35,8 @@ struct RebuildRequest {
   const SegmentLayout* layout = nullptr;
   std::vector<ShardSource> sources;     // k + m in index order; empty root = known bad
   std::vector<ShardPlacement> targets;  // shards to rebuild, at their new homes
-  std::string token;                    // data token of the owner: read + write
+  std::string token;                    // data token of the owner: reads the sources
+  std::string write_token;              // writes the targets: scoped to their chunk ids
   ReaderOptions reader;
   // Called with the bytes moved after each segment; returning an error stops the rebuild
   // (e.g. the repair daemon shutting down). Used for rate limiting and progress.

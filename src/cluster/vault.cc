@@ -672,7 +672,8 @@ Result<Attr> Vault::WriteContentOnce(const Attr& attr, uint64_t size, const Plai
   if (is_inline) {
     VFS_ASSIGN_OR_RETURN(vid, crypto::RandomHexId(16));
   } else {
-    json args = {{"ino", attr.ino}};
+    // The size is charged to our storage usage (and quota) while the upload is pending.
+    json args = {{"ino", attr.ino}, {"size", size}};
     if (options.create) args["new_entry"] = new_entry;
     VFS_ASSIGN_OR_RETURN(begin, meta_->Call("begin_version", args));
     VFS_ASSIGN_OR_RETURN(vid, Field<std::string>(begin, "version"));

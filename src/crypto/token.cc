@@ -78,8 +78,24 @@ Result<std::string> TokenKey(std::string_view server_secret, std::string_view au
 
 std::string_view TokenAudience(std::string_view token) {
   auto parts = Split(token.substr(0, std::min<size_t>(token.size(), 512)), '.');
-  if (parts.size() != 7 || parts[0] != kVersion || !ValidName(parts[1], 1, 16)) return {};
+  if ((parts.size() != 7 && parts.size() != 8) || parts[0] != kVersion ||
+      !ValidName(parts[1], 1, 16)) {
+    return {};
+  }
   return parts[1];
+}
+
+std::string ScopedChunkId(std::string_view scope, int index) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(scope);
+  id += kHex[(index >> 4) & 0xf];
+  id += kHex[index & 0xf];
+  return id;
+}
+
+bool ScopeCovers(std::string_view scope, std::string_view chunk) {
+  return !scope.empty() && chunk.size() == scope.size() + 2 &&
+         chunk.substr(0, scope.size()) == scope && ValidHex(chunk.substr(scope.size()), 2);
 }
 
 Result<std::string> SignToken(const TokenClaims& c, std::string_view secret) {
@@ -88,11 +104,13 @@ Result<std::string> SignToken(const TokenClaims& c, std::string_view secret) {
   if (!ValidName(c.user, 1, 64)) return InvalidArgument("token user id is malformed");
   if (!ValidHex(c.token_id, 64)) return InvalidArgument("token id is malformed");
   if (c.expires_at <= 0) return InvalidArgument("token expiry must be positive");
+  if (!ValidHex(c.scope, kMaxTokenScope)) return InvalidArgument("token scope is malformed");
   char rights[16];
   auto r = std::to_chars(rights, rights + sizeof(rights), c.rights, 16);
   std::string payload = std::string(kVersion) + "." + c.audience + "." + c.user + "." +
                         std::string(rights, r.ptr) + "." + std::to_string(c.expires_at) + "." +
                         c.token_id;
+  if (!c.scope.empty()) payload += "." + c.scope;
   return payload + "." + HexEncode(HmacSha256(MacKey(secret), payload));
 }
 
@@ -102,10 +120,13 @@ Result<TokenClaims> VerifyToken(std::string_view token, std::string_view secret,
   if (secret.empty()) return PermissionDenied("no token key to verify with");
   if (token.size() > 512) return InvalidArgument("token too long");
   auto parts = Split(token, '.');
-  if (parts.size() != 7 || parts[0] != kVersion) return InvalidArgument("token is malformed");
+  // 7 parts, or 8 with a scope before the MAC.
+  if ((parts.size() != 7 && parts.size() != 8) || parts[0] != kVersion) {
+    return InvalidArgument("token is malformed");
+  }
   size_t mac_pos = token.rfind('.');
   std::string_view payload = token.substr(0, mac_pos);
-  auto mac = HexDecode(parts[6]);
+  auto mac = HexDecode(parts.back());
   if (!mac.ok()) return InvalidArgument("token is malformed");
   // MAC first, in constant time, before trusting any field.
   if (!ConstantTimeEquals(*mac, HmacSha256(MacKey(secret), payload))) {
@@ -115,6 +136,12 @@ Result<TokenClaims> VerifyToken(std::string_view token, std::string_view secret,
   c.audience = std::string(parts[1]);
   c.user = std::string(parts[2]);
   c.token_id = std::string(parts[5]);
+  if (parts.size() == 8) {
+    c.scope = std::string(parts[6]);
+    if (c.scope.empty() || !ValidHex(c.scope, kMaxTokenScope)) {
+      return InvalidArgument("token is malformed");
+    }
+  }
   auto rr = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), c.rights, 16);
   auto er = std::from_chars(parts[4].data(), parts[4].data() + parts[4].size(), c.expires_at);
   if (rr.ec != std::errc() || rr.ptr != parts[3].data() + parts[3].size() || er.ec != std::errc() ||

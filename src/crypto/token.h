@@ -8,6 +8,8 @@
 //
 // Wire form (ASCII, safe in JSON and headers):
 //   v1.<audience>.<user>.<rights hex>.<expires unix s>.<token id>.<mac hex>
+//   v1.<audience>.<user>.<rights hex>.<expires unix s>.<token id>.<scope>.<mac hex>
+// The second form carries a chunk scope (below); the MAC covers it, so it cannot be dropped.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,12 @@ struct TokenClaims {
   uint32_t rights = 0;
   int64_t expires_at = 0;  // unix seconds
   std::string token_id;    // [0-9a-f]{0,64}; lets a session be named and revoked
+  // Chunk scope, [0-9a-f]{0,62}. Empty: the token covers the user's whole namespace. Set: it
+  // covers only the chunk ids ScopedChunkId(scope, 0..255) (ScopeCovers), and lists nothing.
+  // The metadata service issues write rights only with a scope: the chunk ids of one upload
+  // (begin_version) or of one rebuild (repair_list) share it, so a write token stores nothing
+  // but the objects the service handed out.
+  std::string scope;
 };
 
 // The token key of `audience` (one of kAudience*), derived from the server secret with HKDF
@@ -48,6 +56,16 @@ Result<std::string> TokenKey(std::string_view server_secret, std::string_view au
 // The audience a token claims, read without checking anything (to pick the key to verify it
 // with); "" for a malformed token.
 std::string_view TokenAudience(std::string_view token);
+
+// Longest scope; a scoped chunk id is the scope and two hex digits of the shard index.
+constexpr size_t kMaxTokenScope = 62;
+
+// The chunk id of shard `index` (0..255) under `scope`.
+std::string ScopedChunkId(std::string_view scope, int index);
+
+// True if `chunk` is ScopedChunkId(scope, i) for some i. A non-empty scope never covers
+// anything else; the caller treats an empty scope as "no restriction".
+bool ScopeCovers(std::string_view scope, std::string_view chunk);
 
 // `key` is the audience's token key (TokenKey). EINVAL if a field breaks its alphabet or
 // length rules.

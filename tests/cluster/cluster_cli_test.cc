@@ -606,8 +606,9 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
   auto dl = data.Download(*addr, bob_token, chunk).get();
   EXPECT_FALSE(dl.ok());
   EXPECT_EQ(data.Delete(*addr, bob_token, chunk).get().code() == 0, false);
+  // Bob's write token names only the chunk ids of his own upload (issue 20 item 5).
   auto up = data.Upload(*addr, bob_token, chunk, "overwrite").get();
-  ASSERT_TRUE(up.ok());  // lands in bob's own namespace, not alice's
+  EXPECT_EQ(up.status().code(), EACCES);
   auto back = Cli({"get", "/alice-only", Local("alice-only.back")});
   ASSERT_EQ(back.exit_code, 0) << back.err;
   EXPECT_EQ(FileSha256(Local("alice-only.back")), FileSha256(Local("alice-only")));

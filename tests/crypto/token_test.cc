@@ -190,5 +190,52 @@ TEST(Token, SignRefusesInvalidClaims) {
   EXPECT_EQ(SignToken(c, kSecret).status().code(), EINVAL);
 }
 
+TEST(Token, ScopeRoundTripsAndIsCoveredByTheMac) {
+  TokenClaims c = Claims();
+  c.rights = kRightWrite;
+  c.scope = "0123456789abcdef0123456789abcd";
+  const std::string token = Sign(c);
+  auto v = VerifyToken(token, kSecret, "data", kRightWrite, kNow);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->scope, c.scope);
+  // An unscoped token keeps the 7-part form, so its scope reads back empty.
+  EXPECT_EQ(VerifyToken(Sign(), kSecret, "data", 0, kNow)->scope, "");
+  // Dropping or changing the scope breaks the MAC: a scoped token can't be widened.
+  const size_t mac = token.rfind('.');
+  const size_t scope = token.rfind('.', mac - 1);
+  std::string dropped = token.substr(0, scope) + token.substr(mac);
+  EXPECT_EQ(VerifyToken(dropped, kSecret, "data", kRightWrite, kNow).status().code(), EACCES);
+  std::string changed = token;
+  changed[scope + 1] = changed[scope + 1] == '0' ? '1' : '0';
+  EXPECT_EQ(VerifyToken(changed, kSecret, "data", kRightWrite, kNow).status().code(), EACCES);
+  // Malformed scopes under a valid MAC are refused too.
+  const std::string exp = std::to_string(kNow + 600);
+  for (const std::string& p :
+       {"v1.data.alice.2." + exp + ".00.", "v1.data.alice.2." + exp + ".00.XY",
+        "v1.data.alice.2." + exp + ".00." + std::string(63, 'a'),
+        "v1.data.alice.2." + exp + ".00.ab.cd"}) {
+    EXPECT_EQ(VerifyToken(SignRaw(p), kSecret, "data", 0, kNow).status().code(), EINVAL) << p;
+  }
+  c.scope = "NOTHEX";
+  EXPECT_EQ(SignToken(c, kSecret).status().code(), EINVAL);
+  c.scope = std::string(kMaxTokenScope + 1, 'a');
+  EXPECT_EQ(SignToken(c, kSecret).status().code(), EINVAL);
+}
+
+TEST(Token, ScopeCoversExactlyItsChunkIds) {
+  const std::string scope = "00112233445566778899aabbccddee";
+  EXPECT_EQ(ScopedChunkId(scope, 0), scope + "00");
+  EXPECT_EQ(ScopedChunkId(scope, 13), scope + "0d");
+  EXPECT_EQ(ScopedChunkId(scope, 255), scope + "ff");
+  for (int i : {0, 1, 13, 63, 255}) EXPECT_TRUE(ScopeCovers(scope, ScopedChunkId(scope, i)));
+  EXPECT_FALSE(ScopeCovers(scope, scope));                         // no index
+  EXPECT_FALSE(ScopeCovers(scope, scope + "0"));                   // half an index
+  EXPECT_FALSE(ScopeCovers(scope, scope + "000"));                 // too long
+  EXPECT_FALSE(ScopeCovers(scope, scope + "0D"));                  // not lowercase hex
+  EXPECT_FALSE(ScopeCovers(scope, scope + "/."));                  // not hex at all
+  EXPECT_FALSE(ScopeCovers(scope, "1" + scope.substr(1) + "00"));  // another scope
+  EXPECT_FALSE(ScopeCovers("", "00"));  // empty scope covers nothing here
+}
+
 }  // namespace
 }  // namespace vaultfs::crypto

@@ -63,6 +63,37 @@ class DataServerTest : public ::testing::Test {
   DataClient client_;
 };
 
+// A write token the metadata service hands out names a chunk scope: it stores, reads and
+// deletes only ScopedChunkId(scope, i) and lists nothing (issue 20 item 5).
+TEST_F(DataServerTest, ScopedTokenReachesOnlyItsChunkIds) {
+  const std::string scope = "0123456789abcdef0123456789abcd";
+  const std::string other = "fedcba9876543210fedcba98765432";
+  const std::string tok = server_.Token(
+      "alice", crypto::kRightWrite | crypto::kRightRead | crypto::kRightDelete, 3600, scope);
+  const std::string mine = crypto::ScopedChunkId(scope, 3);
+  ASSERT_TRUE(Put(mine, "shard 3", tok).ok());
+  EXPECT_EQ(*Get(mine, tok), "shard 3");
+  ASSERT_TRUE(Put("0b0b", "unscoped", Alice()).ok());
+  // Any other chunk id: refused before a byte is stored, the payload skipped.
+  for (const std::string& chunk :
+       {std::string("0b0b"), std::string("0c0c"), crypto::ScopedChunkId(other, 3), scope,
+        scope + "0", scope + "000", std::string(32, 'a')}) {
+    EXPECT_EQ(client_.Upload(server_.addr(), tok, chunk, "planted").get().status().code(), EACCES)
+        << chunk;
+    EXPECT_EQ(client_.Download(server_.addr(), tok, chunk).get().status().code(), EACCES) << chunk;
+    EXPECT_EQ(client_.Delete(server_.addr(), tok, chunk).get().code(), EACCES) << chunk;
+    EXPECT_EQ(client_.Verify(server_.addr(), tok, chunk).get().status().code(), EACCES) << chunk;
+  }
+  EXPECT_EQ(client_.List(server_.addr(), tok).get().status().code(), EACCES);
+  // The connection stays usable: the refused payloads were skipped, not parsed as requests.
+  EXPECT_EQ(*Get("0b0b"), "unscoped");
+  auto all = client_.List(server_.addr(), Alice()).get();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->entries.size(), 2u);
+  ASSERT_TRUE(client_.Delete(server_.addr(), tok, mine).get().ok());
+  EXPECT_EQ(Get(mine).status().code(), ENOENT);
+}
+
 TEST_F(DataServerTest, RoundTripsSmallAndOddSizes) {
   for (size_t size : {0u, 1u, 4097u, (1u << 20) + 3u, (3u << 20) + 1u}) {
     std::string data = PatternBytes(size, size);

@@ -137,8 +137,10 @@ std::vector<std::string> TestServer::TempFiles() const {
   return out;
 }
 
-std::string TestServer::Token(const std::string& user, uint32_t rights, int64_t ttl_s) const {
+std::string TestServer::Token(const std::string& user, uint32_t rights, int64_t ttl_s,
+                              const std::string& scope) const {
   crypto::TokenClaims c;
+  c.scope = scope;
   c.audience = "data";
   c.user = user;
   c.rights = rights;

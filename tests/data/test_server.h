@@ -49,7 +49,7 @@ class TestServer {
 
   // A data token for `user` signed with this server's secret.
   std::string Token(const std::string& user, uint32_t rights = crypto::kRightAll,
-                    int64_t ttl_s = 3600) const;
+                    int64_t ttl_s = 3600, const std::string& scope = "") const;
 
  private:
   std::string root_, storage_, secret_, secret_file_, port_file_, log_file_;

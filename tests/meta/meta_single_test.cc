@@ -391,6 +391,14 @@ TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
                                     crypto::UnixNow());
   ASSERT_TRUE(claims.ok()) << claims.status().ToString();
   EXPECT_EQ(claims->user, u.id);
+  // The write token names this upload's chunk ids and nothing else (issue 20 item 5).
+  EXPECT_EQ(claims->rights, crypto::kRightWrite);
+  ASSERT_FALSE(claims->scope.empty());
+  for (const Json& s : shards) {
+    EXPECT_TRUE(crypto::ScopeCovers(claims->scope, s["chunk"].get<std::string>())) << s.dump();
+    EXPECT_EQ(s["chunk"].get<std::string>(),
+              crypto::ScopedChunkId(claims->scope, s["index"].get<int>()));
+  }
   std::string v1 = (*b1)["version"];
 
   auto commit = [&](const std::string& v, Json expected, int ok_shards) {
@@ -417,6 +425,20 @@ TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
   ASSERT_TRUE(rep.ok());
   ASSERT_EQ((*rep)["items"].size(), 1u);
   EXPECT_EQ((*rep)["items"][0]["version"], v1);
+  {
+    // A rebuild reads with an unscoped read token and writes under a fresh scope of its own.
+    const Json& item = (*rep)["items"][0];
+    auto read = crypto::VerifyToken(item["token"].get<std::string>(), cluster_->secret(), "data", 0,
+                                    crypto::UnixNow());
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(read->rights, crypto::kRightRead);
+    EXPECT_TRUE(read->scope.empty());
+    auto write = crypto::VerifyToken(item["rebuild_token"].get<std::string>(), cluster_->secret(),
+                                     "data", crypto::kRightWrite, crypto::UnixNow());
+    ASSERT_TRUE(write.ok()) << write.status().ToString();
+    EXPECT_EQ(write->scope, item["rebuild_scope"].get<std::string>());
+    EXPECT_NE(write->scope, claims->scope);
+  }
 
   auto gv = c.Call("get_version", {{"ino", f}});
   ASSERT_TRUE(gv.ok());
@@ -1007,6 +1029,130 @@ TEST(MetaTransportSecurity, InsecureServesPlainTcpAndMissingChoiceRefusesToStart
   EXPECT_EQ(run({"--insecure", "--tls-ca", plain.dir() + "/ca.pem"}, &out), 1) << out;
   EXPECT_NE(out.find("cannot be combined"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(data));
+}
+
+// Issue 20 item 5: the service counts each user's stored bytes (committed versions plus the
+// sizes pending ones declared) and, under a quota, refuses growth with EDQUOT; shrinking and
+// deleting always work. Only a cluster session sets a quota.
+TEST_F(MetaSingleTest, StorageIsCountedPerUserAndAQuotaRefusesGrowth) {
+  User u = NewUser("quota-user");
+  User other = NewUser("quota-other");
+  auto& c = *u.c;
+  auto statfs = [](MetaClient& mc) {
+    auto s = mc.Call("statfs", Json::object());
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? *s : Json::object();
+  };
+  auto used = [&](MetaClient& mc) { return statfs(mc).value("used_bytes", int64_t{-1}); };
+  auto file = [&](const std::string& name) {
+    return Ino(c.Call("create", {{"parent", u.root}, {"key", K(name)}, {"name", "n"}}));
+  };
+  int vcount = 0;
+  auto write_inline = [&](int64_t ino, int64_t size) {
+    auto attr = c.Call("getattr", {{"ino", ino}});
+    Json expected = attr.ok() ? (*attr)["attr"]["version"] : Json(nullptr);
+    char vid[33];
+    std::snprintf(vid, sizeof(vid), "%032x", 0xabc000 + ++vcount);
+    return c.Call("write_inline", {{"ino", ino},
+                                   {"version", vid},
+                                   {"expected", expected},
+                                   {"size", size},
+                                   {"content", "00"},
+                                   {"wrapped_key", "wk"}});
+  };
+  auto commit = [&](int64_t ino, const Json& version, int64_t size) {
+    Json sh = Json::array();
+    for (int i = 0; i < 14; ++i) {
+      sh.push_back({{"index", i}, {"state", "ok"}, {"root", std::string(64, 'a')}});
+    }
+    return c.Call("commit_version", {{"ino", ino},
+                                     {"version", version},
+                                     {"expected", nullptr},
+                                     {"size", size},
+                                     {"shards", sh}});
+  };
+  EXPECT_EQ(used(c), 0);
+  const int64_t f = file("f"), g = file("g"), h = file("h");
+  ASSERT_TRUE(write_inline(f, 1000).ok());
+  EXPECT_EQ(used(c), 1000);
+  auto bg = c.Call("begin_version", {{"ino", g}, {"wrapped_key", "wk"}, {"size", 5000}});
+  ASSERT_TRUE(bg.ok()) << bg.status().ToString();
+  EXPECT_EQ(used(c), 6000);  // a pending upload counts what it declared
+  EXPECT_EQ(used(*other.c), 0);
+  EXPECT_EQ(statfs(c)["quota_bytes"], 0);  // this node runs without a default quota
+
+  crypto::TokenClaims cl{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "00"};
+  auto ct = crypto::SignToken(cl, cluster_->secret());
+  ASSERT_TRUE(ct.ok());
+  const std::vector<std::string> node_tls = cluster_->TlsArgs(0);
+  ASSERT_EQ(node_tls.size(), 6u);
+  auto node_id = tls::LoadIdentity(node_tls[1], node_tls[3], node_tls[5]);
+  ASSERT_TRUE(node_id.ok()) << node_id.status().ToString();
+  auto node_ctx = tls::TlsContext::Client(*node_id);
+  ASSERT_TRUE(node_ctx.ok());
+  auto admin = cluster_->Client(MetaClientOptions{.tls = *node_ctx});
+  admin->SetSession(*ct);
+  EXPECT_ERRNO(c.Call("set_quota", {{"user", "quota-user"}, {"bytes", 1u << 30}}), EACCES);
+  EXPECT_ERRNO(admin->Call("set_quota", {{"user", "nobody-by-this-name"}, {"bytes", 1}}), ENOENT);
+  EXPECT_ERRNO(admin->Call("set_quota", {{"user", "quota-user"}, {"bytes", -1}}), EINVAL);
+  auto sq = admin->Call("set_quota", {{"user", "quota-user"}, {"bytes", 8000}});
+  ASSERT_TRUE(sq.ok()) << sq.status().ToString();
+  EXPECT_EQ((*sq)["used_bytes"], 6000);
+  EXPECT_EQ(statfs(c)["quota_bytes"], 8000);
+  EXPECT_EQ(statfs(*other.c)["quota_bytes"], 0);
+
+  // 6000 + 3000 > 8000: refused before anything is placed.
+  EXPECT_ERRNO(c.Call("begin_version", {{"ino", h}, {"wrapped_key", "wk"}, {"size", 3000}}),
+               EDQUOT);
+  EXPECT_EQ(used(c), 6000);
+  // The commit is charged its real size: 1000 + 7500 > 8000.
+  EXPECT_ERRNO(commit(g, (*bg)["version"], 7500), EDQUOT);
+  ASSERT_TRUE(commit(g, (*bg)["version"], 5000).ok());
+  EXPECT_EQ(used(c), 6000);
+  // Replacing a version counts the difference: 6000 - 1000 + 3000 is exactly the quota.
+  ASSERT_TRUE(write_inline(f, 3000).ok());
+  EXPECT_EQ(used(c), 8000);
+  EXPECT_ERRNO(write_inline(f, 3001), EDQUOT);
+  EXPECT_ERRNO(write_inline(h, 1), EDQUOT);
+  // Shrinking and deleting always work, even at the limit.
+  ASSERT_TRUE(write_inline(f, 10).ok());
+  EXPECT_EQ(used(c), 5010);
+  ASSERT_TRUE(c.Call("unlink", {{"parent", u.root}, {"key", K("g")}}).ok());
+  EXPECT_EQ(used(c), 10);
+  // Without "bytes" the user is back on the default: no limit on this node.
+  ASSERT_TRUE(admin->Call("set_quota", {{"user", "quota-user"}}).ok());
+  EXPECT_TRUE(
+      c.Call("begin_version", {{"ino", h}, {"wrapped_key", "wk"}, {"size", 1ll << 40}}).ok());
+  EXPECT_EQ(used(c), 10 + (1ll << 40));
+  EXPECT_EQ(used(*other.c), 0);
+}
+
+// --default-quota applies to every user without a quota of their own.
+TEST(MetaDefaultQuota, AppliesToEveryUser) {
+  MetaCluster cluster(1, /*single=*/true);
+  cluster.SetExtraArgs({"--default-quota", "4096"});
+  Status st = cluster.StartAll();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto c = cluster.Client();
+  ASSERT_TRUE(c->Call("register", {{"user", "dq"},
+                                   {"salt", "00112233"},
+                                   {"kdf", {{"alg", "scrypt"}, {"n", 16384}}},
+                                   {"auth_key", kAuth},
+                                   {"wrapped_master_key", "w"}})
+                  .ok());
+  auto l = c->Login("dq", kAuth);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  const int64_t root = (*l)["root"];
+  auto f = c->Call("create", {{"parent", root}, {"key", K("f")}, {"name", "n"}});
+  ASSERT_TRUE(f.ok());
+  const int64_t ino = (*f)["attr"]["ino"];
+  auto s = c->Call("statfs", Json::object());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)["quota_bytes"], 4096);
+  EXPECT_ERRNO(c->Call("begin_version", {{"ino", ino}, {"wrapped_key", "wk"}, {"size", 4097}}),
+               EDQUOT);
+  EXPECT_TRUE(c->Call("begin_version", {{"ino", ino}, {"wrapped_key", "wk"}, {"size", 4096}}).ok());
+  EXPECT_EQ((*c->Call("statfs", Json::object()))["used_bytes"], 4096);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 //   CaptureShowsNoSecrets          loopback capture of register/login/put/get/ls and a scrub
 //   ForeignCertificatesAreRefused  other-CA and missing client certificates, other-CA trust
 //   ThousandWrongPasswords         login throttling without locking out others
+//   WriteTokenStoresOnlyTheChunksOfItsUpload  write tokens are bound to their upload
 //   ReplayedDataRequestIsRefused   a recorded upload replayed into a new connection
 //   ServerFilesOpenOnlyTheirAudience  a data server's and the repairer's key files (and node
 //                                  certificates) cannot make a user session (issue 20 item 4)
@@ -29,6 +30,7 @@
 #include <set>
 #include <thread>
 
+#include "src/cluster/data_client.h"
 #include "src/cluster/meta_client.h"
 #include "src/cluster/vault.h"
 #include "src/common/data_protocol.h"
@@ -666,6 +668,54 @@ TEST_F(SecurityTest, ServerFilesOpenOnlyTheirAudience) {
 
 // Replaces data server `id` by a copy listening elsewhere behind a recording proxy on its
 // address; restores the original on destruction.
+// Issue 20 item 5: the write token of an upload stores only the chunk ids the metadata
+// service handed out for it. Before, it covered the user's whole folder on every server: any
+// chunk id of the user's choosing was stored, and nobody ever learned of it.
+TEST_F(SecurityTest, WriteTokenStoresOnlyTheChunksOfItsUpload) {
+  TestCluster* c = tls_;
+  const Markers m;
+  auto reg = c->Vaultfs({"register", m.user}, m.user, m.password);
+  ASSERT_EQ(reg.exit_code, 0) << reg.err;
+  cluster::Vault vault(c->config());
+  ASSERT_TRUE(vault.Login(m.user, m.password).ok());
+  auto root = vault.Resolve("/");
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  auto file = vault.Create(root->ino, "bound", 0644);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  auto begun = vault.meta().Call("begin_version", {{"ino", file->ino}});
+  ASSERT_TRUE(begun.ok()) << begun.status().ToString();
+  auto other = vault.meta().Call("begin_version", {{"ino", file->ino}});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  const std::string token = (*begun)["token"];
+  const Json& shard = (*begun)["shards"][0];
+  const int server = shard["server"];
+  auto addr = ParseHostPort(shard["address"].get<std::string>());
+  ASSERT_TRUE(addr.ok());
+  const std::string folder = c->DataStorage(server) + "/" + vault.user_id();
+  auto stored = [&](const std::string& chunk) {
+    return fs::exists(folder + "/" + chunk + ".chunk");
+  };
+  cluster::DataClient data(cluster::DataClientOptions{.tls = c->ClientTls()});
+
+  // A chunk id of the user's choosing, the other upload's chunk on this server, and the
+  // version id itself: all refused, nothing stored.
+  std::vector<std::string> foreign = {RandomHex(16), (*begun)["version"].get<std::string>()};
+  for (const Json& s : (*other)["shards"]) {
+    if (s["server"] == server) foreign.push_back(s["chunk"]);
+  }
+  for (const std::string& chunk : foreign) {
+    auto up = data.Upload(*addr, token, chunk, "planted").get();
+    EXPECT_EQ(up.status().code(), EACCES) << chunk << ": " << up.status().ToString();
+    EXPECT_FALSE(stored(chunk)) << chunk;
+  }
+  // Nor can it list the user's folder.
+  EXPECT_EQ(data.List(*addr, token).get().status().code(), EACCES);
+  // The upload's own chunk is stored.
+  auto up = data.Upload(*addr, token, shard["chunk"], "shard 0").get();
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_TRUE(stored(shard["chunk"]));
+}
+
 class ProxiedDataServer {
  public:
   ProxiedDataServer(TestCluster* c, int id) : c_(c), id_(id) {}
