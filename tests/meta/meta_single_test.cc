@@ -825,6 +825,7 @@ TEST_F(MetaSingleTest, SetattrSizeAboveTheLargestFileIsEfbig) {
   auto ok = u.c->Call("setattr", {{"ino", f}, {"size", max}});
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ((*ok)["attr"]["size"], max);
+}
 
 // meta.db holds every user's salt, auth-key hash and wrapped master key: a folder others may
 // enter would let any local account take it for an offline dictionary attack (issue 20).
