@@ -428,13 +428,14 @@ TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
   {
     // A rebuild reads with an unscoped read token and writes under a fresh scope of its own.
     const Json& item = (*rep)["items"][0];
-    auto read = crypto::VerifyToken(item["token"].get<std::string>(), cluster_->secret(), "data", 0,
-                                    crypto::UnixNow());
+    auto read = crypto::VerifyToken(item["token"].get<std::string>(), cluster_->TokenKey("data"),
+                                    "data", 0, crypto::UnixNow());
     ASSERT_TRUE(read.ok()) << read.status().ToString();
     EXPECT_EQ(read->rights, crypto::kRightRead);
     EXPECT_TRUE(read->scope.empty());
-    auto write = crypto::VerifyToken(item["rebuild_token"].get<std::string>(), cluster_->secret(),
-                                     "data", crypto::kRightWrite, crypto::UnixNow());
+    auto write =
+        crypto::VerifyToken(item["rebuild_token"].get<std::string>(), cluster_->TokenKey("data"),
+                            "data", crypto::kRightWrite, crypto::UnixNow());
     ASSERT_TRUE(write.ok()) << write.status().ToString();
     EXPECT_EQ(write->scope, item["rebuild_scope"].get<std::string>());
     EXPECT_NE(write->scope, claims->scope);
@@ -1082,17 +1083,7 @@ TEST_F(MetaSingleTest, StorageIsCountedPerUserAndAQuotaRefusesGrowth) {
   EXPECT_EQ(used(*other.c), 0);
   EXPECT_EQ(statfs(c)["quota_bytes"], 0);  // this node runs without a default quota
 
-  crypto::TokenClaims cl{"meta", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600, "00"};
-  auto ct = crypto::SignToken(cl, cluster_->secret());
-  ASSERT_TRUE(ct.ok());
-  const std::vector<std::string> node_tls = cluster_->TlsArgs(0);
-  ASSERT_EQ(node_tls.size(), 6u);
-  auto node_id = tls::LoadIdentity(node_tls[1], node_tls[3], node_tls[5]);
-  ASSERT_TRUE(node_id.ok()) << node_id.status().ToString();
-  auto node_ctx = tls::TlsContext::Client(*node_id);
-  ASSERT_TRUE(node_ctx.ok());
-  auto admin = cluster_->Client(MetaClientOptions{.tls = *node_ctx});
-  admin->SetSession(*ct);
+  auto admin = ClusterClient();
   EXPECT_ERRNO(c.Call("set_quota", {{"user", "quota-user"}, {"bytes", 1u << 30}}), EACCES);
   EXPECT_ERRNO(admin->Call("set_quota", {{"user", "nobody-by-this-name"}, {"bytes", 1}}), ENOENT);
   EXPECT_ERRNO(admin->Call("set_quota", {{"user", "quota-user"}, {"bytes", -1}}), EINVAL);
