@@ -81,7 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   DepthCounter counter;
-  const bool valid = json::sax_parse(text, &counter, json::input_format_t::json, false);
+  // strict: the whole text must be one JSON value, as ParseJson requires.
+  const bool valid = json::sax_parse(text, &counter, json::input_format_t::json, /*strict=*/true);
   auto r = vaultfs::ParseJson(text, bound);
   if (!valid) {
     Check(!r.ok(), "accepted text that is not valid JSON");
