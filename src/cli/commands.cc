@@ -731,6 +731,15 @@ Status CmdWeb(const GlobalOptions& g, const WebOptions& o) {
   so.listen = o.listen;
   so.port_file = o.port_file;
   so.insecure_http = o.insecure_http;
+  if (o.workers == 0 || o.max_connections < o.workers || o.max_per_address == 0) {
+    return InvalidArgument(
+        "--workers and --max-connections-per-address must be at least 1, "
+        "and --max-connections at least --workers");
+  }
+  so.limits.workers = o.workers;
+  so.limits.max_queued = o.max_connections - o.workers;
+  so.limits.max_per_address = o.max_per_address;
+  so.limits.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
   return web::Serve(config, so);
 }
 

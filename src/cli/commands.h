@@ -58,8 +58,12 @@ Status CmdUmount(const std::string& mountpoint, int wait_s);
 // browser's login page, never given here.
 struct WebOptions {
   std::string listen = "127.0.0.1:8080";
-  std::string port_file;       // write the bound port here (for --listen HOST:0)
-  bool insecure_http = false;  // allow a non-loopback --listen (plain HTTP)
+  std::string port_file;         // write the bound port here (for --listen HOST:0)
+  bool insecure_http = false;    // allow a non-loopback --listen (plain HTTP)
+  size_t workers = 16;           // connections served at once
+  size_t max_connections = 256;  // served and waiting; more are closed at once
+  size_t max_per_address = 64;   // served at once for one remote address
+  unsigned idle_timeout_s = 5;   // between two requests on one connection
 };
 Status CmdWeb(const GlobalOptions& g, const WebOptions& o);
 

@@ -115,6 +115,16 @@ int Run(int argc, char** argv) {
                 "allow a non-loopback --listen although passwords and files then cross the "
                 "network in clear (no TLS)");
   web->add_option("--port-file", wo.port_file, "write the port it listens on to this file");
+  web->add_option("--workers", wo.workers, "connections served at once")->capture_default_str();
+  web->add_option("--max-connections", wo.max_connections,
+                  "connections served or waiting for a worker; more are closed at once")
+      ->capture_default_str();
+  web->add_option("--max-connections-per-address", wo.max_per_address,
+                  "connections served at once for one remote address; more are closed at once")
+      ->capture_default_str();
+  web->add_option("--idle-timeout", wo.idle_timeout_s,
+                  "seconds a connection may stay idle between requests")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);

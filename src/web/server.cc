@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "src/common/log.h"
+#include "src/web/bounded_server.h"
 #include "src/web/gateway.h"
 #include "src/web/listen_address.h"
 
@@ -63,12 +64,7 @@ Status Serve(const ClusterConfig& config, const ServeOptions& options) {
   GatewayOptions gopts;
   gopts.loopback_hosts_only = loopback;
   Gateway gateway(config, gopts);
-  httplib::Server server;
-  int threads = options.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_keep_alive_timeout(5);
-  server.set_read_timeout(60);
-  server.set_write_timeout(60);
+  BoundedServer server(options.limits);
 
   int port = addr.port;
   if (port == 0) {

@@ -10,13 +10,14 @@
 
 #include "src/common/cluster_config.h"
 #include "src/common/status.h"
+#include "src/web/bounded_server.h"
 
 namespace vaultfs::web {
 
 struct ServeOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
   std::string port_file;                  // if set, the bound port is written here (tests)
-  int threads = 16;                       // HTTP worker threads
+  WebLimits limits;                       // workers, connection caps, timeouts
   bool insecure_http = false;             // allow a non-loopback listen address (no TLS)
 };
 
