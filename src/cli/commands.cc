@@ -726,16 +726,16 @@ Status CmdWeb(const GlobalOptions& g, const WebOptions& o) {
   // Before anything else: a refused address must not depend on cluster.json being at hand.
   VFS_ASSIGN_OR_RETURN(web::ListenAddress addr, web::ParseListenAddress(o.listen));
   VFS_RETURN_IF_ERROR(web::CheckListenAllowed(addr, o.insecure_http));
-  VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
-  web::ServeOptions so;
-  so.listen = o.listen;
-  so.port_file = o.port_file;
-  so.insecure_http = o.insecure_http;
   if (o.workers == 0 || o.max_connections < o.workers || o.max_per_address == 0) {
     return InvalidArgument(
         "--workers and --max-connections-per-address must be at least 1, "
         "and --max-connections at least --workers");
   }
+  VFS_ASSIGN_OR_RETURN(ClusterConfig config, LoadConfig(g));
+  web::ServeOptions so;
+  so.listen = o.listen;
+  so.port_file = o.port_file;
+  so.insecure_http = o.insecure_http;
   so.limits.workers = o.workers;
   so.limits.max_queued = o.max_connections - o.workers;
   so.limits.max_per_address = o.max_per_address;
