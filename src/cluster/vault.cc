@@ -738,18 +738,11 @@ Result<Attr> Vault::WriteContentOnce(const Attr& attr, uint64_t size, const Plai
   }
   options.attrs.AddTo(commit);
   const char* op = is_inline ? "write_inline" : "commit_version";
-  for (int attempt = 0;; ++attempt) {
-    auto r = meta_->Call(op, commit);
-    if (r.ok()) return Attr::FromJson((*r)["attr"]);
-    if (r.status().code() != ESTALE || !options.replace_newer || attempt >= 3) {
-      return r.status().Annotate("commit");
-    }
-    // Another client committed meanwhile; our content is complete, so it replaces theirs.
-    VFS_ASSIGN_OR_RETURN(Attr now, GetAttr(attr.ino));
-    VFS_LOG(kWarn) << "inode " << attr.ino << " was changed by another client while being written;"
-                   << " the last writer wins";
-    commit["expected"] = now.version.empty() ? json(nullptr) : json(now.version);
-  }
+  // Compare-and-swap on attr.version: a commit made elsewhere meanwhile answers ESTALE and is
+  // never replaced silently.
+  auto r = meta_->Call(op, commit);
+  if (!r.ok()) return r.status().Annotate("commit");
+  return Attr::FromJson((*r)["attr"]);
 }
 
 Result<std::unique_ptr<VersionReader>> Vault::OpenVersion(const Attr& attr) {

@@ -134,10 +134,6 @@ struct WriteOptions {
   // Applied atomically with the commit (the FUSE daemon sends a write's mtime and any
   // chmod/chown/utimens made while the file was open).
   AttrUpdate attrs;
-  // When another client committed since `attr.version`: replace its version anyway (last
-  // writer wins, as on NFS) instead of failing with ESTALE. Only for callers whose content
-  // does not depend on the version they started from.
-  bool replace_newer = false;
   std::function<void(uint64_t)> progress;
   // Restarts the reader at byte 0. With it, a commit whose pending version was expired (ETIME)
   // is uploaded again under a new version instead of failing.

@@ -410,9 +410,8 @@ Status OpenFiles::CommitLocked(FileState& f) {
   };
   o.attrs = f.pending;
   if (!o.attrs.mtime_ns) o.attrs.mtime_ns = f.write_mtime_ns;
-  // Compare-and-swap on the version this mount opened: a commit made elsewhere since then is
-  // never replaced silently (ESTALE below keeps this content as a conflict copy).
-  o.replace_newer = false;
+  // WriteContent compares and swaps on the version this mount opened: a commit made elsewhere
+  // since then is never replaced silently (ESTALE below keeps this content as a conflict copy).
   o.create = f.creating;
   auto a = vault_->WriteContent(f.base, f.size, source, o);
   if (!a.ok() && a.status().code() == ESTALE && !f.creating) {
