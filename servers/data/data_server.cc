@@ -25,17 +25,13 @@
 namespace vaultfs::data {
 namespace {
 
-constexpr size_t kReadBufSize = 64u << 10;
 constexpr size_t kMaxBufferedInput = 1u << 20;  // stop reading past this while busy
-// Past this many unread reply bytes a client that does not read stops being served.
-constexpr size_t kMaxQueuedReplies = 1u << 20;
-constexpr int kMaxCommitsPerConn = 8;  // unanswered uploads of one connection
+constexpr int kMaxCommitsPerConn = 8;           // unanswered uploads of one connection
 // Upload payloads are received into buffers of this size, each written with one write(2);
 // with at most kMaxUploadBuffers per connection, a connection holds <= 4 MiB of payload.
 constexpr size_t kUploadBufSize = 1u << 20;
 constexpr int kMaxUploadBuffers = 4;
 constexpr size_t kDownloadReadChunk = 256u << 10;
-constexpr size_t kDownloadMaxQueued = 1u << 20;   // bytes queued on the socket before pausing
 constexpr uint64_t kDownloadPrefetch = 4u << 20;  // readahead hint when a download starts
 
 uint32_t RightsFor(DataOp op) {
@@ -68,7 +64,8 @@ Status CheckScope(const std::string& scope, const DataRequest& req) {
   return Status::Ok();
 }
 
-std::string PeerName(uv_tcp_t* tcp) {
+// "IP:port" for the log (Connection::peer() is the address alone, for the per-address cap).
+std::string PeerName(const uv_tcp_t* tcp) {
   sockaddr_storage ss{};
   int len = sizeof(ss);
   if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
@@ -90,8 +87,8 @@ Status UvError(int rc, const std::string& what) {
   return Status(-rc, what + ": " + uv_strerror(rc));
 }
 
-// A fixed-capacity byte buffer whose tail can be handed to the socket for reading, so upload
-// payloads land in it without an extra copy. Aligned for O_DIRECT writes (chunk_store.h).
+// A fixed-capacity byte buffer that upload payload is copied into. Aligned for O_DIRECT writes
+// (chunk_store.h).
 struct ByteBuffer {
   struct Free {
     void operator()(char* p) const { std::free(p); }
@@ -141,8 +138,10 @@ struct Upload {
   std::pair<bool, std::string>* slot = nullptr;  // its place in Conn::slots
 };
 
-// One client connection. Owned by Impl::conns until closed; freed once its handle is closed
-// and no thread-pool job or write still refers to it (`pending`).
+// One client connection: the request state machine over a Connection, which owns the socket,
+// TLS and the bounds. Listed in Impl::conns until closed; freed once the loop has come back
+// around after the close (Impl::dead) and no thread-pool job or fs read refers to it
+// (`pending`), so code that closed it on the way may still look at it.
 struct Conn {
   enum class State {
     kHead,     // waiting for / parsing the next request head
@@ -152,26 +151,20 @@ struct Conn {
   };
 
   DataServer::Impl* srv = nullptr;
-  uv_tcp_t tcp{};
+  std::shared_ptr<Connection> io;
   std::string peer;
-  std::unique_ptr<tls::TlsEngine> tls;  // null on an --insecure server
   std::list<Conn*>::iterator self;
-  std::unique_ptr<char[]> readbuf{new char[kReadBufSize]};
   std::string in;  // received, not yet consumed input starts at in_pos
   size_t in_pos = 0;
   State state = State::kHead;
-  bool reading = false;
   bool closed = false;
-  bool handle_closed = false;
+  bool reaped = false;  // the loop came back around after the close
   bool close_after_flush = false;
-  int pending = 0;  // thread-pool jobs, fs requests and socket writes referring to this
-  int writes_inflight = 0;
-  uint64_t write_bytes = 0;  // bytes queued on the socket
-  uint64_t last_progress = 0;
+  int pending = 0;  // thread-pool jobs and fs reads referring to this
   DataRequest cur;  // the request being served
   std::string user;
 
-  // Upload receiving: `up` is the request being served while its payload arrives, straight
+  // Upload receiving: `up` is the request being served while its payload arrives, copied
   // into `fill`. Upload buffers (kUploadBufSize each) are recycled through `spare_bufs`; at
   // most kMaxUploadBuffers exist per connection, counting those still queued for the disk.
   Upload* up = nullptr;
@@ -204,11 +197,12 @@ struct Conn {
 struct DataServer::Impl {
   DataServerOptions opt;
   uv_loop_t loop{};
-  uv_tcp_t listener{};
+  std::unique_ptr<ConnectionListener> listener;
   uv_signal_t sigterm{}, sigint{};
-  uv_timer_t sweep{}, drain{};
+  uv_timer_t reaper{}, drain{};
   std::unique_ptr<ChunkStore> store;
   std::list<Conn*> conns;
+  std::vector<Conn*> dead;  // closed, waiting for the reaper
   bool draining = false;
   bool shut = false;
   int detached = 0;  // thread-pool jobs not tied to a connection
@@ -235,6 +229,7 @@ struct DataServer::Impl {
     w->req.data = w;
     if (c) {
       ++c->pending;
+      c->io->Touch();  // disk work for the client is no idleness
     } else {
       ++detached;
     }
@@ -242,6 +237,7 @@ struct DataServer::Impl {
         &loop, &w->req, [](uv_work_t* r) { static_cast<Work*>(r->data)->work(); },
         [](uv_work_t* r, int) {
           std::unique_ptr<Work> w(static_cast<Work*>(r->data));
+          if (w->conn && !w->conn->closed) w->conn->io->Touch();
           if (w->after) w->after();
           if (w->conn) {
             --w->conn->pending;
@@ -258,107 +254,19 @@ struct DataServer::Impl {
         nullptr, [fd, temp] { ChunkStore::Abandon(fd, temp); }, nullptr);
   }
 
-  struct WriteReq {
-    uv_write_t req{};
-    Conn* conn = nullptr;
-    std::string data;
-    std::unique_ptr<char[]> raw;
-    size_t len = 0;
-  };
-
+  // Replies and download bodies; Connection encrypts, queues and counts them.
   void Send(Conn* c, std::string data) {
-    auto* w = new WriteReq;
-    w->conn = c;
-    w->len = data.size();
-    w->data = std::move(data);
-    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->len));
-    StartWrite(c, w, b);
+    if (!c->closed) c->io->Send(std::move(data));
   }
 
-  // Writes what the TLS engine produced on its own (handshake records, alerts): no plaintext
-  // length to account for.
-  void SendTlsOutput(Conn* c) {
-    if (!c->tls->HasOutput() || c->closed) return;
-    auto* w = new WriteReq;
-    w->conn = c;
-    w->data = c->tls->TakeOutput();
-    w->req.data = w;
-    ++c->pending;
-    ++c->writes_inflight;
-    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &b, 1,
-                      [](uv_write_t* r, int status) {
-                        std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(r->data));
-                        w->conn->srv->OnWritten(w->conn, 0, status);
-                      });
-    if (rc != 0) {
-      --c->pending;
-      --c->writes_inflight;
-      delete w;
-    }
-  }
-
-  void SendRaw(Conn* c, std::unique_ptr<char[]> raw, size_t len) {
-    auto* w = new WriteReq;
-    w->conn = c;
-    w->len = len;
-    w->raw = std::move(raw);
-    uv_buf_t b = uv_buf_init(w->raw.get(), static_cast<unsigned>(len));
-    StartWrite(c, w, b);
-  }
-
-  void StartWrite(Conn* c, WriteReq* w, uv_buf_t b) {
-    if (c->tls != nullptr) {
-      // The record layer copies anyway; the plaintext can go at once. `len` stays the plain
-      // size, which is what the backpressure accounting counts.
-      Status st = c->tls->Send(std::string_view(b.base, b.len));
-      w->raw.reset();
-      w->data = c->tls->TakeOutput();
-      b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-      if (!st.ok()) {
-        delete w;
-        Close(c, "TLS: " + st.ToString());
-        return;
-      }
-    }
-    w->req.data = w;
-    ++c->pending;
-    ++c->writes_inflight;
-    c->write_bytes += w->len;
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &b, 1,
-                      [](uv_write_t* r, int status) {
-                        std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(r->data));
-                        Conn* c = w->conn;
-                        c->srv->OnWritten(c, w->len, status);
-                      });
-    if (rc != 0) {
-      --c->pending;
-      --c->writes_inflight;
-      c->write_bytes -= w->len;
-      delete w;
-      Close(c, "write failed: " + std::string(uv_strerror(rc)));
-    }
-  }
-
-  void OnWritten(Conn* c, size_t len, int status) {
-    --c->pending;
-    --c->writes_inflight;
-    c->write_bytes -= len;
-    c->last_progress = uv_now(&loop);
-    if (status < 0 && !c->closed) Close(c, "write failed: " + std::string(uv_strerror(status)));
-    if (c->closed) {
-      MaybeFree(c);
-      return;
-    }
-    if (c->close_after_flush && c->writes_inflight == 0) {
-      Close(c, "closing after reply");
-      MaybeFree(c);
-      return;
-    }
+  // The connection's output fell below low water after it was congested: take requests, or
+  // the download body, again.
+  void OnDrain(Conn* c) {
+    if (c->closed) return;
     if (c->dl_active) {
       PumpDownload(c);
-    } else if (c->state == Conn::State::kHead && c->write_bytes < kMaxQueuedReplies) {
-      Process(c);  // was paused by unread replies
+    } else if (c->state == Conn::State::kHead) {
+      Process(c);
     }
   }
 
@@ -395,8 +303,10 @@ struct DataServer::Impl {
 
   // ---- connection life cycle ----
 
+  // Reading pauses once enough input is buffered (or an upload has no buffer to receive
+  // into); Connection also pauses it while the connection's output is congested.
   void UpdateReading(Conn* c) {
-    if (c->closed) return;
+    if (c->closed || c->close_after_flush) return;
     bool want = false;
     switch (c->state) {
       case Conn::State::kHead:
@@ -404,74 +314,17 @@ struct DataServer::Impl {
         want = c->buffered() < kMaxBufferedInput;
         break;
       case Conn::State::kPayload:
-        want = c->fill.room() > 0;
+        want = c->fill.room() > 0 && c->buffered() < kMaxBufferedInput;
         break;
       case Conn::State::kDiscard:
         want = true;
         break;
     }
-    if (c->close_after_flush) want = false;
-    auto* s = reinterpret_cast<uv_stream_t*>(&c->tcp);
-    if (want && !c->reading) {
-      if (uv_read_start(
-              s,
-              [](uv_handle_t* h, size_t, uv_buf_t* b) {
-                Conn* c = static_cast<Conn*>(h->data);
-                if (c->tls == nullptr && c->state == Conn::State::kPayload && c->buffered() == 0 &&
-                    c->up && c->up->remaining > 0 && c->fill.room() > 0) {
-                  // Payload straight into the upload buffer, never past the payload's end.
-                  const size_t n =
-                      static_cast<size_t>(std::min<uint64_t>(c->fill.room(), c->up->remaining));
-                  *b = uv_buf_init(c->fill.data.get() + c->fill.size, static_cast<unsigned>(n));
-                } else {
-                  *b = uv_buf_init(c->readbuf.get(), kReadBufSize);
-                }
-              },
-              [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-                Conn* c = static_cast<Conn*>(s->data);
-                c->srv->OnRead(c, n, b);
-              }) == 0) {
-        c->reading = true;
-      }
-    } else if (!want && c->reading) {
-      uv_read_stop(s);
-      c->reading = false;
-    }
+    c->io->PauseReading(!want);
   }
 
-  void OnRead(Conn* c, ssize_t n, const uv_buf_t* b) {
-    if (n == 0 || c->closed) return;
-    if (n < 0) {
-      if (n == UV_EOF) {
-        if (c->buffered() > 0 || c->state == Conn::State::kPayload ||
-            c->state == Conn::State::kDiscard) {
-          VFS_LOG(kWarn) << "peer " << c->peer << ": connection ended inside a request";
-        }
-        Close(c, "peer closed");
-      } else {
-        Close(c, std::string("read error: ") + uv_strerror(static_cast<int>(n)));
-      }
-      return;
-    }
-    c->last_progress = uv_now(&loop);
-    if (b->base != c->readbuf.get()) {  // landed in fill (see the alloc callback)
-      c->fill.size += static_cast<size_t>(n);
-      c->up->remaining -= static_cast<uint64_t>(n);
-      OnPayloadBytes(c);
-      Process(c);
-      return;
-    }
-    std::string_view data(b->base, static_cast<size_t>(n));
-    std::string plain;
-    if (c->tls != nullptr) {
-      Status st = c->tls->Receive(data, &plain);
-      SendTlsOutput(c);  // handshake records, or the alert
-      if (!st.ok()) {
-        Close(c, "TLS: " + st.ToString());
-        return;
-      }
-      data = plain;
-    }
+  void OnData(Conn* c, std::string_view data) {
+    if (c->closed) return;
     if (c->state == Conn::State::kPayload && c->buffered() == 0) {
       TakePayload(c, &data);  // straight into the upload buffer: one copy less
     }
@@ -485,12 +338,26 @@ struct DataServer::Impl {
     Process(c);
   }
 
-  void Close(Conn* c, const std::string& why) {
+  void Close(Conn* c, const Status& why) {
+    if (!c->closed) c->io->Close(why);  // OnClosed runs inside
+  }
+
+  // Connection's on_close: every way a connection ends (our Close, the peer, a timeout, an I/O
+  // error) comes through here once.
+  void OnClosed(Conn* c, const Status& why) {
     if (c->closed) return;
     c->closed = true;
-    VFS_LOG(kDebug) << "peer " << c->peer << ": close (" << why << ")";
-    if (c->reading) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
-    c->reading = false;
+    if (why.code() == ETIMEDOUT) {
+      VFS_LOG(kInfo) << "peer " << c->peer << ": "
+                     << (c->io->ready() ? "idle timeout: " : "TLS handshake timeout: ")
+                     << why.message();
+    } else if (why.code() == ECONNRESET &&
+               (c->buffered() > 0 || c->state == Conn::State::kPayload ||
+                c->state == Conn::State::kDiscard)) {
+      VFS_LOG(kWarn) << "peer " << c->peer << ": connection ended inside a request";
+    } else {
+      VFS_LOG(kDebug) << "peer " << c->peer << ": close (" << why.ToString() << ")";
+    }
     // Uploads without a disk job in flight end here; the others when their job returns.
     c->up = nullptr;
     for (auto it = c->uploads.begin(); it != c->uploads.end();) {
@@ -499,15 +366,25 @@ struct DataServer::Impl {
     }
     if (c->dl_active && !c->dl_read_inflight) FinishDownloadFd(c);
     conns.erase(c->self);
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
-      Conn* c = static_cast<Conn*>(h->data);
-      c->handle_closed = true;
-      c->srv->MaybeFree(c);
-    });
+    // Freed from the reaper, not here: the code that closed it may still be on the stack.
+    dead.push_back(c);
+    if (dead.size() == 1) {
+      uv_timer_start(
+          &reaper, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->Reap(); }, 0, 0);
+    }
+  }
+
+  void Reap() {
+    std::vector<Conn*> now;
+    now.swap(dead);
+    for (Conn* c : now) {
+      c->reaped = true;
+      MaybeFree(c);
+    }
   }
 
   void MaybeFree(Conn* c) {
-    if (!c->closed || !c->handle_closed || c->pending > 0) return;
+    if (!c->closed || !c->reaped || c->pending > 0) return;
     delete c;
     CheckDrained();
   }
@@ -517,14 +394,13 @@ struct DataServer::Impl {
     Send(c, EncodeReply(0, st));
     c->close_after_flush = true;
     c->state = Conn::State::kWaiting;
-    UpdateReading(c);
+    c->io->CloseAfterWrites(st);
   }
 
   void ResetRequest(Conn* c) {
     c->state = Conn::State::kHead;
     c->cur = DataRequest();
     c->user.clear();
-    c->last_progress = uv_now(&loop);
   }
 
   // Called from completion callbacks when a request is done: serve whatever the client
@@ -542,12 +418,12 @@ struct DataServer::Impl {
           // Drain: the request in progress is done; do not start another.
           if (c->commits_inflight > 0) break;  // their replies are still due
           c->close_after_flush = true;
-          if (c->writes_inflight == 0) Close(c, "draining");
+          c->io->CloseAfterWrites(Status(ESHUTDOWN, "draining"));
           break;
         }
         // Pipelined requests whose replies the client does not read must not pile up replies
-        // in memory: pause until the socket drains (the slow-client timeout ends the rest).
-        if (c->write_bytes >= kMaxQueuedReplies) break;
+        // in memory: pause until the output drains (OnDrain; the idle timeout ends the rest).
+        if (c->io->congested()) break;
         size_t used = 0;
         std::string_view buf(c->in.data() + c->in_pos, c->buffered());
         auto head = ParseRequestHead(buf, &used, opt.limits);
@@ -823,6 +699,8 @@ struct DataServer::Impl {
     }
     c->uploads.remove_if([u](const Upload& x) { return &x == u; });
     if (c->closed) return;
+    // Buffers are for uploads in progress; an idle connection keeps none.
+    if (c->uploads.empty()) ReleaseSpareBuffers(c);
     if (attached) {
       c->up = nullptr;
       RecycleBuffer(c, std::move(c->fill));
@@ -893,20 +771,20 @@ struct DataServer::Impl {
       FinishRequest(c);
       return;
     }
-    if (c->write_bytes >= kDownloadMaxQueued) return;  // resumed by OnWritten
+    // The body streams no faster than the client takes it: resumed by OnDrain.
+    if (c->io->congested()) return;
     struct FsRead {
       uv_fs_t req{};
       Conn* conn;
-      std::unique_ptr<char[]> buf;
-      size_t len;
+      std::string buf;
     };
     const size_t n =
         static_cast<size_t>(std::min<uint64_t>(kDownloadReadChunk, c->dl_end - c->dl_pos));
-    auto* r = new FsRead{{}, c, std::unique_ptr<char[]>(new char[n]), n};
+    auto* r = new FsRead{{}, c, std::string(n, '\0')};
     r->req.data = r;
     c->dl_read_inflight = true;
     ++c->pending;
-    uv_buf_t b = uv_buf_init(r->buf.get(), static_cast<unsigned>(n));
+    uv_buf_t b = uv_buf_init(r->buf.data(), static_cast<unsigned>(n));
     uv_fs_read(&loop, &r->req, c->dl_fd, &b, 1, static_cast<int64_t>(c->dl_pos), [](uv_fs_t* q) {
       std::unique_ptr<FsRead> r(static_cast<FsRead*>(q->data));
       Conn* c = r->conn;
@@ -924,11 +802,12 @@ struct DataServer::Impl {
         // The reply head already promised the bytes; all we can do is cut the connection.
         VFS_LOG(kError) << "peer " << c->peer << ": reading chunk " << c->cur.chunk << ": "
                         << (res < 0 ? uv_strerror(static_cast<int>(res)) : "object shrank");
-        s->Close(c, "download read failed");
+        s->Close(c, Status(EIO, "download read failed"));
         return;
       }
       c->dl_pos += static_cast<uint64_t>(res);
-      s->SendRaw(c, std::move(r->buf), static_cast<size_t>(res));
+      r->buf.resize(static_cast<size_t>(res));
+      s->Send(c, std::move(r->buf));
       s->PumpDownload(c);
     });
   }
@@ -1023,74 +902,29 @@ struct DataServer::Impl {
 
   // ---- listener, timers, signals ----
 
-  void OnConnection(int status) {
-    if (status < 0) {
-      VFS_LOG(kWarn) << "accept: " << uv_strerror(status);
+  void OnAccept(std::shared_ptr<Connection> io) {
+    if (draining) {
+      VFS_LOG(kWarn) << "peer " << PeerName(io->tcp()) << ": refused, shutting down";
+      io->Close(Status(ESHUTDOWN, "shutting down"));
       return;
     }
     auto* c = new Conn;
     c->srv = this;
-    uv_tcp_init(&loop, &c->tcp);
-    c->tcp.data = c;
+    c->io = io;
+    c->peer = PeerName(io->tcp());
     c->self = conns.insert(conns.end(), c);
-    c->last_progress = uv_now(&loop);
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener),
-                  reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
-      Close(c, "accept failed");
-      return;
-    }
-    c->peer = PeerName(&c->tcp);
-    if (draining || conns.size() > static_cast<size_t>(opt.max_connections)) {
-      VFS_LOG(kWarn) << "peer " << c->peer << ": refused, "
-                     << (draining ? "shutting down" : "connection limit reached");
-      Close(c, "refused");
-      return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    if (opt.tls != nullptr) {
-      auto engine = tls::TlsEngine::Accept(opt.tls);
-      if (!engine.ok()) {
-        VFS_LOG(kError) << "TLS: " << engine.status().ToString();
-        Close(c, "TLS setup failed");
-        return;
-      }
-      c->tls = std::move(engine).value();
-    }
+    // Raw pointers: Connection drops these callbacks when it closes, before c can be freed.
+    io->set_on_data([c](std::string_view b) { c->srv->OnData(c, b); });
+    io->set_on_drain([c] { c->srv->OnDrain(c); });
+    io->set_on_close([c](const Status& why) { c->srv->OnClosed(c, why); });
     VFS_LOG(kDebug) << "peer " << c->peer << ": connected";
-    UpdateReading(c);
-  }
-
-  void Sweep() {
-    const uint64_t now = uv_now(&loop);
-    for (auto it = conns.begin(); it != conns.end();) {
-      Conn* c = *it++;  // Close() erases c from the list
-      const uint64_t quiet = now - c->last_progress;
-      const bool idle = c->state == Conn::State::kHead && c->buffered() == 0 &&
-                        c->write_bytes == 0 && c->commits_inflight == 0;
-      const bool disk_bound =
-          c->state == Conn::State::kPayload && c->fill.room() == 0;  // waits for a buffer
-      // Waiting for the client: a half-received request or payload, or unread replies.
-      const bool on_client = (c->state == Conn::State::kHead && c->buffered() > 0) ||
-                             (c->state == Conn::State::kPayload && !disk_bound) ||
-                             c->state == Conn::State::kDiscard || c->write_bytes > 0;
-      if (idle && quiet > 2000) {  // give idle connections' upload buffers back
-        ReleaseSpareBuffers(c);
-      }
-      if (idle && quiet > static_cast<uint64_t>(opt.idle_timeout.count())) {
-        VFS_LOG(kInfo) << "peer " << c->peer << ": idle timeout";
-        Close(c, "idle");
-      } else if (on_client && quiet > static_cast<uint64_t>(opt.slow_timeout.count())) {
-        VFS_LOG(kWarn) << "peer " << c->peer << ": slow client timeout";
-        Close(c, "slow client");
-      }
-    }
+    io->Start();
   }
 
   void StartDrain() {
     if (draining) return;
     draining = true;
     VFS_LOG(kInfo) << "draining: finishing " << conns.size() << " connection(s)";
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
     for (auto it = conns.begin(); it != conns.end();) {
       Conn* c = *it++;
       if (c->state == Conn::State::kHead) Process(c);  // closes it
@@ -1100,7 +934,9 @@ struct DataServer::Impl {
         [](uv_timer_t* t) {
           Impl* s = static_cast<Impl*>(t->data);
           VFS_LOG(kWarn) << "drain timeout: closing " << s->conns.size() << " connection(s)";
-          while (!s->conns.empty()) s->Close(s->conns.front(), "drain timeout");
+          while (!s->conns.empty()) {
+            s->Close(s->conns.front(), Status(ETIMEDOUT, "drain timeout"));
+          }
         },
         static_cast<uint64_t>(opt.drain_timeout.count()), 0);
     CheckDrained();
@@ -1111,10 +947,12 @@ struct DataServer::Impl {
     shut = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&sweep), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&drain), nullptr);
+    listener->Close(nullptr);
   }
 
+  // Listens on opt.listen (a host name is resolved to its first address, as before the
+  // listener took numeric addresses only) and writes the port file.
   Status Bind() {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -1126,18 +964,14 @@ struct DataServer::Impl {
     if (rc != 0) {
       return InvalidArgument("cannot resolve " + opt.listen.host + ": " + gai_strerror(rc));
     }
-    rc = uv_tcp_bind(&listener, ai->ai_addr, 0);
+    char host[NI_MAXHOST] = "";
+    rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), nullptr, 0, NI_NUMERICHOST);
     freeaddrinfo(ai);
-    if (rc != 0) return UvError(rc, "bind " + opt.listen.ToString());
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 511,
-                   [](uv_stream_t* s, int st) { static_cast<Impl*>(s->data)->OnConnection(st); });
-    if (rc != 0) return UvError(rc, "listen " + opt.listen.ToString());
-    sockaddr_storage ss{};
-    int len = sizeof(ss);
-    uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&ss), &len);
-    const uint16_t bound =
-        ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                       : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    if (rc != 0) {
+      return InvalidArgument("cannot resolve " + opt.listen.host + ": " + gai_strerror(rc));
+    }
+    VFS_ASSIGN_OR_RETURN(const uint16_t bound,
+                         listener->Listen(HostPort{host, opt.listen.port}, "clients", 511));
     VFS_LOG(kInfo) << "listening on " << opt.listen.host << ":" << bound << ", storage "
                    << opt.storage << ", " << objects << " objects, " << used_bytes << " bytes";
     if (!opt.port_file.empty()) {
@@ -1172,11 +1006,15 @@ struct DataServer::Impl {
     int rc = uv_loop_init(&loop);
     if (rc != 0) return UvError(rc, "uv_loop_init");
     start_ms = uv_now(&loop);
-    uv_tcp_init(&loop, &listener);
-    listener.data = this;
+    listener = std::make_unique<ConnectionListener>(
+        &loop, opt.tls, opt.conn_limits, opt.caps,
+        [this](std::shared_ptr<Connection> io) { OnAccept(std::move(io)); });
+    uv_timer_init(&loop, &reaper);
+    reaper.data = this;
     Status st = Bind();
     if (!st.ok()) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+      listener->Close(nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&reaper), nullptr);
       uv_run(&loop, UV_RUN_DEFAULT);
       uv_loop_close(&loop);
       return st;
@@ -1191,13 +1029,14 @@ struct DataServer::Impl {
     };
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
-    uv_timer_init(&loop, &sweep);
-    sweep.data = this;
-    uv_timer_start(
-        &sweep, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->Sweep(); }, 1000, 1000);
     uv_timer_init(&loop, &drain);
     drain.data = this;
     uv_run(&loop, UV_RUN_DEFAULT);
+    // Connections closed on the way out: every job has returned, so nothing refers to them.
+    uv_close(reinterpret_cast<uv_handle_t*>(&reaper), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (Conn* c : dead) delete c;
+    dead.clear();
     rc = uv_loop_close(&loop);
     if (rc != 0) {
       VFS_LOG(kWarn) << "loop closed with handles open: " << uv_strerror(rc);

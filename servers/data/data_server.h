@@ -9,17 +9,21 @@
 // to 8 unanswered uploads per connection); any other request waits for those uploads, so it
 // always sees their effect. While a request waits on the disk or a reply is streaming, at
 // most ~1 MiB of further input is buffered, then reading stops (TCP backpressure); likewise a
-// client that does not read its replies stops being served. Upload payloads are read
-// straight into 1 MiB buffers (at most 4 per connection, recycled) that are written to an
-// O_DIRECT temp file one buffer per write (chunk_store.h); download bodies go out in
-// 256 KiB reads with <= 1 MiB queued. So a 1 GiB object never needs 1 GiB of RAM.
+// client that does not read its replies stops being served. Upload payloads are copied from
+// each read into 1 MiB buffers (at most 4 per connection, recycled, released once the
+// connection has no upload left) that are written to an O_DIRECT temp file one buffer per
+// write (chunk_store.h); download bodies go out in 256 KiB reads, paused while the connection
+// is congested. So a 1 GiB object never needs 1 GiB of RAM.
 //
-// Limits: max header and object size, a connection limit (excess connections are accepted and
-// closed at once), an idle timeout (no request in progress) and a slow-client timeout (a
-// request half-received or a reply not being read). Protocol errors get an error reply and the
-// connection is closed; everything is logged with the peer address.
+// Bytes, TLS and the per-connection bounds are Connection's (src/common/connection.h), as on
+// the metadata port: past `conn_limits.high_water` bytes of queued output the connection stops
+// taking requests and download bodies wait for the drain signal; a TLS handshake and an idle
+// connection (nothing received, no reply taken, no disk job finishing) are timed out; the
+// listener caps connections in all and per address. On top of that: max header and object
+// size. Protocol errors get an error reply and the connection is closed; everything is
+// logged with the peer address.
 //
-// Shutdown: SIGTERM/SIGINT stops accepting, lets each connection finish the request it is
+// Shutdown: SIGTERM/SIGINT refuses new connections, lets each connection finish the request it is
 // working on, then closes it; the loop exits when nothing is left (or after drain_timeout).
 #pragma once
 
@@ -33,6 +37,7 @@
 
 #include "servers/data/chunk_store.h"
 #include "src/common/cluster_config.h"
+#include "src/common/connection.h"
 #include "src/common/data_protocol.h"
 #include "src/common/status.h"
 #include "src/common/tls.h"
@@ -42,16 +47,19 @@ namespace vaultfs::data {
 struct DataServerOptions {
   HostPort listen{"127.0.0.1", 0};
   std::string storage;
-  std::string secret;     // data-token key (crypto/token.h TokenKey(.., "data"))
-  std::string port_file;  // if set, the bound port is written here once listening
-  int max_connections = 1024;
+  std::string secret;        // data-token key (crypto/token.h TokenKey(.., "data"))
+  std::string port_file;     // if set, the bound port is written here once listening
   uint64_t quota_bytes = 0;  // 0: only the disk limits us
   // Free space uploads must leave on the storage filesystem (chunk_store.h); < 0: the default,
   // DefaultReserve(filesystem size).
   int64_t reserve_bytes = -1;
   DataProtocolLimits limits;
-  std::chrono::milliseconds idle_timeout{300000};
-  std::chrono::milliseconds slow_timeout{60000};
+  // Output high water (replies and download bodies), handshake and idle timeouts.
+  ConnectionLimits conn_limits{.high_water = 1u << 20,
+                               .low_water = 256u << 10,
+                               .handshake_timeout = std::chrono::seconds(10),
+                               .idle_timeout = std::chrono::seconds(120)};
+  ListenerLimits caps;  // connections in all and per remote address
   std::chrono::milliseconds drain_timeout{30000};
   // TLS server context (clients present no certificate; a repairer's is checked); null: plain
   // TCP, only with --insecure.

@@ -10,6 +10,7 @@
 
 #include "servers/data/data_server.h"
 #include "src/common/cluster_config.h"
+#include "src/common/connection.h"
 #include "src/common/log.h"
 #include "src/common/private_files.h"
 #include "src/common/tls_cli.h"
@@ -71,8 +72,11 @@ int main(int argc, char** argv) {
   CLI::App app{"vaultfs-data: stores opaque shard objects for a vaultfs cluster"};
   std::string listen = "127.0.0.1:7200", storage, secret_file, config, port_file;
   std::string quota = "0", reserve = "auto", max_object = "4G", log_level = "info";
-  int max_connections = 1024;
-  int idle_timeout_s = 300, slow_timeout_s = 60, drain_timeout_s = 30;
+  int drain_timeout_s = 30;
+  // The client port's bounds, under the metadata server's flag names (issue 20, item 2).
+  ConnectionLimits client_limits = data::DataServerOptions().conn_limits;
+  ListenerLimits client_caps;
+  unsigned idle_s = 120, idle_ms = 0, handshake_s = 10, max_queued_kib = 1024, slow_s = 0;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--storage", storage, "directory holding the objects")->required();
@@ -82,9 +86,14 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--config", config, "cluster.json (checked and logged; informational)");
   app.add_option("--port-file", port_file, "write the bound port here once listening");
-  app.add_option("--max-connections", max_connections, "concurrent client connections")
+  app.add_option("--max-client-connections,--max-connections", client_caps.max_connections,
+                 "open client connections in all; more are refused")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  app.add_option("--max-connections-per-address", client_caps.max_per_address,
+                 "open client connections from one IP address; more are refused")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
   app.add_option("--quota", quota, "max bytes of stored objects, K/M/G/T suffix; 0 = none")
       ->capture_default_str();
   app.add_option("--reserve", reserve,
@@ -92,13 +101,27 @@ int main(int argc, char** argv) {
                  "auto = 5% of it, within [256M, 4G]; 0 = none")
       ->capture_default_str();
   app.add_option("--max-object-size", max_object, "largest accepted upload")->capture_default_str();
-  app.add_option("--idle-timeout", idle_timeout_s, "seconds an idle connection may stay open")
+  app.add_option("--client-idle-timeout,--idle-timeout", idle_s,
+                 "seconds a client connection may stay silent (nothing received, no reply "
+                 "taken, no disk work for it) before it is closed")
       ->capture_default_str()
-      ->check(CLI::Range(1, 86400));
-  app.add_option("--slow-timeout", slow_timeout_s,
-                 "seconds without progress before a half-sent request or unread reply is cut")
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--client-idle-timeout-ms", idle_ms, "the same in milliseconds (tests)")
+      ->check(CLI::Range(50u, 86400000u));
+  // A half-sent request or an unread reply is a silent connection now: --client-idle-timeout
+  // covers it. Still accepted so old command lines start.
+  app.add_option("--slow-timeout", slow_s, "obsolete: --client-idle-timeout covers it")
+      ->check(CLI::Range(1u, 86400u))
+      ->group("");
+  app.add_option("--tls-handshake-timeout", handshake_s,
+                 "seconds a client has to complete the TLS handshake")
       ->capture_default_str()
-      ->check(CLI::Range(1, 86400));
+      ->check(CLI::Range(1u, 600u));
+  app.add_option("--max-queued-replies-kib", max_queued_kib,
+                 "KiB of replies and download data queued for a client that is not reading "
+                 "them before its requests are no longer read and its download waits")
+      ->capture_default_str()
+      ->check(CLI::Range(64u, 1048576u));
   app.add_option("--drain-timeout", drain_timeout_s, "seconds SIGTERM waits for requests")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
@@ -125,7 +148,17 @@ int main(int argc, char** argv) {
   Status private_dir = EnsurePrivateDir(storage, "--storage");
   if (!private_dir.ok()) return Fail(private_dir);
   opt.port_file = port_file;
-  opt.max_connections = max_connections;
+  client_limits.idle_timeout = idle_ms != 0 ? std::chrono::milliseconds(idle_ms)
+                                            : std::chrono::milliseconds(idle_s * 1000ull);
+  client_limits.handshake_timeout = std::chrono::seconds(handshake_s);
+  client_limits.high_water = size_t{max_queued_kib} << 10;
+  client_limits.low_water = client_limits.high_water / 4;
+  opt.conn_limits = client_limits;
+  opt.caps = client_caps;
+  if (slow_s != 0) {
+    VFS_LOG(kWarn) << "--slow-timeout is obsolete and ignored: --client-idle-timeout ("
+                   << client_limits.idle_timeout.count() << " ms) ends slow clients too";
+  }
   auto q = ParseBytes(quota);
   if (!q.ok()) return Fail(q.status().Annotate("--quota"));
   opt.quota_bytes = *q;
@@ -138,8 +171,6 @@ int main(int argc, char** argv) {
   auto mo = ParseBytes(max_object);
   if (!mo.ok()) return Fail(mo.status().Annotate("--max-object-size"));
   opt.limits.max_payload = *mo;
-  opt.idle_timeout = std::chrono::seconds(idle_timeout_s);
-  opt.slow_timeout = std::chrono::seconds(slow_timeout_s);
   opt.drain_timeout = std::chrono::seconds(drain_timeout_s);
   auto secret = LoadServerSecret(secret_file);
   if (!secret.ok()) return Fail(secret.status());

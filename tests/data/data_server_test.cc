@@ -819,7 +819,7 @@ TEST(DataServerLimits, ConnectionLimit) {
   auto c = ConnectTcp(server.addr(), DeadlineIn(std::chrono::seconds(10)));
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(ClosedByServer(c->get(), std::chrono::seconds(20)));
-  EXPECT_TRUE(LogShows(dir.path() + "/server.log", "connection limit reached"));
+  EXPECT_TRUE(LogShows(dir.path() + "/server.log", "the listener's connection limit"));
   // The admitted connections still work.
   ASSERT_TRUE(
       WriteAll(a->get(), Op('H', R"({"id":9})"), DeadlineIn(std::chrono::seconds(10))).ok());
@@ -848,68 +848,6 @@ TEST(DataServerLimits, OversizedUploadIsRefused) {
   EXPECT_EQ(client.Download(server.addr(), tok, "b19").get().status().code(), ENOENT);
   ASSERT_TRUE(client.Upload(server.addr(), tok, "5a11", std::string(1000, 'y')).get().ok());
   EXPECT_TRUE(server.TempFiles().empty());
-}
-
-TEST(DataServerLimits, IdleAndSlowClientTimeouts) {
-  TempDir dir;
-  TestServer server(dir.path());
-  ASSERT_TRUE(server.Start({"--idle-timeout", "1", "--slow-timeout", "2"}).ok());
-  const std::string log = dir.path() + "/server.log";
-  auto idle = ConnectTcp(server.addr(), DeadlineIn(std::chrono::seconds(10)));
-  auto slow = ConnectTcp(server.addr(), DeadlineIn(std::chrono::seconds(10)));
-  auto stalled = ConnectTcp(server.addr(), DeadlineIn(std::chrono::seconds(10)));
-  ASSERT_TRUE(idle.ok() && slow.ok() && stalled.ok());
-  // Half a header; an upload whose payload stops coming.
-  ASSERT_TRUE(
-      WriteAll(slow->get(), std::string("D\0\0", 3), DeadlineIn(std::chrono::seconds(10))).ok());
-  ASSERT_TRUE(
-      WriteAll(
-          stalled->get(),
-          Op('U', R"({"id":1,"token":")" + server.Token("alice") + R"(","chunk":"5105"})", 1000) +
-              "partial",
-          DeadlineIn(std::chrono::seconds(10)))
-          .ok());
-  EXPECT_TRUE(ClosedByServer(idle->get(), std::chrono::seconds(30)));
-  EXPECT_TRUE(ClosedByServer(slow->get(), std::chrono::seconds(30)));
-  EXPECT_TRUE(ClosedByServer(stalled->get(), std::chrono::seconds(30)));
-  EXPECT_TRUE(LogShows(log, "idle timeout"));
-  EXPECT_TRUE(LogShows(log, "slow client timeout"));
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (!server.TempFiles().empty() && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll interval
-  }
-  EXPECT_TRUE(server.TempFiles().empty());
-  // A client whose idle connection was closed by the server reconnects transparently.
-  DataClient client;
-  const std::string tok = server.Token("alice");
-  ASSERT_TRUE(client.Upload(server.addr(), tok, "1d1e", "before").get().ok());
-  const size_t closes = [&] {
-    std::ifstream f(log);
-    std::string all((std::istreambuf_iterator<char>(f)), {});
-    size_t n = 0;
-    for (size_t p = all.find("idle timeout"); p != std::string::npos;
-         p = all.find("idle timeout", p + 1)) {
-      ++n;
-    }
-    return n;
-  }();
-  // Wait until the server has timed out the client's connection too.
-  const auto until = Clock::now() + std::chrono::seconds(30);
-  size_t now_closes = closes;
-  while (now_closes == closes && Clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
-    std::ifstream f(log);
-    std::string all((std::istreambuf_iterator<char>(f)), {});
-    now_closes = 0;
-    for (size_t p = all.find("idle timeout"); p != std::string::npos;
-         p = all.find("idle timeout", p + 1)) {
-      ++now_closes;
-    }
-  }
-  ASSERT_GT(now_closes, closes);
-  auto got = client.Download(server.addr(), tok, "1d1e").get();
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  EXPECT_EQ(*got, "before");
 }
 
 TEST(DataClientFailures, TimeoutsRefusalAndServerDeath) {

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/common/proc_status.h"
+
 namespace vaultfs::testing {
 
 namespace fs = std::filesystem;
@@ -115,17 +117,7 @@ int TestServer::WaitExit(std::chrono::milliseconds d) {
 }
 
 uint64_t TestServer::PeakRssBytes() const {
-  std::ifstream f("/proc/" + std::to_string(pid_) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      std::istringstream in(line.substr(6));
-      uint64_t kib = 0;
-      in >> kib;
-      return kib * 1024;
-    }
-  }
-  return 0;
+  return static_cast<uint64_t>(ProcStatusKiB(pid_, "VmHWM").value_or(0)) * 1024;
 }
 
 std::vector<std::string> TestServer::TempFiles() const {

@@ -15,6 +15,7 @@
 #include "src/common/frame.h"
 #include "src/common/socket.h"
 #include "src/common/tls_stream.h"
+#include "tests/common/proc_status.h"
 #include "tests/meta/meta_single_fixture.h"
 
 namespace vaultfs::testing {
@@ -22,16 +23,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-// Resident memory of a process in KiB (VmRSS), or -1 if unreadable.
-long RssKib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 template <typename F>
 bool WaitFor(F cond, milliseconds limit) {
@@ -89,7 +80,7 @@ TEST(MetaClientLimits, UnreadRepliesCostBoundedMemory) {
   auto first = other->Call("cluster_map", Json::object());
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   const size_t reply_bytes = first->dump().size();
-  const long rss0 = RssKib(cluster.Pid(0));
+  const long rss0 = RssKiB(cluster.Pid(0));
   ASSERT_GT(rss0, 0);
 
   // 100,000 requests: more than 100 MB of replies if each were queued.
@@ -116,7 +107,7 @@ TEST(MetaClientLimits, UnreadRepliesCostBoundedMemory) {
   long peak = 0;
   WaitFor(
       [&] {
-        peak = std::max(peak, RssKib(cluster.Pid(0)));
+        peak = std::max(peak, RssKiB(cluster.Pid(0)));
         return peak > bound;
       },
       seconds(10));
@@ -128,8 +119,8 @@ TEST(MetaClientLimits, UnreadRepliesCostBoundedMemory) {
 
   // Closing the flood releases what it held.
   *flood = Stream();
-  EXPECT_TRUE(WaitFor([&] { return RssKib(cluster.Pid(0)) <= rss0 + 16 * 1024; }, seconds(20)))
-      << "node at " << RssKib(cluster.Pid(0)) << " KiB after the flood closed, from " << rss0;
+  EXPECT_TRUE(WaitFor([&] { return RssKiB(cluster.Pid(0)) <= rss0 + 16 * 1024; }, seconds(20)))
+      << "node at " << RssKiB(cluster.Pid(0)) << " KiB after the flood closed, from " << rss0;
   EXPECT_TRUE(other->Call("node_info", Json::object()).ok());
   EXPECT_EQ(cluster.State(0), "running");
 }
