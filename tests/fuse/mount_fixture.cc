@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/common/proc_status.h"
 #include "tests/fuse/file_checks.h"
 
 namespace vaultfs::testing {
@@ -149,12 +150,9 @@ bool ProcessAlive(pid_t pid) {
 }
 
 std::optional<uint64_t> PeakRssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
-  }
-  return std::nullopt;
+  auto kib = ProcStatusKiB(pid, "VmHWM");
+  if (!kib) return std::nullopt;
+  return static_cast<uint64_t>(*kib);
 }
 
 bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,

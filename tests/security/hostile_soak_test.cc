@@ -30,6 +30,7 @@
 #include "src/common/tls_stream.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/cluster/gateway_process.h"
+#include "tests/common/proc_status.h"
 
 namespace vaultfs::testing {
 namespace {
@@ -47,15 +48,6 @@ int SoakSeconds() {
   const char* s = std::getenv("VAULTFS_SOAK_SECONDS");
   int n = s ? std::atoi(s) : 0;
   return n > 0 ? n : 60;
-}
-
-long RssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return -1;  // gone
 }
 
 // "meta-1" -> "meta"; "data-12" -> "data".

@@ -24,6 +24,7 @@
 #include "src/crypto/hash.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/cluster/gateway_process.h"
+#include "tests/common/proc_status.h"
 #include "tests/fuse/mount_fixture.h"
 
 namespace vaultfs::testing {
@@ -187,16 +188,6 @@ httplib::Result PostMultipart(httplib::Client& c, const Session& s, const std::s
     items.push_back({p.name, p.content, p.filename, "application/octet-stream"});
   }
   return c.Post(("/api/upload?dir=" + Q(dir)).c_str(), s.Headers(), items);
-}
-
-// A "VmXXX:" field of /proc/PID/status, in KiB.
-std::optional<uint64_t> ProcStatusKiB(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1));
-  }
-  return std::nullopt;
 }
 
 // Resets the process's peak RSS (VmHWM) to its current RSS (Linux: clear_refs "5"), so that a
