@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,6 +42,9 @@ struct ConnectionLimits {
 struct ListenerLimits {
   size_t max_connections = 1024;  // open connections on this listener
   size_t max_per_address = 256;   // ...from one remote IP address
+  // Remote IP addresses max_connections does not apply to (a server's configured peers), so
+  // strangers filling it cannot lock them out; max_per_address still does.
+  std::set<std::string> exempt_from_total;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -71,6 +75,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Starts reading and the timers; flushes a TLS client's ClientHello.
   void Start();
+  // Client side: connects tcp() to `addr`, then Start()s. The handshake timeout runs from
+  // here, so it bounds the TCP connect too; a failed connect closes the connection (on_close
+  // says why). Set the callbacks first. An error is also returned (and the connection closed)
+  // when the connect cannot even be attempted.
+  Status Connect(const sockaddr* addr);
+  // Closes the connection (ETIMEDOUT, "`what`") if ClearDeadline() is not called within
+  // `after`: for an application's own handshake (e.g. an identity preamble) after TLS.
+  void SetDeadline(std::chrono::milliseconds after, std::string what);
+  void ClearDeadline();
 
   // Queues application bytes (encrypted on a TLS connection). Ignored once closing.
   void Send(std::string plain);
@@ -107,11 +120,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnWritten(size_t len, int status);
   void ArmTimer();
   void OnTimer();
+  void OnConnected(int status);
   void Fail(const Status& why) { Close(why); }
 
   uv_loop_t* loop_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
+  uv_connect_t connect_req_{};
   std::unique_ptr<tls::TlsEngine> tls_;
   ConnectionLimits limits_;
   std::string peer_ = "?";
@@ -124,6 +139,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t queued_ = 0;
   uint64_t started_ms_ = 0;
   uint64_t last_progress_ms_ = 0;
+  uint64_t deadline_ms_ = 0;  // SetDeadline's; 0: none
+  std::string deadline_what_;
+  bool dialled_ = false;     // Connect() was called: the handshake timeout runs from there
+  bool connecting_ = false;  // ...and its callback has not run yet
   bool started_ = false;
   bool ready_ = false;
   bool reading_ = false;
