@@ -127,7 +127,8 @@ void Connection::PauseReading(bool paused) {
 }
 
 void Connection::UpdateReading() {
-  bool want = started_ && !closing_ && !close_after_writes_ && !app_paused_ && !congested_;
+  bool want = started_ && !closing_ && !close_after_writes_ && !app_paused_ &&
+              (!congested_ || limits_.read_while_congested);
   if (want == reading_) return;
   auto* s = reinterpret_cast<uv_stream_t*>(&tcp_);
   if (want) {

@@ -37,6 +37,10 @@ struct ConnectionLimits {
   size_t low_water = 1u << 20;   // ...and the level below which reading resumes
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds idle_timeout{120000};  // zero: no idle timeout
+  // A client's: go on reading while congested. It must take the replies to what it already
+  // sent, or a client and a server that each stop reading while their output is queued wait
+  // for each other; it obeys congested() by sending less instead.
+  bool read_while_congested = false;
 };
 
 struct ListenerLimits {
@@ -92,7 +96,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Stops reading and closes once queued output is written.
   void CloseAfterWrites(const Status& why);
   // The application's own pause (e.g. too many requests in progress); reading also stops
-  // while congested, whatever this says.
+  // while congested (unless read_while_congested), whatever this says.
   void PauseReading(bool paused);
   // Counts as activity for the idle timeout (e.g. while the application works on a request).
   void Touch();
