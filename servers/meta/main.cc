@@ -194,7 +194,8 @@ int main(int argc, char** argv) {
   app.add_option("--client-idle-timeout-ms", idle_ms, "the same in milliseconds (tests)")
       ->check(CLI::Range(50u, 86400000u));
   app.add_option("--tls-handshake-timeout", handshake_s,
-                 "seconds a client has to complete the TLS handshake")
+                 "seconds a client has to complete the TLS handshake (a raft peer: the "
+                 "handshake and its identity preamble)")
       ->check(CLI::Range(1u, 600u));
   app.add_option("--max-client-connections", client_caps.max_connections,
                  "open client connections in all; more are refused")
@@ -206,6 +207,20 @@ int main(int argc, char** argv) {
                  "KiB of replies queued for a client that is not reading them before its "
                  "requests are no longer read")
       ->check(CLI::Range(64u, 1048576u));
+  // Bounds of the raft port (issue 20); with TLS only, libraft's plain TCP transport has none.
+  unsigned raft_idle_s = 60;
+  size_t max_raft_conns = 64, max_raft_per_address = 16;
+  app.add_option("--raft-idle-timeout", raft_idle_s,
+                 "seconds a raft link may carry nothing before it is closed (the leader's "
+                 "heartbeats keep a used link busy; at least 10 heartbeat intervals)")
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--max-raft-connections", max_raft_conns,
+                 "incoming raft connections in all, the configured peers' addresses "
+                 "not counted against it; more are refused")
+      ->check(CLI::Range(size_t{2}, size_t{100000}));
+  app.add_option("--max-raft-connections-per-address", max_raft_per_address,
+                 "incoming raft connections from one IP address; more are refused")
+      ->check(CLI::Range(size_t{2}, size_t{100000}));
   app.add_option("--default-quota", default_quota,
                  "bytes of file content each user may store unless set_quota says otherwise "
                  "(default 0: no limit)");
@@ -223,6 +238,13 @@ int main(int argc, char** argv) {
   client_limits.handshake_timeout = std::chrono::seconds(handshake_s);
   client_limits.high_water = size_t{max_queued_kib} << 10;
   client_limits.low_water = client_limits.high_water / 4;
+  if (uint64_t{raft_idle_s} * 1000 < uint64_t{heartbeat_ms} * 10) {
+    std::fprintf(stderr,
+                 "vaultfs-meta: --raft-idle-timeout must be at least 10 heartbeat intervals "
+                 "(%u ms), or idle links between healthy peers would be cut\n",
+                 heartbeat_ms * 10);
+    return 2;
+  }
 
   if (!derive_key.empty()) {
     // The one way to make the narrower key files: a data server or repairer gets the key of
@@ -321,6 +343,10 @@ int main(int argc, char** argv) {
   ropts.snapshot_trailing = snapshot_trailing;
   ropts.tls_server = raft_server_tls;
   ropts.tls_client = raft_client_tls;
+  ropts.handshake_timeout = std::chrono::seconds(handshake_s);
+  ropts.idle_timeout = std::chrono::seconds(raft_idle_s);
+  ropts.max_connections = max_raft_conns;
+  ropts.max_per_address = max_raft_per_address;
   if (single) {
     ropts.peers.push_back({id, ropts.raft_address});
     if (self == nullptr) {  // a group of one needs no cluster.json entry for itself

@@ -115,6 +115,14 @@ Status RaftReplicator::Init(uv_loop_t* loop, const RaftOptions& opts) {
     RaftTlsOptions topts;
     topts.server = opts.tls_server;
     topts.client = opts.tls_client;
+    topts.handshake_timeout = opts.handshake_timeout;
+    topts.idle_timeout = opts.idle_timeout;
+    topts.max_connections = opts.max_connections;
+    topts.max_per_address = opts.max_per_address;
+    for (const RaftPeer& p : opts.peers) {
+      auto hp = ParseHostPort(p.raft_address);
+      if (hp.ok() && p.id != opts.id) topts.peer_hosts.push_back(hp->host);
+    }
     VFS_RETURN_IF_ERROR(RaftTlsTransportInit(&transport_, loop, std::move(topts)));
     tls_transport_ = true;
   } else {

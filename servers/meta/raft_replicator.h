@@ -28,6 +28,8 @@ extern "C" {
 }
 #include <uv.h>
 
+#include <chrono>
+#include <cstddef>
 #include <deque>
 #include <memory>
 #include <string>
@@ -57,6 +59,12 @@ struct RaftOptions {
   // Both set: peer links are mutual TLS (server: ClientCerts::kRequired; client: presents this
   // node's certificate). Both null: plain TCP. One without the other is refused.
   std::shared_ptr<tls::TlsContext> tls_server, tls_client;
+  // Bounds of the TLS links (raft_tls_transport.h; issue 20). libraft's plain TCP transport
+  // has none of them.
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};
+  size_t max_connections = 64;  // incoming, in all
+  size_t max_per_address = 16;  // ...and from one IP address
 };
 
 // Entries between two snapshots after one of `image_bytes`: one per 16 KiB of image, within

@@ -1,9 +1,10 @@
 // RaftTlsTransport: see raft_tls_transport.h.
 //
-// One Conn per TCP connection, in either direction. Its handles (TCP socket, deadline timer,
-// our end of the socketpair, and libraft's end until it is handed over) are closed together;
-// the Conn is freed, and a pending connect request completed, once the last close callback has
-// run. libraft's end is freed by libraft after it hands it to uv_close, hence raft_malloc.
+// One Conn per TCP connection, in either direction: a Connection (socket, TLS, timers, bounds)
+// plus our end of the socketpair and libraft's end until it is handed over. The Connection's
+// close ends the Conn: the pipe handles are closed and a pending connect request completed
+// then; the Conn is freed once its pipe handles' close callbacks have run. libraft's end is
+// freed by libraft after it hands it to uv_close, hence raft_malloc.
 #include "servers/meta/raft_tls_transport.h"
 
 #include <arpa/inet.h>
@@ -16,10 +17,10 @@
 #include <cstring>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "src/common/cluster_config.h"
+#include "src/common/connection.h"
 #include "src/common/frame.h"
 #include "src/common/log.h"
 
@@ -38,54 +39,50 @@ constexpr size_t kMaxRememberedRefusals = 1024;
 struct Transport;
 
 enum class Phase {
-  kConnecting,  // dialling side: TCP connect in flight
-  kHandshake,   // TLS handshake and preamble
-  kOpen,        // libraft has the stream; bytes are pumped both ways
-  kClosing,     // handles are being closed
+  kHandshake,  // TCP connect, TLS handshake and preamble
+  kOpen,       // libraft has the stream; bytes are pumped both ways
+  kClosing,    // the Connection is closed; our pipe handles are being closed
 };
 
-struct Conn {
+struct Conn : std::enable_shared_from_this<Conn> {
   Transport* t = nullptr;
   bool outgoing = false;
-  Phase phase = Phase::kConnecting;
+  Phase phase = Phase::kHandshake;
   std::string peer;                 // "ip:port", for logs
   std::string peer_key;             // refusals are remembered per dialled address / remote IP
   raft_uv_connect* req = nullptr;   // dialling side: set until its callback has run
   raft_uv_connect_cb cb = nullptr;  // ...and the callback
   raft_id dialled = 0;              // dialling side: the raft id the peer must prove
-  uv_tcp_t tcp{};
-  uv_connect_t connect{};
-  uv_timer_t timer{};             // handshake + preamble deadline
+  std::shared_ptr<Connection> io;
   uv_pipe_t pipe{};               // our end of the socketpair
   uv_pipe_t* raft_end = nullptr;  // libraft's end, until handed over
   bool pipe_open = false;
-  int open_handles = 0;
-  std::unique_ptr<tls::TlsEngine> engine;
+  int pipe_handles = 0;    // pipe handles whose close callback is pending
   std::string preamble;    // accepting side: plaintext received before the preamble completed
-  size_t tcp_queued = 0;   // bytes handed to uv_write on the TCP socket, not yet written
-  size_t pipe_queued = 0;  // same for our pipe end
-  bool tcp_reading = false, pipe_reading = false;
-  bool got_bytes = false;  // anything arrived from the peer
-  std::string pending_ip;  // accepting side: counted in Transport::pending until open or closed
+  size_t pipe_queued = 0;  // bytes handed to uv_write on our pipe end, not yet written
+  bool pipe_reading = false;
+  bool peer_paused = false;  // we paused the Connection's reading: libraft is behind
+  bool refused = false;      // Refuse() closed it
 };
 
 struct Transport {
   raft_uv_transport* iface = nullptr;
   uv_loop_t* loop = nullptr;
   RaftTlsOptions opts;
+  ConnectionLimits limits;
   raft_id id = 0;
   std::string address;
-  uv_tcp_t listener{};
-  bool listener_open = false;
+  std::unique_ptr<ConnectionListener> listener;
+  bool listener_closed = false;
   raft_uv_accept_cb accept_cb = nullptr;
   bool closing = false;
-  int closing_handles = 0;  // transport-level handles whose close callback is pending
   uv_timer_t close_timer{};
   raft_uv_transport_close_cb close_cb = nullptr;
-  std::unordered_set<Conn*> conns;
+  std::unordered_map<Conn*, std::shared_ptr<Conn>> conns;
+  // Every Connection made, to wait at close until their handles are closed too.
+  std::vector<std::weak_ptr<Connection>> ios;
   std::unordered_map<std::string, std::string> refusals;  // peer key -> last reason logged
-  std::unordered_map<std::string, size_t> pending;        // remote IP -> accepts not yet open
-  // Shared read buffer: every read callback consumes it (the engine copies) before returning.
+  // Shared read buffer for our pipe ends: every read callback consumes it before returning.
   char buf[kReadBuffer];
 };
 
@@ -103,70 +100,65 @@ void SetErrmsg(raft_uv_transport* iface, const std::string& msg) {
   std::snprintf(iface->errmsg, sizeof iface->errmsg, "%s", msg.c_str());
 }
 
-void MaybeFireCloseCb(Transport* t) {
-  if (!t->closing || t->closing_handles > 0 || !t->conns.empty() || t->close_cb == nullptr) {
-    return;
+std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+void Track(Transport* t, const std::shared_ptr<Connection>& io) {
+  // Pruned as we go, so a node up for months does not keep one entry per connection it made.
+  if (t->ios.size() >= 2 * t->conns.size() + 16) {
+    std::erase_if(t->ios, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
   }
-  auto cb = t->close_cb;
-  t->close_cb = nullptr;
-  cb(t->iface);
+  t->ios.push_back(io);
 }
 
-// The last handle of `c` is closed: complete a pending connect request, then maybe the close.
-void Finish(Conn* c) {
-  Transport* t = c->t;
-  t->conns.erase(c);
-  raft_uv_connect* req = c->req;
-  raft_uv_connect_cb cb = c->cb;
-  delete c;
-  if (req != nullptr) cb(req, nullptr, t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
-  MaybeFireCloseCb(t);
+// Conn `c` is done with: forget it once its pipe handles are closed too.
+void MaybeFree(Conn* c) {
+  if (c->phase != Phase::kClosing || c->pipe_handles > 0) return;
+  c->t->conns.erase(c);  // frees c
 }
 
-void OnConnHandleClosed(uv_handle_t* h) {
+void OnPipeClosed(uv_handle_t* h) {
   auto* c = static_cast<Conn*>(h->data);
-  if (--c->open_handles == 0) Finish(c);
+  --c->pipe_handles;
+  MaybeFree(c);
 }
 
 void OnRaftEndClosed(uv_handle_t* h) {
   auto* c = static_cast<Conn*>(h->data);
   raft_free(h);
-  if (--c->open_handles == 0) Finish(c);
+  --c->pipe_handles;
+  MaybeFree(c);
 }
 
-// The accepted connection no longer counts against its address's handshake limit.
-void Unpend(Conn* c) {
-  if (c->pending_ip.empty()) return;
-  auto it = c->t->pending.find(c->pending_ip);
-  if (it != c->t->pending.end() && --it->second == 0) c->t->pending.erase(it);
-  c->pending_ip.clear();
-}
-
-void CloseConn(Conn* c) {
+// The Connection closed (for whatever reason): close our pipe handles, give libraft its
+// answer for a connect still pending.
+void OnClosed(Conn* c) {
   if (c->phase == Phase::kClosing) return;
   c->phase = Phase::kClosing;
-  Unpend(c);
-  uv_close(H(&c->timer), OnConnHandleClosed);
-  uv_close(H(&c->tcp), OnConnHandleClosed);
-  if (c->pipe_open) uv_close(H(&c->pipe), OnConnHandleClosed);
+  if (c->pipe_open) {
+    c->pipe_open = false;
+    uv_close(H(&c->pipe), OnPipeClosed);
+  }
   if (c->raft_end != nullptr) {
     uv_close(H(c->raft_end), OnRaftEndClosed);
     c->raft_end = nullptr;
   }
+  raft_uv_connect* req = c->req;
+  c->req = nullptr;
+  Transport* t = c->t;
+  if (req != nullptr) c->cb(req, nullptr, t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
+  MaybeFree(c);
 }
 
 // An ordinary end of a connection (peer gone, libraft closed its end, peer unreachable).
+// Logged (at debug) by OnConnectionClosed.
 void Drop(Conn* c, const std::string& why) {
   if (c->phase == Phase::kClosing) return;
-  VFS_LOG(kDebug) << "raft: connection " << (c->outgoing ? "to " : "from ") << c->peer
-                  << " closed: " << why;
-  CloseConn(c);
+  c->io->Close(Status(ECONNRESET, why));
 }
 
-// A peer that failed TLS or the preamble. Logged at warn the first time per peer and reason,
-// so a misconfigured node retrying every 200 ms does not flood the log.
-void Refuse(Conn* c, const std::string& why) {
-  if (c->phase == Phase::kClosing) return;
+// A peer that failed TLS, the preamble or the deadline. Logged at warn the first time per
+// peer and reason, so a misconfigured node retrying every 200 ms does not flood the log.
+void LogRefusal(Conn* c, const std::string& why) {
   Transport* t = c->t;
   auto it = t->refusals.find(c->peer_key);
   bool repeated = it != t->refusals.end() && it->second == why;
@@ -181,96 +173,99 @@ void Refuse(Conn* c, const std::string& why) {
   } else {
     VFS_LOG(kWarn) << what << why;
   }
-  CloseConn(c);
 }
 
-void OnTcpRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+void Refuse(Conn* c, const std::string& why) {
+  if (c->phase == Phase::kClosing) return;
+  LogRefusal(c, why);
+  c->refused = true;  // logged: the close callback adds nothing
+  c->io->Close(Status(EACCES, why));
+}
+
+// How the Connection ended, in the words of the log. A peer that just went away (a port
+// probe, a peer that gave up, one we could not reach) is no refusal; a failed TLS handshake
+// and a peer that let the deadline pass are.
+void OnConnectionClosed(Conn* c, const Status& why) {
+  if (c->phase == Phase::kClosing) return;
+  const bool tls_failed = why.code() == EACCES || why.code() == EPROTO;
+  const bool too_slow = why.code() == ETIMEDOUT && !c->outgoing;
+  if (c->phase == Phase::kHandshake && !c->refused && !c->t->closing && (tls_failed || too_slow)) {
+    LogRefusal(c, tls_failed ? "TLS: " + why.message() : why.message());
+  } else if (!c->refused) {
+    VFS_LOG(kDebug) << "raft: connection " << (c->outgoing ? "to " : "from ") << c->peer
+                    << " closed: " << why.ToString();
+  }
+  OnClosed(c);
+}
+
 void OnPipeRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
-void Alloc(uv_handle_t* h, size_t /*suggested*/, uv_buf_t* out) {
-  auto* c = static_cast<Conn*>(h->data);
-  *out = uv_buf_init(c->t->buf, sizeof c->t->buf);
-}
-
-void ResumeTcp(Conn* c) {
-  if (c->tcp_reading || c->pipe_queued > c->t->opts.max_queued / 2) return;
-  if (c->phase != Phase::kHandshake && c->phase != Phase::kOpen) return;
-  int rv = uv_read_start(S(&c->tcp), Alloc, OnTcpRead);
-  if (rv != 0) return Drop(c, std::string("read: ") + uv_strerror(rv));
-  c->tcp_reading = true;
-}
-
-void ResumePipe(Conn* c) {
-  if (c->pipe_reading || c->tcp_queued > c->t->opts.max_queued / 2) return;
-  if (c->phase != Phase::kOpen) return;
-  int rv = uv_read_start(S(&c->pipe), Alloc, OnPipeRead);
-  if (rv != 0) return Drop(c, std::string("read: ") + uv_strerror(rv));
-  c->pipe_reading = true;
-}
-
-void OnTcpWritten(uv_write_t* req, int status) {
-  auto* w = static_cast<Write*>(req->data);
-  Conn* c = w->c;
-  c->tcp_queued -= w->data.size();
-  delete w;
-  if (c->phase == Phase::kClosing) return;
-  if (status < 0) return Drop(c, std::string("write: ") + uv_strerror(status));
-  ResumePipe(c);
+void UpdatePipeReading(Conn* c) {
+  bool want = c->phase == Phase::kOpen && !c->io->congested();
+  if (want == c->pipe_reading) return;
+  if (want) {
+    int rv = uv_read_start(
+        S(&c->pipe),
+        [](uv_handle_t* h, size_t, uv_buf_t* out) {
+          auto* c = static_cast<Conn*>(h->data);
+          *out = uv_buf_init(c->t->buf, sizeof c->t->buf);
+        },
+        OnPipeRead);
+    if (rv != 0) return Drop(c, std::string("read from raft: ") + uv_strerror(rv));
+  } else {
+    uv_read_stop(S(&c->pipe));
+  }
+  c->pipe_reading = want;
 }
 
 void OnPipeWritten(uv_write_t* req, int status) {
   auto* w = static_cast<Write*>(req->data);
   Conn* c = w->c;
+  auto keep = c->shared_from_this();
   c->pipe_queued -= w->data.size();
   delete w;
   if (c->phase == Phase::kClosing) return;
   if (status < 0) return Drop(c, std::string("write to raft: ") + uv_strerror(status));
-  ResumeTcp(c);
+  if (c->peer_paused && c->pipe_queued <= c->t->limits.low_water) {
+    c->peer_paused = false;
+    c->io->PauseReading(false);
+  }
 }
 
-// Queues `data` on `stream`; false (and the connection dropped) if libuv refused it.
-bool Queue(Conn* c, uv_stream_t* stream, std::string data, size_t* queued, uv_write_cb cb) {
+// Hands decrypted bytes to libraft; stops reading from the peer while libraft is far behind.
+void WritePipe(Conn* c, std::string plain) {
   auto* w = new Write;
   w->c = c;
-  w->data = std::move(data);
+  w->data = std::move(plain);
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rv = uv_write(&w->req, stream, &b, 1, cb);
+  int rv = uv_write(&w->req, S(&c->pipe), &b, 1, OnPipeWritten);
   if (rv != 0) {
     delete w;
-    Drop(c, std::string("write: ") + uv_strerror(rv));
-    return false;
+    return Drop(c, std::string("write to raft: ") + uv_strerror(rv));
   }
-  *queued += b.len;
-  return true;
+  c->pipe_queued += b.len;
+  if (!c->peer_paused && c->pipe_queued > c->t->limits.high_water) {
+    c->peer_paused = true;
+    c->io->PauseReading(true);
+  }
 }
 
-// Sends whatever the engine has for the peer; pauses reading from libraft while the socket
-// is far behind.
-bool FlushTls(Conn* c) {
-  if (!c->engine->HasOutput()) return true;
-  if (!Queue(c, S(&c->tcp), c->engine->TakeOutput(), &c->tcp_queued, OnTcpWritten)) return false;
-  if (c->pipe_reading && c->tcp_queued > c->t->opts.max_queued) {
-    uv_read_stop(S(&c->pipe));
-    c->pipe_reading = false;
-  }
-  return true;
-}
-
-// Hands decrypted bytes to libraft; pauses reading from the peer while libraft is far behind.
-bool WritePipe(Conn* c, std::string plain) {
-  if (!Queue(c, S(&c->pipe), std::move(plain), &c->pipe_queued, OnPipeWritten)) return false;
-  if (c->tcp_reading && c->pipe_queued > c->t->opts.max_queued) {
-    uv_read_stop(S(&c->tcp));
-    c->tcp_reading = false;
-  }
-  return true;
+// libraft's bytes go to the peer; the Connection stops us (congested) while the peer is far
+// behind, and on_drain resumes.
+void OnPipeRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<Conn*>(stream->data);
+  if (nread == 0 || c->phase != Phase::kOpen) return;
+  auto keep = c->shared_from_this();
+  if (nread < 0) return Drop(c, "closed by raft");
+  c->io->Send(std::string(buf->base, static_cast<size_t>(nread)));
+  if (c->phase == Phase::kOpen) UpdatePipeReading(c);
 }
 
 // TLS and the preamble are done: build the socketpair and give libraft its end.
 void Open(Conn* c, raft_id id, const std::string& address, std::string rest) {
   Transport* t = c->t;
-  if (t->closing) return CloseConn(c);
+  if (t->closing) return Drop(c, "the transport is closing");
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return Drop(c, std::string("socketpair: ") + std::strerror(errno));
@@ -287,7 +282,7 @@ void Open(Conn* c, raft_id id, const std::string& address, std::string rest) {
   uv_pipe_init(t->loop, end, 0);
   end->data = c;
   c->raft_end = end;
-  c->open_handles += 2;
+  c->pipe_handles += 2;
   int rv = uv_pipe_open(&c->pipe, fds[0]);
   if (rv != 0) {
     ::close(fds[0]);
@@ -299,19 +294,18 @@ void Open(Conn* c, raft_id id, const std::string& address, std::string rest) {
     ::close(fds[1]);
     return Drop(c, std::string("pipe: ") + uv_strerror(rv));
   }
-  uv_timer_stop(&c->timer);
+  c->io->ClearDeadline();
   c->phase = Phase::kOpen;
-  Unpend(c);
   t->refusals.erase(c->peer_key);
   VFS_LOG(kDebug) << "raft: TLS connection " << (c->outgoing ? "to " : "from ") << c->peer << " ("
-                  << c->engine->PeerName() << ") open";
-  if (!rest.empty() && !WritePipe(c, std::move(rest))) return;
-  ResumePipe(c);
+                  << c->io->PeerName() << ") open";
+  if (!rest.empty()) WritePipe(c, std::move(rest));
+  if (c->phase == Phase::kOpen) UpdatePipeReading(c);
   if (c->phase != Phase::kOpen) return;
 
   uv_stream_t* stream = S(c->raft_end);
   c->raft_end = nullptr;
-  c->open_handles--;
+  c->pipe_handles--;
   stream->data = nullptr;
   if (c->outgoing) {
     raft_uv_connect* req = c->req;
@@ -326,7 +320,7 @@ void Open(Conn* c, raft_id id, const std::string& address, std::string rest) {
 bool NamesRaftId(Conn* c, raft_id id) {
   const std::string& prefix = c->t->opts.peer_name_prefix;
   if (prefix.empty()) return true;
-  std::string want = prefix + std::to_string(id), got = c->engine->PeerName();
+  std::string want = prefix + std::to_string(id), got = c->io->PeerName();
   if (got == want) return true;
   Refuse(c, "its certificate is for '" + got + "', not for raft node " + std::to_string(id) +
                 " ('" + want + "')");
@@ -355,120 +349,66 @@ void TryPreamble(Conn* c) {
   Open(c, id, address, std::move(rest));
 }
 
-void OnTcpRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* c = static_cast<Conn*>(stream->data);
-  if (nread == 0 || c->phase == Phase::kClosing) return;
-  if (nread < 0) {
-    std::string why = nread == UV_EOF ? "peer closed the connection"
-                                      : std::string(uv_strerror(static_cast<int>(nread)));
-    // Silence then a close is a port probe or a peer that gave up, not a refused peer.
-    if (c->phase == Phase::kOpen || !c->got_bytes) return Drop(c, why);
-    return Refuse(c, why + " before the TLS handshake and preamble completed");
-  }
-  c->got_bytes = true;
-  std::string plain;
-  Status st = c->engine->Receive(std::string_view(buf->base, static_cast<size_t>(nread)), &plain);
-  if (!st.ok()) {
-    // Best effort, without waiting: the alert that tells the peer why.
-    if (c->engine->HasOutput()) {
-      std::string alert = c->engine->TakeOutput();
-      uv_buf_t b = uv_buf_init(alert.data(), static_cast<unsigned>(alert.size()));
-      uv_try_write(stream, &b, 1);
-    }
-    if (st.code() == ECONNRESET && c->phase == Phase::kOpen) return Drop(c, "TLS session closed");
-    return Refuse(c, "TLS: " + st.message());
-  }
-  if (!FlushTls(c)) return;
-  if (c->phase == Phase::kOpen) {
-    if (!plain.empty()) WritePipe(c, std::move(plain));
-  } else if (c->outgoing) {
-    // Our identity goes out only to the peer we meant to reach.
-    if (!c->engine->handshake_done() || !NamesRaftId(c, c->dialled)) return;
-    st = c->engine->Send(EncodeRaftTlsPreamble(c->t->id, c->t->address));
-    if (!st.ok()) return Drop(c, "TLS: " + st.message());
-    if (FlushTls(c)) Open(c, 0, "", std::move(plain));
-  } else {
-    c->preamble += plain;
-    TryPreamble(c);
-  }
+void OnData(Conn* c, std::string_view plain) {
+  if (c->phase == Phase::kOpen) return WritePipe(c, std::string(plain));
+  if (c->phase != Phase::kHandshake || c->outgoing) return;  // the dialled side says nothing
+  // At most one read's worth beyond a whole preamble: TryPreamble takes it as soon as it is.
+  c->preamble.append(plain);
+  TryPreamble(c);
 }
 
-void OnPipeRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* c = static_cast<Conn*>(stream->data);
-  if (nread == 0 || c->phase == Phase::kClosing) return;
-  if (nread < 0) return Drop(c, "closed by raft");
-  Status st = c->engine->Send(std::string_view(buf->base, static_cast<size_t>(nread)));
-  if (!st.ok()) return Drop(c, "TLS: " + st.message());
-  FlushTls(c);
+// TLS is up on a dialled connection: our identity goes out only to the peer we meant to reach.
+void OnOutgoingReady(Conn* c) {
+  if (!NamesRaftId(c, c->dialled)) return;
+  c->io->Send(EncodeRaftTlsPreamble(c->t->id, c->t->address));
+  if (c->phase == Phase::kHandshake && !c->io->closed()) Open(c, 0, "", "");
 }
 
-void OnDeadline(uv_timer_t* timer) {
-  auto* c = static_cast<Conn*>(timer->data);
-  std::string ms = std::to_string(c->t->opts.handshake_timeout.count()) + " ms";
-  if (c->phase == Phase::kConnecting) return Drop(c, "TCP connect took longer than " + ms);
-  Refuse(c, "no TLS handshake and raft preamble within " + ms);
-}
-
-Conn* NewConn(Transport* t, bool outgoing) {
-  auto* c = new Conn;
+Conn* NewConn(Transport* t, bool outgoing, std::shared_ptr<Connection> io) {
+  auto owned = std::make_shared<Conn>();
+  Conn* c = owned.get();
   c->t = t;
   c->outgoing = outgoing;
-  uv_tcp_init(t->loop, &c->tcp);
-  c->tcp.data = c;
-  uv_timer_init(t->loop, &c->timer);
-  c->timer.data = c;
-  c->open_handles = 2;
-  t->conns.insert(c);
-  uv_timer_start(&c->timer, OnDeadline, static_cast<uint64_t>(t->opts.handshake_timeout.count()),
-                 0);
+  c->io = std::move(io);
+  t->conns.emplace(c, std::move(owned));
+  Track(t, c->io);
+  // Raw pointers: the Connection drops its callbacks when it closes, before the Conn can be
+  // freed. Each callback holds the Conn while it runs, since closing may free it.
+  c->io->set_on_data([c](std::string_view b) {
+    auto keep = c->shared_from_this();
+    OnData(c, b);
+  });
+  c->io->set_on_drain([c] {
+    auto keep = c->shared_from_this();
+    UpdatePipeReading(c);
+  });
+  c->io->set_on_close([c](const Status& why) {
+    auto keep = c->shared_from_this();
+    OnConnectionClosed(c, why);
+  });
+  if (outgoing) {
+    c->io->set_on_ready([c] {
+      auto keep = c->shared_from_this();
+      OnOutgoingReady(c);
+    });
+  }
   return c;
 }
 
-void OnConnected(uv_connect_t* req, int status) {
-  auto* c = static_cast<Conn*>(req->data);
-  if (c->phase == Phase::kClosing) return;  // canceled by close
-  if (status < 0) return Drop(c, std::string("connect: ") + uv_strerror(status));
-  c->phase = Phase::kHandshake;
-  uv_tcp_nodelay(&c->tcp, 1);
-  if (!FlushTls(c)) return;  // the ClientHello
-  ResumeTcp(c);
-}
-
-void OnIncoming(uv_stream_t* server, int status) {
-  auto* t = static_cast<Transport*>(server->data);
-  if (status < 0) {
-    VFS_LOG(kWarn) << "raft: accept failed: " << uv_strerror(status);
-    return;
-  }
-  Conn* c = NewConn(t, false);
-  c->peer = "?";
-  if (uv_accept(server, S(&c->tcp)) != 0) return Drop(c, "accept failed");
+void OnIncoming(Transport* t, std::shared_ptr<Connection> io) {
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+  std::string peer = io->peer();
+  if (uv_tcp_getpeername(io->tcp(), reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
       ss.ss_family == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-    char ip[INET_ADDRSTRLEN] = {};
-    uv_ip4_name(sin, ip, sizeof ip);
-    c->peer = std::string(ip) + ":" + std::to_string(ntohs(sin->sin_port));
-    c->peer_key = std::string("from ") + ip;
-    // Each address may hold only so many connections in the handshake, so one host cannot
-    // use up the process's descriptors (or, on a real network, lock other peers out).
-    auto it = t->pending.find(ip);
-    size_t n = it == t->pending.end() ? 0 : it->second;
-    if (n >= t->opts.max_pending_per_address) {
-      return Refuse(c, "already " + std::to_string(n) +
-                           " connections from this address in the TLS handshake");
-    }
-    t->pending[ip] = n + 1;
-    c->pending_ip = ip;
+    peer += ":" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port));
   }
-  auto engine = tls::TlsEngine::Accept(t->opts.server);
-  if (!engine.ok()) return Drop(c, "TLS: " + engine.status().message());
-  c->engine = std::move(*engine);
-  c->phase = Phase::kHandshake;
-  uv_tcp_nodelay(&c->tcp, 1);
-  ResumeTcp(c);
+  Conn* c = NewConn(t, false, io);
+  c->peer = peer;
+  c->peer_key = "from " + io->peer();
+  io->SetDeadline(t->opts.handshake_timeout,
+                  "no TLS handshake and raft preamble within " + Ms(t->opts.handshake_timeout));
+  io->Start();
 }
 
 int Init(raft_uv_transport* iface, raft_id id, const char* address) {
@@ -491,13 +431,16 @@ int Listen(raft_uv_transport* iface, raft_uv_accept_cb cb) {
     SetErrmsg(iface, "raft address must be an IPv4 HOST:PORT: " + t->address);
     return RAFT_INVALID;
   }
-  uv_tcp_init(t->loop, &t->listener);
-  t->listener.data = t;
-  t->listener_open = true;
-  int rv = uv_tcp_bind(&t->listener, reinterpret_cast<const sockaddr*>(&sa), 0);
-  if (rv == 0) rv = uv_listen(S(&t->listener), 64, OnIncoming);
-  if (rv != 0) {
-    SetErrmsg(iface, "listen on " + t->address + ": " + uv_strerror(rv));
+  ListenerLimits caps;
+  caps.max_connections = t->opts.max_connections;
+  caps.max_per_address = t->opts.max_per_address;
+  caps.exempt_from_total.insert(t->opts.peer_hosts.begin(), t->opts.peer_hosts.end());
+  t->listener = std::make_unique<ConnectionListener>(
+      t->loop, t->opts.server, t->limits, caps,
+      [t](std::shared_ptr<Connection> io) { OnIncoming(t, std::move(io)); });
+  auto port = t->listener->Listen(*hp, "raft traffic", 64);
+  if (!port.ok()) {
+    SetErrmsg(iface, port.status().message());
     return RAFT_IOERR;
   }
   return 0;
@@ -518,17 +461,14 @@ int Connect(raft_uv_transport* iface, raft_uv_connect* req, raft_id id, const ch
     SetErrmsg(iface, "TLS: " + engine.status().message());
     return RAFT_NOCONNECTION;
   }
-  Conn* c = NewConn(t, true);
-  c->engine = std::move(*engine);
+  Conn* c = NewConn(t, true, Connection::Create(t->loop, std::move(*engine), t->limits));
   c->dialled = id;
   c->peer = address;
   c->peer_key = std::string("to ") + address;
-  c->connect.data = c;
-  int rv =
-      uv_tcp_connect(&c->connect, &c->tcp, reinterpret_cast<const sockaddr*>(&sa), OnConnected);
-  if (rv != 0) {  // no callback for this request: libraft sees the error now
-    SetErrmsg(iface, std::string("connect to ") + address + ": " + uv_strerror(rv));
-    CloseConn(c);
+  // The handshake timeout bounds the TCP connect too.
+  Status st = c->io->Connect(reinterpret_cast<const sockaddr*>(&sa));
+  if (!st.ok()) {  // no callback for this request: libraft sees the error now
+    SetErrmsg(iface, std::string("connect to ") + address + ": " + st.message());
     return RAFT_NOCONNECTION;
   }
   req->cb = cb;
@@ -537,29 +477,39 @@ int Connect(raft_uv_transport* iface, raft_uv_connect* req, raft_id id, const ch
   return 0;
 }
 
-void OnTransportHandleClosed(uv_handle_t* h) {
-  auto* t = static_cast<Transport*>(h->data);
-  t->closing_handles--;
-  MaybeFireCloseCb(t);
+// Polled from a timer: the close callback waits for every connection's handles to close.
+void MaybeFinishClose(uv_timer_t* timer) {
+  auto* t = static_cast<Transport*>(timer->data);
+  if (!t->listener_closed || !t->conns.empty()) return;
+  for (auto& w : t->ios) {
+    if (!w.expired()) return;
+  }
+  uv_close(H(&t->close_timer), [](uv_handle_t* h) {
+    auto* t = static_cast<Transport*>(h->data);
+    auto cb = t->close_cb;
+    t->close_cb = nullptr;
+    if (cb != nullptr) cb(t->iface);
+  });
 }
 
 void Close(raft_uv_transport* iface, raft_uv_transport_close_cb cb) {
   Transport* t = Impl(iface);
   t->closing = true;
   t->close_cb = cb;
-  if (t->listener_open) {
-    t->listener_open = false;
-    t->closing_handles++;
-    uv_close(H(&t->listener), OnTransportHandleClosed);
+  if (t->listener) {
+    // Also closes every accepted connection.
+    t->listener->Close([t] { t->listener_closed = true; });
+  } else {
+    t->listener_closed = true;
   }
-  std::vector<Conn*> all(t->conns.begin(), t->conns.end());
-  for (Conn* c : all) CloseConn(c);
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [raw, c] : t->conns) all.push_back(c->io);
+  for (auto& io : all) io->Close(Status(ESHUTDOWN, "the raft transport is closing"));
   // Always finish from a later callback, even with nothing open: libraft must not see its
   // close callback run inside close().
   uv_timer_init(t->loop, &t->close_timer);
   t->close_timer.data = t;
-  t->closing_handles++;
-  uv_close(H(&t->close_timer), OnTransportHandleClosed);
+  uv_timer_start(&t->close_timer, MaybeFinishClose, 0, 1);
 }
 
 }  // namespace
@@ -587,6 +537,10 @@ Status RaftTlsTransportInit(struct raft_uv_transport* iface, uv_loop_t* loop, Ra
   t->iface = iface;
   t->loop = loop;
   t->opts = std::move(opts);
+  t->limits.handshake_timeout = t->opts.handshake_timeout;
+  t->limits.idle_timeout = t->opts.idle_timeout;
+  t->limits.high_water = t->opts.max_queued;
+  t->limits.low_water = t->opts.max_queued / 4;
   iface->impl = t;
   iface->init = Init;
   iface->listen = Listen;

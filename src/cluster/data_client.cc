@@ -1,11 +1,13 @@
 // DataClient and ShardIndexBuilder: see data_client.h.
 //
 // Inside: public calls build a Request and hand it to the I/O thread through a mutex-guarded
-// queue and a uv_async wake-up. On the I/O thread each Connection keeps `unsent` requests and
-// `awaiting` ones (head written, reply pending, in order). A buffered upload is written in one
-// uv_write (head + payload, no copy); a streamed upload occupies its connection's send side
-// until its last byte is written, the bytes arriving from UploadStream::Write through the
-// shared StreamState.
+// queue and a uv_async wake-up. On the I/O thread each Conn keeps `unsent` requests and
+// `awaiting` ones (head written, reply pending, in order). The socket, TLS, the connect and
+// handshake timeout, the no-progress timeout and output backpressure are a Connection's
+// (src/common/connection.h, in client mode: it keeps reading while its output is queued):
+// requests and stream bytes are handed to it only while it is not congested, and on_drain
+// resumes. A streamed upload occupies its connection's send side until its last byte is
+// sent, the bytes arriving from UploadStream::Write through the shared StreamState.
 #include "src/cluster/data_client.h"
 
 #include <netdb.h>
@@ -22,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/common/connection.h"
 #include "src/common/log.h"
 #include "src/common/tls.h"
 
@@ -43,7 +46,6 @@ struct StreamState {
 
 namespace {
 
-constexpr size_t kReadBufSize = 256u << 10;
 constexpr uint64_t kTimerTickMs = 50;
 
 struct Request {
@@ -67,9 +69,10 @@ using RequestPtr = std::shared_ptr<Request>;
 }  // namespace
 
 struct DataClient::Impl {
-  struct Connection;
+  struct Conn;
 
   DataClientOptions opt;
+  ConnectionLimits limits;
   uv_loop_t loop{};
   uv_async_t async{};
   uv_timer_t timer{};
@@ -81,43 +84,37 @@ struct DataClient::Impl {
   bool stopping = false;
 
   // I/O thread only.
-  std::map<std::string, std::vector<Connection*>> servers;
+  std::map<std::string, std::vector<Conn*>> servers;
+  // Failed ones, freed at the next tick: a failure may happen deep inside their own callbacks.
+  std::vector<Conn*> dead;
 
-  struct Connection {
+  struct Conn {
     Impl* impl = nullptr;
     std::string key;
     HostPort addr;
-    uv_tcp_t tcp{};
-    uv_connect_t creq{};
-    std::unique_ptr<tls::TlsEngine> tls;  // null without TLS (--insecure clusters)
-    bool ready = false;
+    std::shared_ptr<Connection> io;
     bool closed = false;
     Status error;  // why it closed
     std::deque<RequestPtr> unsent;
     std::deque<RequestPtr> awaiting;
-    RequestPtr streaming;  // upload whose payload is still being written
+    RequestPtr streaming;  // upload whose payload is still being sent
     RequestPtr body_req;   // awaiting.front() while its download body arrives
     uint64_t body_remaining = 0;
     std::string in;
     size_t in_pos = 0;
-    uint64_t started = 0;
-    uint64_t last_progress = 0;
-    std::unique_ptr<char[]> readbuf{new char[kReadBufSize]};
 
     size_t load() const { return unsent.size() + awaiting.size(); }
   };
 
-  struct WriteReq {
-    uv_write_t req{};
-    Connection* conn = nullptr;
-    RequestPtr request;  // keeps head/payload alive
-    std::string owned;   // streamed chunk
-    std::shared_ptr<StreamState> stream;
-    size_t stream_bytes = 0;
-  };
-
   explicit Impl(DataClientOptions o) : opt(std::move(o)) {
     if (opt.connections_per_server < 1) opt.connections_per_server = 1;
+    limits.handshake_timeout = opt.connect_timeout;  // TCP connect and TLS handshake
+    limits.idle_timeout = opt.request_timeout;
+    limits.read_while_congested = true;
+    // A stream's bytes leave its window once handed over, so the connection holds at most
+    // about one window more (plus a buffered upload in one piece).
+    limits.high_water = std::max<size_t>(opt.stream_window, 256u << 10);
+    limits.low_water = limits.high_water / 4;
     uv_loop_init(&loop);
     uv_async_init(&loop, &async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->OnWake(); });
     async.data = this;
@@ -145,6 +142,7 @@ struct DataClient::Impl {
     uv_async_send(&async);
     thread.join();
     uv_loop_close(&loop);
+    for (Conn* c : dead) delete c;
   }
 
   void Wake() { uv_async_send(&async); }
@@ -188,9 +186,9 @@ struct DataClient::Impl {
     }
     if (stop) {
       for (auto& [addr, r] : batch) Complete(*r, Status(ECANCELED, "data client stopped"));
-      std::vector<Connection*> all;
+      std::vector<Conn*> all;
       for (auto& [key, conns] : servers) all.insert(all.end(), conns.begin(), conns.end());
-      for (Connection* c : all) Fail(c, Status(ECANCELED, "data client stopped"));
+      for (Conn* c : all) Fail(c, Status(ECANCELED, "data client stopped"));
       uv_close(reinterpret_cast<uv_handle_t*>(&async), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
       return;
@@ -198,26 +196,26 @@ struct DataClient::Impl {
     for (auto& [addr, r] : batch) Dispatch(addr, std::move(r));
     // Streamed uploads may have new bytes. Collected first: a send that fails closes its
     // connection and may erase its server's entry from `servers`.
-    std::vector<Connection*> streaming;
+    std::vector<Conn*> streaming;
     for (auto& [key, conns] : servers) {
-      for (Connection* c : conns) {
+      for (Conn* c : conns) {
         if (c->streaming) streaming.push_back(c);
       }
     }
-    for (Connection* c : streaming) {
+    for (Conn* c : streaming) {
       if (!c->closed && c->streaming) PumpSend(c);
     }
   }
 
   void Dispatch(const HostPort& addr, RequestPtr r) {
     auto& conns = servers[addr.ToString()];
-    Connection* best = nullptr;
-    for (Connection* c : conns) {
+    Conn* best = nullptr;
+    for (Conn* c : conns) {
       if (!best || c->load() < best->load()) best = c;
     }
     if (!best ||
         (best->load() > 0 && conns.size() < static_cast<size_t>(opt.connections_per_server))) {
-      Connection* c = Open(addr);
+      Conn* c = Open(addr);
       if (!c) {
         Complete(*r, Status(EHOSTUNREACH, "cannot resolve data server " + addr.ToString()));
         return;
@@ -228,12 +226,13 @@ struct DataClient::Impl {
       Complete(*r, best->error);
       return;
     }
-    if (best->load() == 0) best->last_progress = uv_now(&loop);
+    // An idle pooled connection's silence so far was not the server's fault.
+    if (best->load() == 0) best->io->Touch();
     best->unsent.push_back(std::move(r));
     PumpSend(best);
   }
 
-  Connection* Open(const HostPort& addr) {
+  Conn* Open(const HostPort& addr) {
     sockaddr_storage ss{};
     if (uv_ip4_addr(addr.host.c_str(), addr.port, reinterpret_cast<sockaddr_in*>(&ss)) != 0 &&
         uv_ip6_addr(addr.host.c_str(), addr.port, reinterpret_cast<sockaddr_in6*>(&ss)) != 0) {
@@ -247,137 +246,63 @@ struct DataClient::Impl {
       std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
       freeaddrinfo(ai);
     }
-    auto* c = new Connection;
+    std::unique_ptr<tls::TlsEngine> engine;
+    Status tls_error;
+    if (opt.tls != nullptr) {
+      // Requests wait in `unsent` until the handshake is done (on_ready).
+      auto e = tls::TlsEngine::Connect(opt.tls, addr.host);
+      if (e.ok()) {
+        engine = std::move(e).value();
+      } else {
+        tls_error = e.status().Annotate("TLS to data server " + addr.ToString());
+      }
+    }
+    auto* c = new Conn;
     c->impl = this;
     c->key = addr.ToString();
     c->addr = addr;
-    c->started = c->last_progress = uv_now(&loop);
-    uv_tcp_init(&loop, &c->tcp);
-    c->tcp.data = c;
-    c->creq.data = c;
+    c->io = Connection::Create(&loop, std::move(engine), limits);
     servers[c->key].push_back(c);
-    int rc = uv_tcp_connect(&c->creq, &c->tcp, reinterpret_cast<sockaddr*>(&ss),
-                            [](uv_connect_t* req, int status) {
-                              auto* c = static_cast<Connection*>(req->data);
-                              c->impl->OnConnected(c, status);
-                            });
-    if (rc != 0) {
-      Fail(c, Status(-rc, "connect to " + c->key + ": " + uv_strerror(rc)));
+    if (!tls_error.ok()) {
+      Fail(c, tls_error);
+      return c;
     }
+    // Raw pointers: the Connection drops its callbacks when it closes, and a failed Conn is
+    // freed only at the next tick.
+    c->io->set_on_ready([c] { c->impl->PumpSend(c); });
+    c->io->set_on_drain([c] { c->impl->PumpSend(c); });
+    c->io->set_on_data([c](std::string_view bytes) { c->impl->OnData(c, bytes); });
+    c->io->set_on_close([c](const Status& why) {
+      c->impl->Fail(c, Status(why.code(), "data server " + c->key + ": " + why.message()));
+    });
+    // The connect's failure, if any, comes through on_close.
+    (void)c->io->Connect(reinterpret_cast<sockaddr*>(&ss));
     return c;
   }
 
-  void OnConnected(Connection* c, int status) {
-    if (c->closed) return;
-    if (status < 0) {
-      Fail(c, Status(-status, "connect to " + c->key + ": " + uv_strerror(status)));
-      return;
-    }
-    c->ready = true;
-    c->last_progress = uv_now(&loop);
-    uv_tcp_nodelay(&c->tcp, 1);
-    if (opt.tls != nullptr) {
-      // Requests may be queued at once: the engine holds them until the handshake is done.
-      auto engine = tls::TlsEngine::Connect(opt.tls, c->addr.host);
-      if (!engine.ok()) {
-        Fail(c, engine.status().Annotate("TLS to data server " + c->key));
-        return;
-      }
-      c->tls = std::move(engine).value();
-      SendTlsOutput(c);
-      if (c->closed) return;
-    }
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&c->tcp),
-        [](uv_handle_t* h, size_t, uv_buf_t* b) {
-          auto* c = static_cast<Connection*>(h->data);
-          *b = uv_buf_init(c->readbuf.get(), kReadBufSize);
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-          auto* c = static_cast<Connection*>(s->data);
-          c->impl->OnRead(c, n, b);
-        });
-    PumpSend(c);
-  }
-
-  // Writes what the TLS engine produced on its own (handshake records, alerts).
-  void SendTlsOutput(Connection* c) {
-    if (!c->tls->HasOutput()) return;
-    auto* w = new WriteReq;
-    w->owned = c->tls->TakeOutput();
-    uv_buf_t b = uv_buf_init(w->owned.data(), static_cast<unsigned>(w->owned.size()));
-    RawWrite(c, w, &b, 1);
-  }
-
-  void Write(Connection* c, WriteReq* w, uv_buf_t* bufs, unsigned n) {
-    if (c->tls != nullptr) {
-      Status st;
-      for (unsigned i = 0; i < n && st.ok(); ++i) {
-        st = c->tls->Send(std::string_view(bufs[i].base, bufs[i].len));
-      }
-      if (!st.ok()) {
-        std::unique_ptr<WriteReq> owned(w);
-        Fail(c, st.Annotate("TLS to data server " + c->key));
-        return;
-      }
-      // The records are a copy: a streamed chunk's plaintext can go now.
-      w->owned = c->tls->TakeOutput();
-      uv_buf_t b = uv_buf_init(w->owned.data(), static_cast<unsigned>(w->owned.size()));
-      return RawWrite(c, w, &b, 1);
-    }
-    RawWrite(c, w, bufs, n);
-  }
-
-  void RawWrite(Connection* c, WriteReq* w, uv_buf_t* bufs, unsigned n) {
-    w->conn = c;
-    w->req.data = w;
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), bufs, n,
-                      [](uv_write_t* r, int status) {
-                        std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(r->data));
-                        w->conn->impl->OnWritten(w.get(), status);
-                      });
-    if (rc != 0) {
-      std::unique_ptr<WriteReq> owned(w);
-      Fail(c, Status(-rc, std::string("write: ") + uv_strerror(rc)));
-    }
-  }
-
-  void OnWritten(WriteReq* w, int status) {
-    if (w->stream) {
-      std::lock_guard<std::mutex> lock(w->stream->mu);
-      w->stream->queued -= w->stream_bytes;
-      w->stream->cv.notify_all();
-    }
-    Connection* c = w->conn;
-    if (c->closed) return;
-    if (status < 0) {
-      Fail(c, Status(-status, "send to " + c->key + ": " + uv_strerror(status)));
-      return;
-    }
-    c->last_progress = uv_now(&loop);
-  }
-
-  void PumpSend(Connection* c) {
-    while (c->ready && !c->closed) {
+  // Hands requests and stream bytes to the connection while it is not congested.
+  void PumpSend(Conn* c) {
+    while (!c->closed && c->io->ready() && !c->io->congested()) {
       if (c->streaming) {
         Request& r = *c->streaming;
         StreamState& st = *r.stream;
-        std::deque<std::string> take;
+        std::string chunk;
         bool aborted;
         {
           std::lock_guard<std::mutex> lock(st.mu);
-          take.swap(st.chunks);
           aborted = st.aborted;
+          if (!st.chunks.empty()) {
+            chunk = std::move(st.chunks.front());
+            st.chunks.pop_front();
+            // Now the Connection's to bound: the writer may queue more.
+            st.queued -= chunk.size();
+            st.cv.notify_all();
+          }
         }
-        for (std::string& chunk : take) {
-          auto* w = new WriteReq;
-          w->stream = r.stream;
-          w->stream_bytes = chunk.size();
-          w->owned = std::move(chunk);
-          r.payload_sent += w->owned.size();
-          uv_buf_t b = uv_buf_init(w->owned.data(), static_cast<unsigned>(w->owned.size()));
-          Write(c, w, &b, 1);
-          if (c->closed) return;
+        if (!chunk.empty()) {
+          r.payload_sent += chunk.size();
+          c->io->Send(std::move(chunk));
+          continue;
         }
         if (r.payload_sent < r.payload_size) {
           if (aborted) Fail(c, Status(ECONNABORTED, "upload stream abandoned by its writer"));
@@ -389,49 +314,23 @@ struct DataClient::Impl {
       RequestPtr r = std::move(c->unsent.front());
       c->unsent.pop_front();
       c->awaiting.push_back(r);
-      auto* w = new WriteReq;
-      w->request = r;
-      uv_buf_t bufs[2];
-      unsigned n = 0;
-      bufs[n++] = uv_buf_init(r->head.data(), static_cast<unsigned>(r->head.size()));
+      std::string out = r->head;
       if (r->payload && !r->payload->empty()) {
-        // libuv only reads write buffers; its API is just not const-correct.
-        bufs[n++] = uv_buf_init(const_cast<char*>(r->payload->data()),
-                                static_cast<unsigned>(r->payload->size()));
+        out += *r->payload;
         r->payload_sent = r->payload->size();
       }
-      Write(c, w, bufs, n);
+      c->io->Send(std::move(out));
       if (r->stream) c->streaming = r;
     }
   }
 
-  void OnRead(Connection* c, ssize_t n, const uv_buf_t* b) {
-    if (c->closed || n == 0) return;
-    if (n < 0) {
-      Fail(c, Status(n == UV_EOF ? ECONNRESET : static_cast<int>(-n),
-                     "data server " + c->key + " closed the connection" +
-                         (n == UV_EOF ? std::string()
-                                      : std::string(": ") + uv_strerror(static_cast<int>(n)))));
-      return;
-    }
-    c->last_progress = uv_now(&loop);
+  void OnData(Conn* c, std::string_view data) {
+    if (c->closed) return;
     if (c->in_pos > 0 && c->in_pos >= c->in.size() / 2) {
       c->in.erase(0, c->in_pos);
       c->in_pos = 0;
     }
     // A large body bypasses the buffer.
-    std::string_view data(b->base, static_cast<size_t>(n));
-    std::string plain;
-    if (c->tls != nullptr) {
-      Status st = c->tls->Receive(data, &plain);
-      SendTlsOutput(c);  // handshake records, buffered requests, or the alert
-      if (c->closed) return;
-      if (!st.ok()) {
-        Fail(c, st.Annotate("TLS with data server " + c->key));
-        return;
-      }
-      data = plain;
-    }
     if (c->body_req && c->in_pos == c->in.size()) {
       if (!TakeBody(c, &data)) return;
     }
@@ -440,7 +339,7 @@ struct DataClient::Impl {
   }
 
   // Feeds body bytes to the current download; false if the connection failed.
-  bool TakeBody(Connection* c, std::string_view* data) {
+  bool TakeBody(Conn* c, std::string_view* data) {
     Request& r = *c->body_req;
     const size_t n = static_cast<size_t>(std::min<uint64_t>(data->size(), c->body_remaining));
     if (n > 0) {
@@ -465,7 +364,7 @@ struct DataClient::Impl {
     return true;
   }
 
-  void ParseReplies(Connection* c) {
+  void ParseReplies(Conn* c) {
     while (!c->closed) {
       std::string_view buf(c->in.data() + c->in_pos, c->in.size() - c->in_pos);
       if (c->body_req) {
@@ -528,7 +427,7 @@ struct DataClient::Impl {
     }
   }
 
-  void Fail(Connection* c, const Status& st) {
+  void Fail(Conn* c, const Status& st) {
     if (c->closed) return;
     c->closed = true;
     c->error = st;
@@ -545,32 +444,19 @@ struct DataClient::Impl {
     if (!victims.empty()) {
       VFS_LOG(kDebug) << "connection to " << c->key << " failed: " << st.ToString();
     }
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp),
-             [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); });
+    c->io->Close(st);
+    dead.push_back(c);
   }
 
   void OnTick() {
-    const uint64_t now = uv_now(&loop);
-    std::vector<Connection*> all;
-    for (auto& [key, conns] : servers) all.insert(all.end(), conns.begin(), conns.end());
-    for (Connection* c : all) {
-      if (!c->ready) {
-        if (now - c->started > static_cast<uint64_t>(opt.connect_timeout.count())) {
-          Fail(c, Status(ETIMEDOUT, "connect to " + c->key + " timed out"));
-        }
-        continue;
-      }
-      if (c->load() == 0) continue;
-      if (c->streaming) {
+    for (Conn* c : dead) delete c;
+    dead.clear();
+    for (auto& [key, conns] : servers) {
+      for (Conn* c : conns) {
+        if (!c->streaming) continue;
         // Waiting for the writer to produce bytes is not the server's fault.
         std::lock_guard<std::mutex> lock(c->streaming->stream->mu);
-        if (c->streaming->stream->chunks.empty() && c->streaming->stream->queued == 0) {
-          c->last_progress = now;
-        }
-      }
-      if (now - c->last_progress > static_cast<uint64_t>(opt.request_timeout.count())) {
-        Fail(c, Status(ETIMEDOUT, "data server " + c->key + " made no progress for " +
-                                      std::to_string(opt.request_timeout.count()) + " ms"));
+        if (c->streaming->stream->chunks.empty() && c->io->queued() == 0) c->io->Touch();
       }
     }
   }

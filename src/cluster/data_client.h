@@ -11,9 +11,10 @@
 // order. Requests on different connections run concurrently, so a caller that needs one
 // request to see another's effect (upload, then download) waits for the first one's future.
 //
-// Timeouts: a connection attempt fails after `connect_timeout`; a connection with requests
-// outstanding fails when it makes no progress (no byte sent or received) for
-// `request_timeout`, so a 1 GiB transfer is fine while a hung server is noticed. When a
+// Timeouts: a connection attempt (TCP connect and TLS handshake) fails after
+// `connect_timeout`; a connection fails when it makes no progress (no byte sent or received)
+// for `request_timeout`, so a 1 GiB transfer is fine while a hung server is noticed (an idle
+// pooled connection is closed then too, failing nothing). When a
 // connection fails, every request queued on it fails with that error (ETIMEDOUT,
 // ECONNREFUSED, ECONNRESET, ...); nothing is retried here, since the object layer decides
 // what to do with a missing shard. The next request opens a fresh connection.
@@ -45,8 +46,10 @@ struct DataClientOptions {
   std::chrono::milliseconds request_timeout{30000};  // max time without progress
   int connections_per_server = 4;
   uint64_t max_download_in_memory = 256ull << 20;  // Download() refuses larger bodies (EFBIG)
-  // UploadStream::Write blocks past this many queued bytes. Per stream, so a 14-shard writer
-  // holds at most 14 times this; the I/O thread also encrypts, so queues do fill.
+  // UploadStream::Write blocks past this many bytes not yet handed to the connection, which
+  // itself stops taking more past about as many again (at least 256 KiB). Per stream, so a
+  // 14-shard writer holds at most about 28 times this; the I/O thread also encrypts, so
+  // queues do fill.
   size_t stream_window = 1u << 20;
   DataProtocolLimits limits;
   // TLS client context (tls::ClientContext); null: plain TCP, for "insecure" clusters only.

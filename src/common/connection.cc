@@ -1,6 +1,7 @@
 // Connection and ConnectionListener: see connection.h.
 #include "src/common/connection.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "src/common/log.h"
@@ -67,7 +68,8 @@ std::string Connection::PeerName() const { return tls_ ? tls_->PeerName() : std:
 void Connection::Start() {
   if (started_ || closing_) return;
   started_ = true;
-  started_ms_ = last_progress_ms_ = uv_now(loop_);
+  if (!dialled_) started_ms_ = uv_now(loop_);
+  last_progress_ms_ = uv_now(loop_);
   auto keep = shared_from_this();
   if (tls_ == nullptr) {
     ready_ = true;
@@ -80,6 +82,43 @@ void Connection::Start() {
   UpdateReading();
 }
 
+Status Connection::Connect(const sockaddr* addr) {
+  if (started_ || dialled_ || closing_) return Status(EALREADY, "connection already in use");
+  connect_req_.data = this;
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, [](uv_connect_t* req, int status) {
+    static_cast<Connection*>(req->data)->OnConnected(status);
+  });
+  if (rc != 0) {
+    Status st(-rc, std::string("connect: ") + uv_strerror(rc));
+    Close(st);
+    return st;
+  }
+  dialled_ = connecting_ = true;
+  started_ms_ = last_progress_ms_ = uv_now(loop_);
+  ArmTimer();
+  return Status::Ok();
+}
+
+void Connection::OnConnected(int status) {
+  connecting_ = false;
+  if (closing_) return;  // canceled by Close(); the handles keep us alive until here
+  if (status < 0) return Close(Status(-status, std::string("connect: ") + uv_strerror(status)));
+  uv_tcp_nodelay(&tcp_, 1);
+  Start();
+}
+
+void Connection::SetDeadline(std::chrono::milliseconds after, std::string what) {
+  deadline_ms_ = uv_now(loop_) + Ms(after);
+  if (deadline_ms_ == 0) deadline_ms_ = 1;
+  deadline_what_ = std::move(what);
+  ArmTimer();
+}
+
+void Connection::ClearDeadline() {
+  deadline_ms_ = 0;
+  if (started_) ArmTimer();
+}
+
 void Connection::Touch() { last_progress_ms_ = uv_now(loop_); }
 
 void Connection::PauseReading(bool paused) {
@@ -88,7 +127,8 @@ void Connection::PauseReading(bool paused) {
 }
 
 void Connection::UpdateReading() {
-  bool want = started_ && !closing_ && !close_after_writes_ && !app_paused_ && !congested_;
+  bool want = started_ && !closing_ && !close_after_writes_ && !app_paused_ &&
+              (!congested_ || limits_.read_while_congested);
   if (want == reading_) return;
   auto* s = reinterpret_cast<uv_stream_t*>(&tcp_);
   if (want) {
@@ -195,12 +235,14 @@ void Connection::CloseAfterWrites(const Status& why) {
 void Connection::ArmTimer() {
   if (closing_) return;
   const uint64_t now = uv_now(loop_);
-  uint64_t due;
+  uint64_t due = UINT64_MAX;
   if (!ready_) {
     due = started_ms_ + Ms(limits_.handshake_timeout);
   } else if (limits_.idle_timeout.count() > 0) {
     due = last_progress_ms_ + Ms(limits_.idle_timeout);
-  } else {
+  }
+  if (deadline_ms_ != 0) due = std::min(due, deadline_ms_);
+  if (due == UINT64_MAX) {
     uv_timer_stop(&timer_);
     return;
   }
@@ -214,9 +256,11 @@ void Connection::OnTimer() {
   if (closing_) return;
   const uint64_t now = uv_now(loop_);
   auto keep = shared_from_this();
+  if (deadline_ms_ != 0 && now >= deadline_ms_) return Close(Status(ETIMEDOUT, deadline_what_));
   if (!ready_) {
     if (now >= started_ms_ + Ms(limits_.handshake_timeout)) {
-      return Close(Status(ETIMEDOUT, "TLS handshake not completed within " +
+      return Close(Status(ETIMEDOUT, std::string(connecting_ ? "connect" : "TLS handshake") +
+                                         " not completed within " +
                                          std::to_string(limits_.handshake_timeout.count()) +
                                          " ms"));
     }
@@ -306,7 +350,7 @@ void ConnectionListener::Accept() {
   conn->set_peer(peer);
   size_t& from_peer = per_address_[peer];
   const char* refusal = nullptr;
-  if (conns_.size() >= limits_.max_connections) {
+  if (conns_.size() >= limits_.max_connections && !limits_.exempt_from_total.contains(peer)) {
     refusal = "the listener's connection limit";
   } else if (from_peer >= limits_.max_per_address) {
     refusal = "the per-address connection limit";

@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -36,11 +37,18 @@ struct ConnectionLimits {
   size_t low_water = 1u << 20;   // ...and the level below which reading resumes
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds idle_timeout{120000};  // zero: no idle timeout
+  // A client's: go on reading while congested. It must take the replies to what it already
+  // sent, or a client and a server that each stop reading while their output is queued wait
+  // for each other; it obeys congested() by sending less instead.
+  bool read_while_congested = false;
 };
 
 struct ListenerLimits {
   size_t max_connections = 1024;  // open connections on this listener
   size_t max_per_address = 256;   // ...from one remote IP address
+  // Remote IP addresses max_connections does not apply to (a server's configured peers), so
+  // strangers filling it cannot lock them out; max_per_address still does.
+  std::set<std::string> exempt_from_total;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -71,6 +79,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Starts reading and the timers; flushes a TLS client's ClientHello.
   void Start();
+  // Client side: connects tcp() to `addr`, then Start()s. The handshake timeout runs from
+  // here, so it bounds the TCP connect too; a failed connect closes the connection (on_close
+  // says why). Set the callbacks first. An error is also returned (and the connection closed)
+  // when the connect cannot even be attempted.
+  Status Connect(const sockaddr* addr);
+  // Closes the connection (ETIMEDOUT, "`what`") if ClearDeadline() is not called within
+  // `after`: for an application's own handshake (e.g. an identity preamble) after TLS.
+  void SetDeadline(std::chrono::milliseconds after, std::string what);
+  void ClearDeadline();
 
   // Queues application bytes (encrypted on a TLS connection). Ignored once closing.
   void Send(std::string plain);
@@ -79,7 +96,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Stops reading and closes once queued output is written.
   void CloseAfterWrites(const Status& why);
   // The application's own pause (e.g. too many requests in progress); reading also stops
-  // while congested, whatever this says.
+  // while congested (unless read_while_congested), whatever this says.
   void PauseReading(bool paused);
   // Counts as activity for the idle timeout (e.g. while the application works on a request).
   void Touch();
@@ -107,11 +124,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnWritten(size_t len, int status);
   void ArmTimer();
   void OnTimer();
+  void OnConnected(int status);
   void Fail(const Status& why) { Close(why); }
 
   uv_loop_t* loop_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
+  uv_connect_t connect_req_{};
   std::unique_ptr<tls::TlsEngine> tls_;
   ConnectionLimits limits_;
   std::string peer_ = "?";
@@ -124,6 +143,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t queued_ = 0;
   uint64_t started_ms_ = 0;
   uint64_t last_progress_ms_ = 0;
+  uint64_t deadline_ms_ = 0;  // SetDeadline's; 0: none
+  std::string deadline_what_;
+  bool dialled_ = false;     // Connect() was called: the handshake timeout runs from there
+  bool connecting_ = false;  // ...and its callback has not run yet
   bool started_ = false;
   bool ready_ = false;
   bool reading_ = false;

@@ -5,6 +5,7 @@
 // client certificate, a certificate from another CA, a bad or oversized preamble, plain TCP
 // garbage, silence. None of them may reach the accept callback. Every test ends with
 // uv_loop_close() == 0, so a handle the transport forgot to close fails the test.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -334,6 +335,20 @@ Outcome PlainClient(const std::string& address, const std::string& bytes,
   }
 }
 
+// A blocking TCP connection to `address` from a chosen loopback source address.
+UniqueFd ConnectFrom(const char* source, const std::string& address) {
+  auto hp = ParseHostPort(address);
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in src{}, dst{};
+  src.sin_family = dst.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &src.sin_addr);
+  inet_pton(AF_INET, hp->host.c_str(), &dst.sin_addr);
+  dst.sin_port = htons(hp->port);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
+  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&dst), sizeof dst), 0);
+  return fd;
+}
+
 // The connection ended because the server closed it, not because our patience ran out.
 void ExpectClosedByServer(const Outcome& o) {
   EXPECT_FALSE(o.end.ok()) << "the server answered";
@@ -569,7 +584,7 @@ TEST_F(RaftTlsTransportTest, DropsSilentPeersAtTheDeadline) {
 
 TEST_F(RaftTlsTransportTest, LimitsHandshakesPerAddress) {
   RaftTlsOptions two;
-  two.max_pending_per_address = 2;
+  two.max_per_address = 2;
   Node* b = NewNode(2, certs->node2, two);
   Outcome third, honest;
   bool silent_still_open = false;
@@ -596,6 +611,30 @@ TEST_F(RaftTlsTransportTest, LimitsHandshakesPerAddress) {
   EXPECT_TRUE(honest.connected);
   EXPECT_EQ(honest.end.code(), ETIMEDOUT) << "after " << attempts << " attempts";
   EXPECT_TRUE(RunUntil([&] { return !b->accepted.empty(); }));
+}
+
+TEST_F(RaftTlsTransportTest, TotalCapRefusesStrangersButNotConfiguredPeers) {
+  RaftTlsOptions caps;
+  caps.max_connections = 2;
+  caps.peer_hosts = {"127.0.0.1"};  // where Node a dials from
+  Node* a = NewNode(1, certs->node1);
+  Node* b = NewNode(2, certs->node2, caps);
+  std::vector<UniqueFd> strangers;
+  bool third_refused = false;
+  RunClient([&] {
+    strangers.push_back(ConnectFrom("127.0.0.2", b->address));
+    strangers.push_back(ConnectFrom("127.0.0.3", b->address));
+    UniqueFd third = ConnectFrom("127.0.0.4", b->address);
+    char c;
+    Status st = ReadFull(third.get(), &c, 1, DeadlineIn(10s));
+    third_refused = !st.ok() && st.code() != ETIMEDOUT;
+  });
+  EXPECT_TRUE(third_refused) << "a third stranger was kept past max_connections";
+  // Both strangers still hold their slots, yet the configured peer gets in.
+  Connect* c = Dial(a, 2, b->address);
+  ASSERT_TRUE(RunUntil([&] { return c->done && !b->accepted.empty(); }));
+  EXPECT_EQ(c->status, 0);
+  EXPECT_EQ(b->accepted[0].id, 1u);
 }
 
 TEST_F(RaftTlsTransportTest, CloseCancelsConnectsInFlightBeforeItsCallback) {
