@@ -315,7 +315,7 @@ TEST(MetaRaftLimits, HandshakeFloodCostsBoundedMemory) {
   ASSERT_TRUE(Commit(c.get(), "before").ok());
   long rss0[3];
   for (int i = 0; i < 3; ++i) {
-    rss0[i] = RssKib(cluster.Pid(i));
+    rss0[i] = RssKiB(cluster.Pid(i));
     ASSERT_GT(rss0[i], 0);
   }
   const std::string hello = ClientHello(cluster);
@@ -355,7 +355,7 @@ TEST(MetaRaftLimits, HandshakeFloodCostsBoundedMemory) {
   const long bound = 16 * 1024;  // KiB: max_connections sessions plus slack for the allocator
   WaitFor(
       [&] {
-        for (int i = 0; i < 3; ++i) peak[i] = std::max(peak[i], RssKib(cluster.Pid(i)));
+        for (int i = 0; i < 3; ++i) peak[i] = std::max(peak[i], RssKiB(cluster.Pid(i)));
         return false;
       },
       seconds(3));
