@@ -20,7 +20,7 @@
 
 #include "src/cli/progress.h"
 #include "src/cluster/data_client.h"
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/log.h"
 #include "src/crypto/random.h"
 #include "src/crypto/token.h"

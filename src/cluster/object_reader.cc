@@ -10,8 +10,9 @@
 namespace vaultfs::cluster {
 
 ObjectReader::ObjectReader(ShardTransport* transport, ServerHealth* health,
-                           const erasure::Codec* codec, std::optional<crypto::SegmentCipher> cipher,
-                           SegmentLayout layout, std::vector<ShardSource> shards, std::string token,
+                           const erasure::Codec* codec,
+                           std::unique_ptr<crypto::SegmentSealer> cipher, SegmentLayout layout,
+                           std::vector<ShardSource> shards, std::string token,
                            ReaderOptions options)
     : transport_(transport),
       health_(health),

@@ -23,7 +23,7 @@
 // Without a cipher the reader is keyless: it can only hand out sealed segments (the k data
 // blocks after decoding), which is all the repairer needs to re-encode lost shards.
 //
-// Not thread-safe: one reader per thread (it owns a SegmentCipher).
+// Not thread-safe: one reader per thread (it owns its SegmentSealer).
 #pragma once
 
 #include <chrono>
@@ -31,6 +31,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,7 +42,7 @@
 #include "src/cluster/shard_transport.h"
 #include "src/common/shard_format.h"
 #include "src/common/status.h"
-#include "src/crypto/segment_cipher.h"
+#include "src/crypto/segment_sealer.h"
 #include "src/erasure/codec.h"
 
 namespace vaultfs::cluster {
@@ -77,7 +78,7 @@ class ObjectReader {
   // `shards` holds k + m entries in index order. Everything passed by pointer must outlive
   // the reader. Without `cipher`, only the sealed reads below work.
   ObjectReader(ShardTransport* transport, ServerHealth* health, const erasure::Codec* codec,
-               std::optional<crypto::SegmentCipher> cipher, SegmentLayout layout,
+               std::unique_ptr<crypto::SegmentSealer> cipher, SegmentLayout layout,
                std::vector<ShardSource> shards, std::string token, ReaderOptions options = {});
 
   // Hands plaintext bytes [offset, offset+length) to `sink` in order, in pieces.
@@ -143,7 +144,7 @@ class ObjectReader {
   ShardTransport* transport_;
   ServerHealth* health_;
   const erasure::Codec* codec_;
-  std::optional<crypto::SegmentCipher> cipher_;
+  std::unique_ptr<crypto::SegmentSealer> cipher_;
   SegmentLayout layout_;
   std::vector<ShardSource> shards_;
   std::string token_;

@@ -53,7 +53,7 @@ Status QuorumLost(const std::vector<ShardSink>& sinks, int quorum) {
 }  // namespace
 
 Result<std::vector<ShardResult>> ObjectWriter::Write(
-    const WriteRequest& req, crypto::SegmentCipher& cipher, const PlaintextReader& read,
+    const WriteRequest& req, crypto::SegmentSealer& cipher, const PlaintextReader& read,
     const std::function<void(uint64_t)>& progress) {
   const SegmentLayout& layout = *req.layout;
   const int k = layout.k(), m = layout.m(), n = k + m;

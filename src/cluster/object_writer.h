@@ -1,6 +1,6 @@
 // ObjectWriter: the write pipeline of DESIGN.md §3 for one file version.
 //
-//   plaintext -> segments -> AES-256-GCM (SegmentCipher) -> pad to k -> RS(k, m) (Codec)
+//   plaintext -> segments -> AES-256-GCM (a SegmentSealer) -> pad to k -> RS(k, m) (Codec)
 //             -> block i of every segment streamed to shard i, hashed on the way
 //             -> each shard ends with its index trailer; its SHA-256 is the shard root
 //
@@ -21,7 +21,7 @@
 #include "src/cluster/server_health.h"
 #include "src/cluster/shard_transport.h"
 #include "src/common/status.h"
-#include "src/crypto/segment_cipher.h"
+#include "src/crypto/segment_sealer.h"
 #include "src/erasure/codec.h"
 
 namespace vaultfs::cluster {
@@ -51,7 +51,7 @@ class ObjectWriter {
 
   // Streams layout->plain_size() bytes from `read`. `progress` (optional) gets the plaintext
   // bytes done so far after each segment.
-  Result<std::vector<ShardResult>> Write(const WriteRequest& req, crypto::SegmentCipher& cipher,
+  Result<std::vector<ShardResult>> Write(const WriteRequest& req, crypto::SegmentSealer& cipher,
                                          const PlaintextReader& read,
                                          const std::function<void(uint64_t)>& progress = {});
 

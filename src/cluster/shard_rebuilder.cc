@@ -56,7 +56,7 @@ Result<RebuildOutcome> RebuildShards(ShardTransport* transport, ServerHealth* he
     t.upload = std::move(up).value();
   }
 
-  ObjectReader reader(transport, health, codec, std::nullopt, layout, req.sources, req.token,
+  ObjectReader reader(transport, health, codec, nullptr, layout, req.sources, req.token,
                       req.reader);
   std::vector<std::string> parity(need_parity ? m : 0);
   Status read = reader.ReadSealed(

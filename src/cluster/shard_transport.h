@@ -1,14 +1,12 @@
 // ShardTransport: the seam between the object layer and the data servers. The object layer
 // (object_writer, object_reader, the repairer) only ever talks to data servers through this
-// interface, so fault tests can wrap the real one and drop, delay or corrupt traffic to chosen
-// servers (FaultInjectingTransport) without any test branch in production code.
+// interface, so tests can wrap the real one and drop, delay or corrupt traffic to chosen servers
+// (tests/cluster/fault_injecting_transport.h) without any test branch in production code.
 #pragma once
 
 #include <cstdint>
 #include <future>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 
@@ -64,33 +62,6 @@ class DataClientTransport : public ShardTransport {
 
  private:
   DataClient* client_;
-};
-
-// Wraps another transport and misbehaves for chosen servers: `dead` servers refuse every
-// request (ECONNREFUSED) at once, `corrupt` servers flip one byte of every download. Used by
-// fault tests; thread-safe.
-class FaultInjectingTransport : public ShardTransport {
- public:
-  explicit FaultInjectingTransport(ShardTransport* inner) : inner_(inner) {}
-
-  void SetDead(std::set<uint64_t> servers);
-  void SetCorrupt(std::set<uint64_t> servers);
-
-  Result<std::unique_ptr<ShardUpload>> BeginUpload(const ShardPlacement& where,
-                                                   const std::string& token,
-                                                   uint64_t size) override;
-  std::future<Result<std::string>> Download(const ShardPlacement& where, const std::string& token,
-                                            uint64_t offset, uint64_t length) override;
-  std::future<Status> Delete(const ShardPlacement& where, const std::string& token) override;
-
- private:
-  bool IsDead(uint64_t server) const;
-  bool IsCorrupt(uint64_t server) const;
-
-  ShardTransport* inner_;
-  mutable std::mutex mu_;
-  std::set<uint64_t> dead_;     // guarded by mu_
-  std::set<uint64_t> corrupt_;  // guarded by mu_
 };
 
 }  // namespace vaultfs::cluster

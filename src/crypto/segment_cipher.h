@@ -26,13 +26,13 @@
 
 #include "src/common/status.h"
 #include "src/crypto/key.h"
+#include "src/crypto/segment_sealer.h"
 #include "src/crypto/version_binding.h"
 
 namespace vaultfs::crypto {
 
-class SegmentCipher {
+class SegmentCipher final : public SegmentSealer {
  public:
-  static constexpr size_t kTagSize = 16;
   static constexpr size_t kNonceSize = 12;
   static constexpr size_t kMaxSegmentSize = size_t{256} << 20;
 
@@ -51,14 +51,14 @@ class SegmentCipher {
   // buffer (in place, with room for the tag after it) but must not overlap it otherwise.
   // Plaintext of 0..kMaxSegmentSize bytes.
   Status Seal(uint64_t index, bool is_last, std::span<const uint8_t> plaintext,
-              std::span<uint8_t> out);
+              std::span<uint8_t> out) override;
 
   // Opens segment `index` from `sealed` (ciphertext || tag) into
   // out[0 .. sealed.size() - kTagSize). EBADMSG if it does not authenticate for this key,
   // version, index and last flag (then that part of `out` is zeroed, never left holding
   // unauthenticated plaintext). Same aliasing rule as Seal.
   Status Open(uint64_t index, bool is_last, std::span<const uint8_t> sealed,
-              std::span<uint8_t> out);
+              std::span<uint8_t> out) override;
 
   // The nonce and AAD used for segment `index`, for cross-checking against the reference
   // AES-GCM in tests.

@@ -19,7 +19,7 @@
 #include <sstream>
 #include <thread>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/log.h"
 #include "src/common/private_files.h"
 #include "src/fuse/daemon_registry.h"

@@ -33,7 +33,7 @@
 #include <string>
 #include <thread>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/status.h"
 #include "src/fuse/segment_cache.h"
 #include "src/fuse/staged_file.h"

@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/status.h"
 
 namespace vaultfs::fuse {

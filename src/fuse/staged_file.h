@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/socket.h"
 #include "src/common/status.h"
 #include "src/fuse/interval_set.h"

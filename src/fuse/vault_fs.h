@@ -18,7 +18,7 @@
 #include <mutex>
 #include <string>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/fuse/open_files.h"
 
 namespace vaultfs::fuse {

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <thread>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/status.h"
 #include "src/web/byte_pipe.h"
 

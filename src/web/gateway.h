@@ -33,7 +33,7 @@
 #include <semaphore>
 #include <string>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/cluster_config.h"
 #include "src/common/status.h"
 #include "src/web/session_store.h"

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/status.h"
 #include "src/web/file_upload.h"
 

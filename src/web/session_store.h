@@ -21,7 +21,7 @@
 #include <string>
 #include <string_view>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/status.h"
 
 namespace vaultfs::web {

@@ -25,7 +25,7 @@
 #include <set>
 #include <thread>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/crypto/hash.h"
 #include "src/crypto/token.h"
 #include "tests/cluster/cluster_fixture.h"

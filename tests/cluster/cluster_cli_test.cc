@@ -15,12 +15,13 @@
 #include <set>
 #include <thread>
 
+#include "src/client/vault.h"
 #include "src/cluster/data_client.h"
 #include "src/cluster/shard_transport.h"
-#include "src/cluster/vault.h"
 #include "src/common/tls.h"
 #include "src/crypto/token.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/cluster/fault_injecting_transport.h"
 #include "tests/common/private_modes.h"
 
 namespace vaultfs::testing {
@@ -59,8 +60,11 @@ class ClusterCliTest : public ::testing::Test {
   std::string Local(const std::string& name) { return local_ + "/" + name; }
 
   // A logged-in in-process vault for alice.
-  std::unique_ptr<cluster::Vault> AliceVault() {
-    auto v = std::make_unique<cluster::Vault>(cluster_->config());
+  // `transport`: where its shard traffic goes (null: the data servers directly).
+  std::unique_ptr<cluster::Vault> AliceVault(cluster::ShardTransport* transport = nullptr) {
+    cluster::VaultOptions opts;
+    opts.transport = transport;
+    auto v = std::make_unique<cluster::Vault>(cluster_->config(), opts);
     Status st = v->Login(kAlice, kAlicePw);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return v;
@@ -280,7 +284,10 @@ class FirstUploadHook : public cluster::ShardTransport {
 TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStalledOneAlive) {
   auto admin = ClusterSession(*cluster_);
   ASSERT_NE(admin, nullptr);
-  auto v = AliceVault();
+  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
+  cluster::DataClientTransport real(&data);
+  cluster::SwitchableTransport seam(&real);
+  auto v = AliceVault(&seam);
   auto f = v->Create(v->root(), "slow-upload", 0644);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   const std::string want = TestBytes((1u << 20) + 777, 31);  // erasure-coded, not inline
@@ -290,8 +297,6 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
     pos += n;
     return Status::Ok();
   };
-  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
-  cluster::DataClientTransport real(&data);
   const int shards = cluster_->config().k + cluster_->config().m;
   std::atomic<int64_t> expired{-1};
   auto expire_all = [&] {
@@ -304,9 +309,9 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
   // as its own error (ETIME), never as ENOENT, and the file keeps its old (empty) content.
   {
     FirstUploadHook hook(&real, expire_all);
-    v->SetTransportForTesting(&hook);
+    seam.Set(&hook);
     auto a = v->WriteContent(*f, want.size(), source);
-    v->SetTransportForTesting(nullptr);
+    seam.Set(nullptr);
     ASSERT_FALSE(a.ok());
     EXPECT_EQ(a.status().code(), ETIME) << a.status().ToString();
     EXPECT_THAT(a.status().message(), HasSubstr("expired"));
@@ -317,14 +322,14 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
     pos = 0;
     expired = -1;
     FirstUploadHook hook(&real, expire_all);
-    v->SetTransportForTesting(&hook);
+    seam.Set(&hook);
     cluster::WriteOptions o;
     o.rewind = [&] {
       pos = 0;
       return Status::Ok();
     };
     auto a = v->WriteContent(*f, want.size(), source, o);
-    v->SetTransportForTesting(nullptr);
+    seam.Set(nullptr);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     EXPECT_GE(expired.load(), 1);
     EXPECT_EQ(hook.uploads.load(), 2 * shards);  // the first upload, then the whole again
@@ -341,6 +346,7 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
   {
     cluster::VaultOptions opts;
     opts.pending_renew_interval = std::chrono::milliseconds(100);
+    opts.transport = &seam;
     cluster::Vault renewing(cluster_->config(), opts);
     ASSERT_TRUE(renewing.Login(kAlice, kAlicePw).ok());
     pos = 0;
@@ -354,9 +360,9 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
       EXPECT_TRUE(r.ok()) << r.status().ToString();
       if (r.ok()) expired = (*r)["expired"].get<int64_t>();
     });
-    renewing.SetTransportForTesting(&hook);
+    seam.Set(&hook);
     auto a = renewing.WriteContent(*f, want.size(), source);  // no rewind: must not be needed
-    renewing.SetTransportForTesting(nullptr);
+    seam.Set(nullptr);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     EXPECT_EQ(expired.load(), 0);
     EXPECT_EQ(hook.uploads.load(), shards);
@@ -367,7 +373,10 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
   const size_t size = 16384 + 1000;  // just above the inline threshold: 14 real shards
   WriteFile(Local("combo"), TestBytes(size, 12));
   ASSERT_EQ(Cli({"put", Local("combo"), "/combo"}).exit_code, 0);
-  auto v = AliceVault();
+  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
+  cluster::DataClientTransport real(&data);
+  cluster::SwitchableTransport seam(&real);
+  auto v = AliceVault(&seam);
   auto a = v->Resolve("/combo");
   ASSERT_TRUE(a.ok());
   auto servers_or = ShardServers(*v, "/combo");
@@ -375,10 +384,8 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
   const std::vector<uint64_t>& servers = *servers_or;
   ASSERT_EQ(servers.size(), 14u);
 
-  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
-  cluster::DataClientTransport real(&data);
   cluster::FaultInjectingTransport faulty(&real);
-  v->SetTransportForTesting(&faulty);
+  seam.Set(&faulty);
   const std::string want = TestBytes(size, 12);
   int combos = 0;
   std::vector<bool> pick(14, false);
@@ -412,7 +419,7 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
   EXPECT_EQ(st.code(), EIO);
   EXPECT_THAT(st.message(), HasSubstr("need 10"));
   EXPECT_TRUE(got.empty());
-  v->SetTransportForTesting(nullptr);
+  seam.Set(nullptr);
 }
 
 // Records every download a read makes, then passes it on.
@@ -456,7 +463,10 @@ TEST_F(ClusterCliTest, SequentialReadsFetchSeveralSegmentsPerRequestAndTrustGcmF
   const std::string want = TestBytes(size, 15);
   WriteFile(Local("runs"), want);
   ASSERT_EQ(Cli({"put", Local("runs"), "/runs"}).exit_code, 0);
-  auto v = AliceVault();
+  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
+  cluster::DataClientTransport real(&data);
+  cluster::SwitchableTransport seam(&real);
+  auto v = AliceVault(&seam);
   auto a = v->Resolve("/runs");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   auto servers_or = ShardServers(*v, "/runs");
@@ -464,11 +474,9 @@ TEST_F(ClusterCliTest, SequentialReadsFetchSeveralSegmentsPerRequestAndTrustGcmF
   const std::vector<uint64_t>& servers = *servers_or;
   ASSERT_EQ(servers.size(), 14u);
 
-  cluster::DataClient data(cluster::DataClientOptions{.tls = cluster_->ClientTls()});
-  cluster::DataClientTransport real(&data);
   cluster::FaultInjectingTransport faulty(&real);
   RecordingTransport recording(&faulty);
-  v->SetTransportForTesting(&recording);
+  seam.Set(&recording);
   auto read_all = [&] {
     std::string got;
     Status st = v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
@@ -499,7 +507,7 @@ TEST_F(ClusterCliTest, SequentialReadsFetchSeveralSegmentsPerRequestAndTrustGcmF
   faulty.SetCorrupt({servers[2]});
   v->health().Reset();
   EXPECT_EQ(read_all(), want);
-  v->SetTransportForTesting(nullptr);
+  seam.Set(nullptr);
   EXPECT_TRUE(QueuedForRepair(*v, a->version)) << "the corrupt shard was not reported";
 }
 

@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/cluster_config.h"
 #include "src/common/status.h"
 #include "src/common/tls_options.h"

@@ -18,7 +18,7 @@
 #include <mutex>
 #include <thread>
 
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/fuse/file_checks.h"
 #include "tests/fuse/mount_fixture.h"

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "src/cluster/data_client.h"
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "tests/cluster/cluster_fixture.h"
 
 namespace vaultfs::testing {

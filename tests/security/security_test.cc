@@ -32,7 +32,7 @@
 
 #include "src/cluster/data_client.h"
 #include "src/cluster/meta_client.h"
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 #include "src/common/data_protocol.h"
 #include "src/common/hex.h"
 #include "src/common/socket.h"

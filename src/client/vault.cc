@@ -1,5 +1,5 @@
 // Vault: see vault.h.
-#include "src/cluster/vault.h"
+#include "src/client/vault.h"
 
 #include <charconv>
 #include <condition_variable>
@@ -149,10 +149,8 @@ Vault::Vault(ClusterConfig config, VaultOptions options)
 Vault::~Vault() = default;
 
 ShardTransport* Vault::transport() {
-  return transport_override_ != nullptr ? transport_override_ : real_transport_.get();
+  return options_.transport != nullptr ? options_.transport : real_transport_.get();
 }
-
-void Vault::SetTransportForTesting(ShardTransport* t) { transport_override_ = t; }
 
 // ---- accounts ----
 
@@ -800,8 +798,9 @@ Result<std::unique_ptr<VersionReader>> Vault::OpenVersion(const Attr& attr) {
     }
   }
   vr->segment_size_ = segment_size;
-  vr->reader_ = std::make_unique<ObjectReader>(transport(), &health_, codec, std::move(cipher),
-                                               layout, std::move(sources), token, options_.read);
+  vr->reader_ = std::make_unique<ObjectReader>(
+      transport(), &health_, codec, std::make_unique<crypto::SegmentCipher>(std::move(cipher)),
+      layout, std::move(sources), token, options_.read);
   return vr;
 }
 

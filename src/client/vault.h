@@ -96,6 +96,9 @@ struct VaultOptions {
   // How often a large write renews its pending version while its shards upload, so the
   // repairer (--pending-grace, an hour by default) never expires a slow upload.
   std::chrono::milliseconds pending_renew_interval = std::chrono::minutes(5);
+  // Where shards go and come from; not owned. Null: the data servers, through a DataClient of
+  // the vault's own. Tests pass a transport that injects faults (tests/cluster).
+  ShardTransport* transport = nullptr;
 };
 
 // Content read from or written to a version, for reports to the user (`status`, `get`).
@@ -257,9 +260,6 @@ class Vault {
   // ---- cluster ----
   MetaClient& meta() { return *meta_; }
   ServerHealth& health() { return health_; }
-  // For fault tests: route all shard traffic through `t` (must outlive the vault); nullptr
-  // restores the real data client.
-  void SetTransportForTesting(ShardTransport* t);
 
  private:
   Result<std::string> NameKey(uint64_t parent, std::string_view name) const;
@@ -280,7 +280,6 @@ class Vault {
   std::unique_ptr<MetaClient> meta_;
   std::unique_ptr<DataClient> data_;
   std::unique_ptr<DataClientTransport> real_transport_;
-  ShardTransport* transport_override_ = nullptr;
   ServerHealth health_;
 
   std::string user_name_;
