@@ -13,25 +13,44 @@ using Json = nlohmann::json;
 constexpr int kOwnerPage = 100;
 
 struct Doomed {
-  const std::string* token;  // points into `tokens` below, stable (std::set)
+  std::string owner;
   std::string chunk;
 };
+
+// A new token for `owner`: data tokens live minutes (the metadata service's data-token TTL),
+// a sweep of a large server longer.
+Result<std::string> FreshToken(SweepBackend* backend, const std::string& owner) {
+  std::string cursor;
+  do {
+    VFS_ASSIGN_OR_RETURN(SweepBackend::OwnerPage page, backend->Owners(cursor));
+    for (const SweepBackend::Owner& o : page.owners) {
+      if (o.id == owner) return o.token;
+    }
+    if (!page.next.empty() && page.next <= cursor) break;
+    cursor = page.next;
+  } while (!cursor.empty());
+  return Status(ENOENT, "owner " + owner + " is no longer listed");
+}
 
 // Lists and judges one server. Fills `doomed` only if every step succeeded; otherwise returns
 // the error and the caller deletes nothing there.
 Status JudgeServer(SweepBackend* backend, const DataNodeConfig& server, const SweepOptions& o,
-                   std::set<std::string>* tokens, std::vector<Doomed>* doomed,
-                   SweepCounts* counts) {
+                   std::vector<Doomed>* doomed, SweepCounts* counts) {
   auto stopping = [&] { return o.stopping && o.stopping(); };
   std::string owner_cursor;
   do {
     VFS_ASSIGN_OR_RETURN(SweepBackend::OwnerPage owners, backend->Owners(owner_cursor));
     for (const SweepBackend::Owner& owner : owners.owners) {
-      const std::string* token = &*tokens->insert(owner.token).first;
+      std::string token = owner.token;
       std::string cursor;
       do {
         if (stopping()) return Status(ECANCELED, "stopping");
-        VFS_ASSIGN_OR_RETURN(ListPage page, backend->List(server, *token, cursor));
+        Result<ListPage> listed = backend->List(server, token, cursor);
+        if (listed.status().code() == EACCES) {  // expired meanwhile: once more, fresh
+          VFS_ASSIGN_OR_RETURN(token, FreshToken(backend, owner.id));
+          listed = backend->List(server, token, cursor);
+        }
+        VFS_ASSIGN_OR_RETURN(ListPage page, std::move(listed));
         if (page.now <= 0) {
           return Status(EPROTO, "the server does not report its clock (an older vaultfs-data)");
         }
@@ -52,7 +71,7 @@ Status JudgeServer(SweepBackend* backend, const DataNodeConfig& server, const Sw
             ++counts->kept;
             continue;
           }
-          doomed->push_back({token, e.chunk});
+          doomed->push_back({owner.id, e.chunk});
         }
         // A cursor that does not advance would loop forever on a confused server.
         if (!page.next_cursor.empty() && page.next_cursor <= cursor) {
@@ -95,9 +114,8 @@ SweepOutcome SweepStrays(SweepBackend* backend, const std::vector<DataNodeConfig
       continue;
     }
     SweepCounts c;
-    std::set<std::string> tokens;
     std::vector<Doomed> doomed;
-    Status st = JudgeServer(backend, server, o, &tokens, &doomed, &c);
+    Status st = JudgeServer(backend, server, o, &doomed, &c);
     if (!st.ok()) {
       VFS_LOG(kWarn) << "stray sweep: " << name << ": " << st.ToString()
                      << "; nothing deleted there this pass";
@@ -108,20 +126,48 @@ SweepOutcome SweepStrays(SweepBackend* backend, const std::vector<DataNodeConfig
       fail(st.Annotate("stray sweep of " + name));
       continue;
     }
-    for (size_t i = 0; i < doomed.size(); ++i) {
+    // Fresh tokens for the deletes, one owner scan for all; again if they expire meanwhile.
+    std::set<std::string> owners;
+    for (const Doomed& d : doomed) owners.insert(d.owner);
+    std::map<std::string, std::string> tokens;
+    auto refresh = [&]() -> Status {
+      tokens.clear();
+      std::string cursor;
+      do {
+        VFS_ASSIGN_OR_RETURN(SweepBackend::OwnerPage page, backend->Owners(cursor));
+        for (const SweepBackend::Owner& ow : page.owners) {
+          if (owners.count(ow.id)) tokens[ow.id] = ow.token;
+        }
+        if (!page.next.empty() && page.next <= cursor) break;
+        cursor = page.next;
+      } while (!cursor.empty());
+      return Status::Ok();
+    };
+    auto remove = [&](const Doomed& d) {
+      auto it = tokens.find(d.owner);
+      if (it == tokens.end()) return Status(ESTALE, "owner " + d.owner + " is no longer listed");
+      return backend->Delete(server, it->second, d.chunk);
+    };
+    Status del = doomed.empty() ? Status::Ok() : refresh();
+    size_t i = 0;
+    for (; i < doomed.size() && del.ok(); ++i) {
       const Doomed& d = doomed[i];
-      Status del = backend->Delete(server, *d.token, d.chunk);
-      if (del.ok() || del.code() == ENOENT) {  // ENOENT: someone (GC) was first
-        ++c.deleted;
-        VFS_LOG(kInfo) << "stray sweep: deleted unreferenced chunk " << d.chunk << " on " << name;
-        continue;
+      del = remove(d);
+      if (del.code() == EACCES) {  // the token expired meanwhile: once more, fresh
+        del = refresh();
+        if (del.ok()) del = remove(d);
       }
-      // The server stopped answering well: leave the rest for the next pass.
-      VFS_LOG(kWarn) << "stray sweep: deleting " << d.chunk << " on " << name << ": "
-                     << del.ToString() << "; the rest waits for the next pass";
+      if (!del.ok() && del.code() != ENOENT) break;  // ENOENT: someone (GC) was first
+      del = Status::Ok();
+      ++c.deleted;
+      VFS_LOG(kInfo) << "stray sweep: deleted unreferenced chunk " << d.chunk << " on " << name;
+    }
+    if (!del.ok()) {
+      // The server or the metadata stopped answering well: the rest waits for the next pass.
+      VFS_LOG(kWarn) << "stray sweep: deleting on " << name << ": " << del.ToString() << "; "
+                     << doomed.size() - i << " object(s) wait for the next pass";
       c.skipped += doomed.size() - i;
       fail(del.Annotate("stray sweep of " + name));
-      break;
     }
     out.counts.Add(c);
   }

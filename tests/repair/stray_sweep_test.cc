@@ -42,16 +42,23 @@ class ScriptedBackend : public SweepBackend {
   std::set<std::string> refs;
   std::optional<std::pair<uint64_t, int>> fail_list, fail_refs;
   bool incomplete_page_time = false;
+  // Data tokens expire: at this list call (counted over all servers), and before the first
+  // delete. A token from before is then refused with EACCES, as a data server does.
+  int expire_at_list = -1;
+  bool expire_before_delete = false;
+  int gen = 0, all_list_calls = 0;
   std::vector<std::pair<uint64_t, std::string>> deleted;
   std::map<uint64_t, int> list_calls, ref_calls;
 
+  std::string Token() const { return "tok" + std::to_string(gen); }
   Result<OwnerPage> Owners(const std::string& cursor) override {
     if (!cursor.empty()) return OwnerPage{};
-    return OwnerPage{{{"o1", "tok"}}, ""};
+    return OwnerPage{{{"o1", Token()}}, ""};
   }
   Result<ListPage> List(const DataNodeConfig& server, const std::string& token,
                         const std::string& cursor) override {
-    EXPECT_EQ(token, "tok");
+    if (++all_list_calls == expire_at_list) ++gen;
+    if (token != Token()) return Status(EACCES, "token expired");
     const int call = ++list_calls[server.id];
     if (fail_list && fail_list->first == server.id && fail_list->second == call) {
       return Status(ECONNRESET, "server went away");
@@ -81,8 +88,13 @@ class ScriptedBackend : public SweepBackend {
     }
     return out;
   }
-  Status Delete(const DataNodeConfig& server, const std::string&,
+  Status Delete(const DataNodeConfig& server, const std::string& token,
                 const std::string& chunk) override {
+    if (expire_before_delete) {
+      expire_before_delete = false;
+      ++gen;
+    }
+    if (token != Token()) return Status(EACCES, "token expired");
     deleted.emplace_back(server.id, chunk);
     return Status::Ok();
   }
@@ -126,6 +138,16 @@ TEST(StraySweep, DeletesOnlyUnreferencedObjectsOlderThanTheGrace) {
   ScriptedBackend now = Populated();
   repair::SweepStrays(&now, TwoServers(), Grace(0));
   EXPECT_EQ(now.deleted, (Deleted{{1, "a1"}, {1, "c1"}, {1, "d1"}, {2, "a2"}}));
+}
+
+TEST(StraySweep, TokensThatExpireDuringALongSweepAreRenewed) {
+  ScriptedBackend b = Populated();
+  b.expire_at_list = 2;  // server 1's second page
+  b.expire_before_delete = true;
+  auto out = repair::SweepStrays(&b, TwoServers(), Grace(3600));
+  EXPECT_TRUE(out.first_failure.ok()) << out.first_failure.ToString();
+  EXPECT_EQ(b.deleted, (Deleted{{1, "a1"}, {1, "d1"}, {2, "a2"}}));
+  EXPECT_EQ(b.gen, 2);
 }
 
 TEST(StraySweep, AServerThatFailsMidListingKeepsEverything) {
