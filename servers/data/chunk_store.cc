@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <limits>
+#include <queue>
 #include <vector>
 
 #include "src/common/hex.h"
@@ -397,31 +399,58 @@ void ChunkStore::Prefetch(int fd, uint64_t offset, uint64_t len) {
 Result<ListPage> ChunkStore::List(std::string_view user, std::string_view cursor, uint32_t limit) {
   VFS_RETURN_IF_ERROR(ValidateUser(user));
   ListPage page;
+  page.now = static_cast<int64_t>(::time(nullptr));
   const std::string dir = UserDir(user);
   std::unique_ptr<DIR, DirCloser> d(opendir(dir.c_str()));
   if (!d) {
     if (errno == ENOENT) return page;  // a user with no objects yet
     return Errno(errno, "opendir");
   }
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d.get())) {
+  // The `limit` + 1 smallest names past the cursor, in a max-heap: memory stays bounded by the
+  // page, not by the folder (a server may hold millions of one owner's objects).
+  std::priority_queue<std::string> smallest;
+  for (;;) {
+    errno = 0;
+    dirent* e = readdir(d.get());
+    if (e == nullptr) {
+      // A listing cut short by a read error would look complete to the caller.
+      if (errno != 0) return Errno(errno, "readdir " + dir);
+      break;
+    }
     std::string name = e->d_name;
     if (name.size() <= kSuffixLen ||
         name.compare(name.size() - kSuffixLen, kSuffixLen, kSuffix) != 0) {
       continue;
     }
     name.resize(name.size() - kSuffixLen);
-    if (ValidateChunkId(name).ok() && name > cursor) names.push_back(std::move(name));
+    if (!ValidateChunkId(name).ok() || name <= cursor) continue;
+    if (smallest.size() <= limit) {
+      smallest.push(std::move(name));
+    } else if (name < smallest.top()) {
+      smallest.pop();
+      smallest.push(std::move(name));
+    }
   }
-  std::sort(names.begin(), names.end());
+  std::vector<std::string> names;
+  names.reserve(smallest.size());
+  for (; !smallest.empty(); smallest.pop()) names.push_back(smallest.top());
+  std::reverse(names.begin(), names.end());
   const bool more = names.size() > limit;
   if (more) names.resize(limit);
-  if (more && !names.empty()) page.next_cursor = names.back();
-  for (std::string& name : names) {
+  size_t bytes = 64;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const size_t entry_bytes = names[i].size() + 64;  // {"chunk":..,"size":..,"mtime":..}
+    if (i > 0 && bytes + entry_bytes > kListMaxReplyBytes) {
+      page.next_cursor = names[i - 1];
+      return page;
+    }
+    bytes += entry_bytes;
     struct stat st {};
-    if (stat((dir + "/" + name + kSuffix).c_str(), &st) != 0) continue;  // removed meanwhile
-    page.entries.push_back({std::move(name), static_cast<uint64_t>(st.st_size)});
+    if (stat((dir + "/" + names[i] + kSuffix).c_str(), &st) != 0) continue;  // removed meanwhile
+    page.entries.push_back(
+        {names[i], static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_mtim.tv_sec)});
   }
+  if (more && !names.empty()) page.next_cursor = names.back();
   return page;
 }
 

@@ -128,7 +128,9 @@ class ChunkStore {
   // Asks the kernel to start reading [offset, offset+len) of an open object into the page
   // cache (posix_fadvise WILLNEED); only a hint, errors are ignored.
   static void Prefetch(int fd, uint64_t offset, uint64_t len);
-  // Objects of `user` with chunk id > cursor, sorted, at most `limit`.
+  // Objects of `user` with chunk id > cursor, sorted, at most `limit` and about
+  // kListMaxReplyBytes of reply, each with its size and mtime; page.now is this server's
+  // clock. Reads the whole folder per page but holds only `limit` + 1 names.
   Result<ListPage> List(std::string_view user, std::string_view cursor, uint32_t limit);
   // Checks the object's blocks against its own index (shard_format.h). EBADMSG if the index
   // itself is unreadable.

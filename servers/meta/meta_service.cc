@@ -45,7 +45,8 @@ const std::map<std::string, OpInfo>& Ops() {
       {"write_inline", {true, true, false}},   {"server_shards", {false, true, true}},
       {"report_repair", {true, true, true}},   {"request_scrub", {true, true, true}},
       {"reserve_inodes", {true, true, false}}, {"renew_pending", {true, true, false}},
-      {"set_quota", {true, true, true}},
+      {"set_quota", {true, true, true}},       {"chunk_refs", {false, true, true}},
+      {"sweep_owners", {false, true, true}},
   };
   return ops;
 }
@@ -532,7 +533,43 @@ void MetaService::RunRead(const std::string& op, const Json& id, const Json& req
   }
   Json args = req;
   args.erase("session");
-  Finish(op, id, store_->Read(op, s.user, args), s, reply);
+  Json result = store_->Read(op, s.user, args);
+  if (op == "chunk_refs" && result.value("ok", false) == true) AddRebuildRefs(args, &result);
+  Finish(op, id, std::move(result), s, reply);
+}
+
+void MetaService::RememberRebuildScope(const std::string& scope, const std::string& owner) {
+  const auto now = std::chrono::steady_clock::now();
+  // A rebuild writes while its token lives and reports (repair_done) soon after; twice the
+  // token's lifetime covers a slow one. Past that, the sweeper's grace is the protection.
+  const auto until = now + std::chrono::seconds(2 * opts_.data_token_ttl_s);
+  while (!rebuild_order_.empty() &&
+         (rebuild_order_.front().first <= now || rebuild_order_.size() >= kMaxRebuildScopes)) {
+    rebuild_scopes_.erase(rebuild_order_.front().second);
+    rebuild_order_.pop_front();
+  }
+  rebuild_scopes_[scope] = owner;
+  rebuild_order_.emplace_back(until, scope);
+}
+
+void MetaService::AddRebuildRefs(const Json& args, Json* result) {
+  if (rebuild_scopes_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  while (!rebuild_order_.empty() && rebuild_order_.front().first <= now) {
+    rebuild_scopes_.erase(rebuild_order_.front().second);
+    rebuild_order_.pop_front();
+  }
+  const std::string owner = args.value("owner", "");
+  Json& referenced = (*result)["referenced"];
+  for (const Json& c : args["chunks"]) {
+    const std::string& chunk = c.get_ref<const std::string&>();  // checked by the store
+    if (chunk.size() < 3 || referenced.contains(chunk)) continue;
+    auto it = rebuild_scopes_.find(chunk.substr(0, chunk.size() - 2));
+    if (it != rebuild_scopes_.end() && it->second == owner &&
+        crypto::ScopeCovers(it->first, chunk)) {
+      referenced[chunk] = "rebuild";
+    }
+  }
 }
 
 void MetaService::Finish(const std::string& op, const Json& id, Json result, const Session& s,
@@ -587,6 +624,16 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
         if (!wtoken.ok()) return reply(ErrorBody(id, "EIO", wtoken.status().message()));
         item["rebuild_scope"] = *scope;
         item["rebuild_token"] = *wtoken;
+        RememberRebuildScope(*scope, item["owner"].get<std::string>());
+      }
+    } else if (op == "sweep_owners") {
+      // The sweeper lists each owner's folder and deletes its strays: list and delete only,
+      // never read or write.
+      for (Json& o : result["owners"]) {
+        auto token =
+            DataToken(o["owner"].get<std::string>(), crypto::kRightList | crypto::kRightDelete);
+        if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
+        o["token"] = *token;
       }
     } else if (op == "statfs") {
       if (result["quota_bytes"].is_null()) result["quota_bytes"] = opts_.default_quota;

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -118,6 +119,16 @@ class MetaService {
   // A data token; write rights need a non-empty chunk `scope` (crypto::ScopeCovers).
   Result<std::string> DataToken(const std::string& user_id, uint32_t rights,
                                 const std::string& scope = "");
+  // Rebuilds in progress write under scopes handed out with repair_list and recorded nowhere
+  // else until repair_done: the leader remembers them (at most kMaxRebuildScopes, each for
+  // twice the data-token lifetime) so chunk_refs counts their chunks as referenced. A new
+  // leader starts with none; the sweeper's grace covers that gap.
+  void RememberRebuildScope(const std::string& scope, const std::string& owner);
+  void AddRebuildRefs(const Json& args, Json* result);
+  static constexpr size_t kMaxRebuildScopes = 200000;
+  std::unordered_map<std::string, std::string> rebuild_scopes_;  // scope -> owner
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> rebuild_order_;
+
   void WhenReadable(std::function<void(Status)> fn);
   void StartBarrier();
 

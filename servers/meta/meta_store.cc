@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS repair_queue(version TEXT PRIMARY KEY, owner TEXT NOT
   enqueued INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS gc_queue(seq INTEGER PRIMARY KEY, owner TEXT NOT NULL,
   server INTEGER NOT NULL, chunk TEXT NOT NULL, enqueued INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS gc_queue_chunk ON gc_queue(server, chunk);
 CREATE TABLE IF NOT EXISTS requests(user TEXT NOT NULL, rid TEXT NOT NULL, result TEXT NOT NULL,
   idx INTEGER NOT NULL, PRIMARY KEY(user, rid));
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
@@ -151,6 +152,8 @@ const std::map<std::string, ReadFn>& ReadOps() {
       {"gc_list", [](StoreOps& s, const Args& a) { return s.GcList(a); }},
       {"repair_list", [](StoreOps& s, const Args& a) { return s.RepairList(a); }},
       {"server_shards", [](StoreOps& s, const Args& a) { return s.ServerShards(a); }},
+      {"chunk_refs", [](StoreOps& s, const Args& a) { return s.ChunkRefs(a); }},
+      {"sweep_owners", [](StoreOps& s, const Args& a) { return s.SweepOwners(a); }},
   };
   return ops;
 }

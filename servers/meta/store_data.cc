@@ -663,6 +663,56 @@ Json StoreOps::ServerShards(const Args& a) {
   return Json{{"items", std::move(items)}, {"next", std::move(next)}};
 }
 
+// The stray sweep's question (cluster only): which of these chunk ids, found in `owner`'s
+// folder on data server `server`, does the metadata still account for? A chunk is referenced
+// when a shard row of one of the owner's versions places it there (committed, or pending: an
+// upload in progress) or when the GC queue will delete it anyway. Rebuilds in progress are
+// not in the database; MetaService adds the scopes it handed out (meta_service.h). A read,
+// at most kMaxChunkRefs ids per call; "checked" lets the caller see the answer is whole.
+Json StoreOps::ChunkRefs(const Args& a) {
+  if (!IsCluster()) throw OpError{EACCES, "chunk_refs needs a cluster session"};
+  constexpr size_t kMaxChunkRefs = 1000;
+  const int64_t server = a.Int("server", 1, INT64_MAX);
+  const std::string owner = a.Str("owner", 64);
+  const Json& chunks = a.Array("chunks", kMaxChunkRefs);
+  Json referenced = Json::object();
+  for (const Json& c : chunks) {
+    if (!c.is_string() || c.get_ref<const std::string&>().empty() ||
+        c.get_ref<const std::string&>().size() > 128) {
+      throw OpError{EINVAL, "chunks must hold chunk ids (1..128 characters)"};
+    }
+    const std::string& chunk = c.get_ref<const std::string&>();
+    // Prepared statements are cached (sqlite_db.h): these cost one lookup per chunk.
+    Stmt placed = db_.Prepare(
+        "SELECT v.state FROM shards s JOIN versions v ON v.id=s.version "
+        "WHERE s.server=?1 AND s.chunk=?2 AND v.owner=?3 LIMIT 1");
+    placed.Bind(1, server).Bind(2, chunk).Bind(3, owner);
+    if (placed.Step()) {
+      referenced[chunk] = placed.Text(0);  // "committed" or "pending"
+      continue;
+    }
+    Stmt queued =
+        db_.Prepare("SELECT 1 FROM gc_queue WHERE server=?1 AND chunk=?2 AND owner=?3 LIMIT 1");
+    queued.Bind(1, server).Bind(2, chunk).Bind(3, owner);
+    if (queued.Step()) referenced[chunk] = "gc_queue";
+  }
+  return Json{{"referenced", std::move(referenced)}, {"checked", chunks.size()}};
+}
+
+// The owners whose folders the stray sweep walks on each data server: every user id, paged
+// (cluster only). MetaService adds a list-and-delete data token per owner.
+Json StoreOps::SweepOwners(const Args& a) {
+  if (!IsCluster()) throw OpError{EACCES, "sweep_owners needs a cluster session"};
+  const std::string cursor = a.OptStr("cursor", 64).value_or("");
+  const int64_t limit = a.OptInt("limit", 1, 1000).value_or(100);
+  Stmt st = db_.Prepare("SELECT id FROM users WHERE id>?1 ORDER BY id LIMIT ?2");
+  st.Bind(1, cursor).Bind(2, limit);
+  Json owners = Json::array();
+  while (st.Step()) owners.push_back({{"owner", st.Text(0)}});
+  Json next = owners.size() == static_cast<size_t>(limit) ? Json(owners.back()["owner"]) : Json();
+  return Json{{"owners", std::move(owners)}, {"next", std::move(next)}};
+}
+
 // Versions begun but never committed (a writer that died mid-upload) would hold their chunks
 // forever; a cluster tool expires those begun or renewed (renew_pending) more than
 // `older_than_s` ago, queueing their chunks.

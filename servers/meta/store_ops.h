@@ -92,6 +92,8 @@ class StoreOps {
   Json RepairDone(const Args& a);
   Json ExpirePending(const Args& a);
   Json ServerShards(const Args& a);
+  Json ChunkRefs(const Args& a);
+  Json SweepOwners(const Args& a);
   Json ReportRepair(const Args& a);
   Json RequestScrub(const Args& a);
 

@@ -26,6 +26,7 @@ sigset_t HandledSignals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
   return set;
 }
 
@@ -41,14 +42,15 @@ int main(int argc, char** argv) {
   umask(kPrivateUmask);
   CLI::App app{
       "vaultfs-repair: rebuilds lost and corrupt shards, scrubs, and collects garbage for a "
-      "vaultfs cluster (no user key needed). SIGUSR1 starts a scrub pass now."};
+      "vaultfs cluster (no user key needed). SIGUSR1 starts a scrub pass now, SIGUSR2 a "
+      "stray sweep."};
   std::string config_path, secret_file, log_level = "info";
   repair::RepairOptions o;
   int interval = 10, lost_after = 600, pending_grace = 3600;
   int gc_grace = static_cast<int>(cluster::kDefaultGcGrace.count());
-  int scrub_interval = 86400;
+  int scrub_interval = 86400, stray_interval = 86400, stray_grace = 86400;
   double rate_mb = 64;
-  bool once = false, scrub_now = false;
+  bool once = false, scrub_now = false, sweep_now = false;
   uint64_t drain = 0, drained = 0;
   app.add_option("--cluster", config_path, "cluster.json")->required();
   app.add_option("--secret", secret_file,
@@ -73,12 +75,22 @@ int main(int argc, char** argv) {
   app.add_option("--scrub-interval", scrub_interval, "seconds between scrub passes (0: on demand)")
       ->capture_default_str()
       ->check(CLI::Range(0, 365 * 86400));
+  app.add_option("--stray-interval", stray_interval,
+                 "seconds between stray sweeps (0: on demand, SIGUSR2 or --sweep-now)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 365 * 86400));
+  app.add_option("--stray-grace", stray_grace,
+                 "seconds an object no metadata references must age before the stray sweep "
+                 "deletes it; keep it above the longest upload or rebuild")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 365 * 86400));
   app.add_option("--rate", rate_mb, "repair bandwidth limit in MiB/s (0: unlimited)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
   app.add_option("--status-file", o.status_file, "write progress as JSON here after each pass");
   app.add_flag("--once", once, "run one pass and exit (non-zero if it failed)");
   app.add_flag("--scrub-now", scrub_now, "scrub in the first pass");
+  app.add_flag("--sweep-now", sweep_now, "sweep strays in the first pass");
   app.add_option("--drain", drain,
                  "mark data server ID draining (its shards move elsewhere) and exit")
       ->excludes("--once");
@@ -119,6 +131,8 @@ int main(int argc, char** argv) {
   o.gc_grace = std::chrono::seconds(gc_grace);
   o.pending_grace = std::chrono::seconds(pending_grace);
   o.scrub_interval = std::chrono::seconds(scrub_interval);
+  o.stray_interval = std::chrono::seconds(stray_interval);
+  o.stray_grace = std::chrono::seconds(stray_grace);
   o.rate_bytes_per_s = static_cast<uint64_t>(rate_mb * (1 << 20));
 
   // Block the signals in every thread; one thread waits for them.
@@ -144,7 +158,7 @@ int main(int argc, char** argv) {
     return *done ? 0 : 1;
   }
   if (once) {
-    Status st = daemon.RunPass(scrub_now);
+    Status st = daemon.RunPass(scrub_now, sweep_now);
     return st.ok() ? 0 : Fail(st);
   }
   std::thread waiter([&set] {
@@ -155,11 +169,16 @@ int main(int argc, char** argv) {
         g_daemon->RequestScrub();
         continue;
       }
+      if (sig == SIGUSR2) {
+        g_daemon->RequestSweep();
+        continue;
+      }
       g_daemon->Stop();
       return;
     }
   });
   if (scrub_now) daemon.RequestScrub();
+  if (sweep_now) daemon.RequestSweep();
   daemon.Run();  // returns once the waiter saw SIGTERM or SIGINT
   waiter.join();
   return 0;

@@ -48,6 +48,7 @@ RepairDaemon::RepairDaemon(RepairOptions options)
                                              std::chrono::milliseconds(5000)}) {
   bucket_start_ = SteadyClock::now();
   if (opt_.scrub_interval.count() > 0) next_scrub_ = SteadyClock::now() + opt_.scrub_interval;
+  if (opt_.stray_interval.count() > 0) next_sweep_ = SteadyClock::now() + opt_.stray_interval;
 }
 
 RepairDaemon::~RepairDaemon() = default;
@@ -60,6 +61,12 @@ void RepairDaemon::Stop() {
 
 void RepairDaemon::RequestScrub() {
   scrub_requested_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+}
+
+void RepairDaemon::RequestSweep() {
+  sweep_requested_ = true;
   std::lock_guard<std::mutex> lock(mu_);
   cv_.notify_all();
 }
@@ -86,15 +93,16 @@ void RepairDaemon::Run() {
                  << opt_.config.data.size() << " data servers), a pass every "
                  << opt_.interval.count() << " s";
   while (!stopping()) {
-    Status st = RunPass(scrub_requested_.exchange(false));
+    Status st = RunPass(scrub_requested_.exchange(false), sweep_requested_.exchange(false));
     if (!st.ok() && !stopping()) VFS_LOG(kWarn) << "repair pass: " << st.ToString();
     WriteStatus();
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, opt_.interval, [&] { return stopping() || scrub_requested_.load(); });
+    cv_.wait_for(lock, opt_.interval,
+                 [&] { return stopping() || scrub_requested_.load() || sweep_requested_.load(); });
   }
 }
 
-Status RepairDaemon::RunPass(bool force_scrub) {
+Status RepairDaemon::RunPass(bool force_scrub, bool force_sweep) {
   VFS_RETURN_IF_ERROR(Login());
   // `vaultfs scrub` leaves a request time in the metadata service.
   VFS_ASSIGN_OR_RETURN(Json map, meta_.Call("cluster_map"));
@@ -120,6 +128,11 @@ Status RepairDaemon::RunPass(bool force_scrub) {
     if (opt_.scrub_interval.count() > 0) next_scrub_ = SteadyClock::now() + opt_.scrub_interval;
     // Whatever the scrub found is repaired in the same pass.
     keep(RepairQueue());
+  }
+  // After GC: what the queue deletes anyway is gone, not judged.
+  if (force_sweep || (opt_.stray_interval.count() > 0 && SteadyClock::now() >= next_sweep_)) {
+    keep(SweepStrays());
+    if (opt_.stray_interval.count() > 0) next_sweep_ = SteadyClock::now() + opt_.stray_interval;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -487,6 +500,33 @@ Status RepairDaemon::ScrubServer(uint64_t server, const HostPort& address) {
   return Status::Ok();
 }
 
+// ---- 5. strays ----
+
+Status RepairDaemon::SweepStrays() {
+  VFS_LOG(kInfo) << "stray sweep: looking for unreferenced objects older than "
+                 << opt_.stray_grace.count() << " s";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.stray_last_start = crypto::UnixNow();
+  }
+  ClusterSweepBackend backend(&meta_, &data_);
+  SweepOptions o;
+  o.grace = opt_.stray_grace;
+  o.may_try = [this](uint64_t server) { return servers_[server].up; };
+  o.stopping = [this] { return stopping(); };
+  const SweepOutcome out = repair::SweepStrays(&backend, opt_.config.data, o);
+  const SweepCounts& c = out.counts;
+  VFS_LOG(kInfo) << "stray sweep: " << c.seen << " object(s) seen, " << c.kept << " kept, "
+                 << c.deleted << " deleted, " << c.skipped << " skipped (" << c.servers_skipped
+                 << " server(s) skipped)";
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.stray_passes;
+  stats_.stray_total.Add(c);
+  stats_.stray_last = c;
+  stats_.stray_last_end = crypto::UnixNow();
+  return out.first_failure;
+}
+
 // ---- status ----
 
 Json RepairDaemon::StatusJson() const {
@@ -515,6 +555,22 @@ Json RepairDaemon::StatusJson() const {
         {"bad", s.scrub_bad},
         {"last_start", s.scrub_last_start},
         {"last_end", s.scrub_last_end}}},
+      {"stray",
+       {{"passes", s.stray_passes},
+        {"grace_s", opt_.stray_grace.count()},
+        {"seen", s.stray_total.seen},
+        {"kept", s.stray_total.kept},
+        {"deleted", s.stray_total.deleted},
+        {"skipped", s.stray_total.skipped},
+        {"servers_skipped", s.stray_total.servers_skipped},
+        {"last",
+         {{"seen", s.stray_last.seen},
+          {"kept", s.stray_last.kept},
+          {"deleted", s.stray_last.deleted},
+          {"skipped", s.stray_last.skipped},
+          {"servers_skipped", s.stray_last.servers_skipped}}},
+        {"last_start", s.stray_last_start},
+        {"last_end", s.stray_last_end}}},
       {"servers", servers},
       {"last_error", s.last_error}};
   return j;

@@ -19,6 +19,10 @@
 //   4. scrub    every `scrub_interval` (or on request), each server verifies every shard the
 //               metadata places on it against the shard's own block hashes, and the trailer
 //               against the recorded root; bad and missing shards go to the repair queue.
+//   5. strays   every `stray_interval` (or on request: SIGUSR2, --sweep-now), every object on
+//               every up server that no metadata row references (chunk_refs) and that is at
+//               least `stray_grace` old is deleted (stray_sweeper.h); a server or metadata
+//               error skips that server for the pass, deleting nothing there.
 //
 // Progress is written as JSON to `status_file` (tools/mkcluster status prints it) and reported
 // to the metadata service (report_repair) for `vaultfs status`; `vaultfs scrub` leaves a
@@ -38,6 +42,7 @@
 #include <mutex>
 #include <string>
 
+#include "servers/repair/stray_sweeper.h"
 #include "src/cluster/data_client.h"
 #include "src/cluster/garbage_collector.h"
 #include "src/cluster/meta_client.h"
@@ -57,7 +62,11 @@ struct RepairOptions {
   std::chrono::seconds gc_grace = cluster::kDefaultGcGrace;
   std::chrono::seconds pending_grace{3600};
   std::chrono::seconds scrub_interval{86400};  // 0: only on request
-  uint64_t rate_bytes_per_s = 64ull << 20;     // 0: unlimited
+  std::chrono::seconds stray_interval{86400};  // 0: only on request
+  // Age below which an unreferenced object is left alone: longer than any upload or rebuild
+  // still running (a rebuild's chunks are referenced only from its repair_done on).
+  std::chrono::seconds stray_grace{86400};
+  uint64_t rate_bytes_per_s = 64ull << 20;  // 0: unlimited
   std::string status_file;
   // TLS client context presenting the repairer's node certificate (tls::ClientContext); null
   // only for an "insecure" cluster.
@@ -79,8 +88,13 @@ struct RepairStats {
   uint64_t scrub_passes = 0;
   uint64_t scrub_checked = 0;
   uint64_t scrub_bad = 0;
-  int64_t scrub_last_start = 0;             // unix s
-  int64_t scrub_last_end = 0;               // unix s
+  int64_t scrub_last_start = 0;  // unix s
+  int64_t scrub_last_end = 0;    // unix s
+  uint64_t stray_passes = 0;
+  SweepCounts stray_total;                  // since start
+  SweepCounts stray_last;                   // the last pass
+  int64_t stray_last_start = 0;             // unix s
+  int64_t stray_last_end = 0;               // unix s
   std::map<uint64_t, std::string> servers;  // id -> up/down/lost
   std::string last_error;
 };
@@ -92,10 +106,11 @@ class RepairDaemon {
 
   // Runs passes until Stop().
   void Run();
-  // One full pass (servers, repair, gc, and scrub if due or `force_scrub`).
-  Status RunPass(bool force_scrub);
+  // One full pass (servers, repair, gc, then scrub and the stray sweep if due or forced).
+  Status RunPass(bool force_scrub, bool force_sweep = false);
   void Stop();
   void RequestScrub();
+  void RequestSweep();
 
   // Operator actions (one-shot, tools/mkcluster drain/remove): mark a server draining, and
   // ask whether any committed version still has a shard there.
@@ -112,6 +127,7 @@ class RepairDaemon {
   Status CollectGarbage();
   Status Scrub();
   Status ScrubServer(uint64_t server, const HostPort& address);
+  Status SweepStrays();
   // Sleeps so that `bytes` more fit the rate limit; false if stopping.
   bool Throttle(uint64_t bytes);
   nlohmann::json StatusJson() const;
@@ -139,6 +155,7 @@ class RepairDaemon {
   // Versions whose repair failed recently, and when to try again.
   std::map<std::string, std::chrono::steady_clock::time_point> retry_at_;
   std::chrono::steady_clock::time_point next_scrub_{};
+  std::chrono::steady_clock::time_point next_sweep_{};
   int64_t scrub_request_seen_ = -1;  // -1: not looked yet
   std::chrono::steady_clock::time_point session_renew_{};
   std::chrono::steady_clock::time_point bucket_start_{};
@@ -146,6 +163,7 @@ class RepairDaemon {
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> scrub_requested_{false};
+  std::atomic<bool> sweep_requested_{false};
   mutable std::mutex mu_;  // guards stats_ and the wake-up below
   std::condition_variable cv_;
   RepairStats stats_;

@@ -46,6 +46,17 @@ Status ReplyField(const json& j, const char* name, std::string* out) {
   return Status::Ok();
 }
 
+// An optional non-negative seconds field: absent leaves *out at 0.
+Status OptionalSeconds(const json& j, const char* name, int64_t* out) {
+  auto it = j.find(name);
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_number_unsigned() || it->get<uint64_t>() > uint64_t{INT64_MAX}) {
+    return Status(EPROTO, std::string("reply field '") + name + "' is not a time in seconds");
+  }
+  *out = static_cast<int64_t>(it->get<uint64_t>());
+  return Status::Ok();
+}
+
 bool TakesChunk(DataOp op) {
   return op == DataOp::kUpload || op == DataOp::kDownload || op == DataOp::kDelete ||
          op == DataOp::kVerify;
@@ -256,8 +267,10 @@ json ToJson(const HealthInfo& h) {
 
 json ToJson(const ListPage& p) {
   json objects = json::array();
-  for (const ListEntry& e : p.entries) objects.push_back({{"chunk", e.chunk}, {"size", e.size}});
-  return {{"objects", std::move(objects)}, {"next_cursor", p.next_cursor}};
+  for (const ListEntry& e : p.entries) {
+    objects.push_back({{"chunk", e.chunk}, {"size", e.size}, {"mtime", e.mtime}});
+  }
+  return {{"objects", std::move(objects)}, {"next_cursor", p.next_cursor}, {"now", p.now}};
 }
 
 json ToJson(const VerifyReport& v) {
@@ -289,8 +302,11 @@ Result<ListPage> ListPageFromJson(const json& j) {
     ListEntry e;
     VFS_RETURN_IF_ERROR(ReplyField(o, "chunk", &e.chunk));
     VFS_RETURN_IF_ERROR(ReplyField(o, "size", &e.size));
+    // Optional: servers before the stray sweep did not send it (0 = unknown age).
+    VFS_RETURN_IF_ERROR(OptionalSeconds(o, "mtime", &e.mtime));
     page.entries.push_back(std::move(e));
   }
+  VFS_RETURN_IF_ERROR(OptionalSeconds(j, "now", &page.now));
   return page;
 }
 

@@ -15,7 +15,11 @@
 //           and, for a successful 'D' only, an 8-byte big-endian payload length + the bytes.
 //   op fields: U {"size"}; D {"size": object size, "offset", "length"}; X {};
 //              H {"total_bytes","free_bytes","used_bytes","quota_bytes","objects","uptime_s",
-//                 "version"}; L {"objects": [{"chunk","size"}...], "next_cursor": "" at end};
+//                 "version"}; L {"objects": [{"chunk","size","mtime"}...], "now",
+//                 "next_cursor": "" at end}: mtime and now are unix seconds on the server's
+//                 clock (the stray sweep ages objects by now - mtime, immune to clock skew).
+//                 A page holds at most `limit` objects and about kListMaxReplyBytes of JSON;
+//                 a non-empty next_cursor means more may follow.
 //              V {"block_count", "bad_blocks": [j...], "root": hex SHA-256 of the trailer}.
 //
 // Pipelining: a client may send any number of requests on one connection without waiting.
@@ -58,6 +62,8 @@ inline constexpr size_t kDataMaxHeader = 64u << 10;            // 64 KiB JSON he
 inline constexpr uint64_t kDataDefaultMaxObject = 4ull << 30;  // 4 GiB payload
 inline constexpr size_t kChunkIdMaxLength = 128;
 inline constexpr uint32_t kListMaxLimit = 1000;
+// A list page stops growing past this much JSON, well inside kDataMaxHeader whatever `limit`.
+inline constexpr size_t kListMaxReplyBytes = 32u << 10;
 
 struct DataProtocolLimits {
   size_t max_header = kDataMaxHeader;
@@ -139,12 +145,14 @@ struct HealthInfo {
 struct ListEntry {
   std::string chunk;
   uint64_t size = 0;
+  int64_t mtime = 0;  // unix seconds of the last write; 0: not reported (older server)
   bool operator==(const ListEntry&) const = default;
 };
 
 struct ListPage {
   std::vector<ListEntry> entries;
   std::string next_cursor;  // empty when this was the last page
+  int64_t now = 0;          // the server's clock when it listed; 0: not reported
 };
 
 struct VerifyReport {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -176,6 +177,55 @@ TEST(DirSyncer, FailuresReachEveryCaller) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failed.load(), 4 * 10);
   EXPECT_EQ(ok.load(), 4 * 10);
+}
+
+// The stray sweep ages objects by the list's mtime and "now", and pages through folders of any
+// size: every object comes back exactly once, a page never outgrows kListMaxReplyBytes, and
+// the mtimes are the files' own.
+TEST_F(ChunkStoreTest, ListReportsMtimesAndStaysBoundedPerPage) {
+  const std::string dir = dir_.path() + "/storage/alice";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  std::vector<std::string> want;
+  for (int i = 0; i < 600; ++i) {
+    char prefix[8];
+    std::snprintf(prefix, sizeof(prefix), "%04x", i);
+    // Long ids: 600 of them would be ~100 KiB of JSON in one page.
+    want.push_back(prefix + std::string(kChunkIdMaxLength - 4, 'a'));
+    std::ofstream(dir + "/" + want.back() + ".chunk") << "x";
+  }
+  const std::string old = dir + "/" + want[7] + ".chunk";
+  struct timespec times[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, old.c_str(), times, 0), 0);
+
+  std::vector<std::string> got;
+  std::string cursor;
+  int pages = 0;
+  const int64_t before = static_cast<int64_t>(time(nullptr));
+  do {
+    auto page = store_->List("alice", cursor, kListMaxLimit);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_LT(++pages, 100);
+    EXPECT_LE(ToJson(*page).dump().size(), kListMaxReplyBytes);
+    EXPECT_GE(page->now, before);
+    for (const ListEntry& e : page->entries) {
+      got.push_back(e.chunk);
+      EXPECT_EQ(e.size, 1u);
+      if (e.chunk == want[7]) {
+        EXPECT_EQ(e.mtime, 1000000000);
+      } else {
+        EXPECT_GE(e.mtime, before - 60) << e.chunk;
+        EXPECT_LE(e.mtime, page->now) << e.chunk;
+      }
+    }
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  EXPECT_GT(pages, 2);  // cut by bytes, not by the 1000-object limit
+  EXPECT_EQ(got, want);
+  // The limit still applies below the byte bound.
+  auto small = store_->List("alice", "", 5);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->entries.size(), 5u);
+  EXPECT_EQ(small->next_cursor, want[4]);
 }
 
 }  // namespace

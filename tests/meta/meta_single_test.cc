@@ -1147,5 +1147,93 @@ TEST(MetaDefaultQuota, AppliesToEveryUser) {
   EXPECT_EQ((*c->Call("statfs", Json::object()))["used_bytes"], 4096);
 }
 
+// The stray sweep's two reads (issue 20 item 5, part 3): which chunk ids found in an owner's
+// folder on a server the metadata accounts for, and the owners to walk. Cluster sessions only.
+TEST_F(MetaSingleTest, ChunkRefsKnowsPlacementPendingGcAndRebuildsAndOnlyTheClusterMayAsk) {
+  User u = NewUser("sweep-user");
+  User other = NewUser("sweep-other");
+  auto admin = ClusterClient();
+  auto& c = *u.c;
+  int64_t f = Ino(c.Call("create", {{"parent", u.root}, {"key", K("f")}, {"name", "n"}}));
+  auto b1 = c.Call("begin_version", {{"ino", f}, {"wrapped_key", "wk1"}});
+  ASSERT_TRUE(b1.ok()) << b1.status().ToString();
+  const Json s0 = (*b1)["shards"][0], s1 = (*b1)["shards"][1];
+  const int64_t server = s0["server"];
+  const std::string chunk0 = s0["chunk"], chunk1 = s1["chunk"];
+  auto refs = [&](const std::string& owner, int64_t on, std::vector<std::string> chunks) {
+    auto r = admin->Call("chunk_refs", {{"server", on}, {"owner", owner}, {"chunks", chunks}});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return Json::object();
+    EXPECT_EQ((*r)["checked"], chunks.size());
+    return (*r)["referenced"];
+  };
+  // Pending: the upload in progress. Shard 1 lives on another server; "ffff00" nowhere.
+  EXPECT_EQ(refs(u.id, server, {chunk0, chunk1, "ffff00"}), (Json{{chunk0, "pending"}}));
+  EXPECT_EQ(refs(other.id, server, {chunk0}), Json::object());  // not the other owner's
+  auto commit = [&](const std::string& v, Json expected, int ok_shards) {
+    Json sh = Json::array();
+    for (int i = 0; i < 14; ++i) {
+      if (i < ok_shards)
+        sh.push_back({{"index", i}, {"state", "ok"}, {"root", std::string(64, 'a')}});
+      else
+        sh.push_back({{"index", i}, {"state", "missing"}});
+    }
+    return c.Call(
+        "commit_version",
+        {{"ino", f}, {"version", v}, {"expected", expected}, {"size", 5000}, {"shards", sh}});
+  };
+  const std::string v1 = (*b1)["version"];
+  ASSERT_TRUE(commit(v1, nullptr, 13).ok());
+  EXPECT_EQ(refs(u.id, server, {chunk0}), (Json{{chunk0, "committed"}}));
+
+  // A rebuild in progress: its new chunks are nowhere in the database yet.
+  auto rep = admin->Call("repair_list", Json::object());
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  std::string scope;
+  for (const Json& item : (*rep)["items"]) {
+    if (item["version"] == v1) scope = item["rebuild_scope"];
+  }
+  ASSERT_FALSE(scope.empty()) << rep->dump();
+  const std::string rebuilt = crypto::ScopedChunkId(scope, 13);
+  EXPECT_EQ(refs(u.id, 7, {rebuilt}), (Json{{rebuilt, "rebuild"}}));
+  EXPECT_EQ(refs(other.id, 7, {rebuilt}), Json::object());
+
+  // Replaced: the old version's chunks wait in the GC queue.
+  auto b2 = c.Call("begin_version", {{"ino", f}, {"wrapped_key", "wk2"}});
+  ASSERT_TRUE(b2.ok());
+  ASSERT_TRUE(commit((*b2)["version"], v1, 14).ok());
+  EXPECT_EQ(refs(u.id, server, {chunk0}), (Json{{chunk0, "gc_queue"}}));
+
+  // Bounded, and for the cluster only.
+  EXPECT_ERRNO(admin->Call("chunk_refs", {{"server", server},
+                                          {"owner", u.id},
+                                          {"chunks", std::vector<std::string>(1001, "aa")}}),
+               EINVAL);
+  EXPECT_ERRNO(c.Call("chunk_refs", {{"server", server}, {"owner", u.id}, {"chunks", {chunk0}}}),
+               EACCES);
+  EXPECT_ERRNO(c.Call("sweep_owners", Json::object()), EACCES);
+
+  // Every owner, paged, each with a list-and-delete token for its namespace.
+  std::set<std::string> owners;
+  std::string cursor;
+  for (int pages = 0; pages < 100; ++pages) {
+    auto page = admin->Call("sweep_owners", {{"cursor", cursor}, {"limit", 2}});
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const Json& o : (*page)["owners"]) {
+      owners.insert(o["owner"].get<std::string>());
+      auto claims = crypto::VerifyToken(o["token"].get<std::string>(), cluster_->TokenKey("data"),
+                                        "data", 0, crypto::UnixNow());
+      ASSERT_TRUE(claims.ok()) << claims.status().ToString();
+      EXPECT_EQ(claims->user, o["owner"].get<std::string>());
+      EXPECT_EQ(claims->rights, crypto::kRightList | crypto::kRightDelete);
+      EXPECT_TRUE(claims->scope.empty());
+    }
+    if (!(*page)["next"].is_string()) break;
+    cursor = (*page)["next"];
+  }
+  EXPECT_TRUE(owners.count(u.id));
+  EXPECT_TRUE(owners.count(other.id));
+}
+
 }  // namespace
 }  // namespace vaultfs::testing

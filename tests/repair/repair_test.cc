@@ -293,6 +293,8 @@ TEST_F(RepairTest, ShardsOfAnUploadNeverCommittedAreCollectedAfterTheGracePeriod
     }
     return true;
   })) << RepairLog();
+  // The files go mid-pass; the status file is rewritten at the pass's end: wait for it.
+  WaitUntil(10, [&] { return RepairCounter("gc", "pending_expired") >= 1u; });
   EXPECT_GE(RepairCounter("gc", "pending_expired"), 1u);
   auto gv = vault_->meta().Call("get_version", {{"ino", file->ino}});
   EXPECT_FALSE(gv.ok());  // the file never got content
