@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "servers/repair/stray_sweeper.h"
+#include "src/client/vault.h"
 #include "src/cluster/data_client.h"
-#include "src/cluster/vault.h"
 #include "src/crypto/random.h"
 #include "tests/cluster/cluster_fixture.h"
 
