@@ -150,6 +150,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info", reserve = "auto", derive_key;
   bool single = false;
   int64_t default_quota = 0;
+  int register_burst_per_address = 10, register_burst = 100;
+  int64_t data_token_ttl_s = 20 * 60;
   unsigned election_ms = 1000, heartbeat_ms = 100;
   unsigned snapshot_threshold = 2048, snapshot_trailing = 1024;
   app.add_option("--id", id, "this node's id (its entry in cluster.json's \"meta\" array)");
@@ -224,6 +226,18 @@ int main(int argc, char** argv) {
   app.add_option("--default-quota", default_quota,
                  "bytes of file content each user may store unless set_quota says otherwise "
                  "(default 0: no limit)");
+  app.add_option("--register-burst-per-address", register_burst_per_address,
+                 "new accounts one client address may register at once; past that many within "
+                 "a quarter hour each further one waits a delay that doubles up to a minute "
+                 "(default 10; 0: no limit)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--register-burst", register_burst,
+                 "the same limit for all addresses together (default 100; 0: no limit)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--data-token-ttl-s", data_token_ttl_s,
+                 "lifetime of data-server tokens in seconds (default 1200; lower it only to "
+                 "test renewal)")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 3600}));
   tls::TlsOptions tls_opts;
   tls::AddTlsOptions(app, &tls_opts);
   app.footer(
@@ -393,6 +407,9 @@ int main(int argc, char** argv) {
   sopts.config = config.get();
   sopts.secret = *secret;
   sopts.default_quota = default_quota;
+  sopts.register_burst_per_address = register_burst_per_address;
+  sopts.register_burst = register_burst;
+  sopts.data_token_ttl_s = data_token_ttl_s;
   // Half the election timeout: the margin covers scheduling delays between a follower's
   // timer and ours (see ServiceOptions::read_lease).
   sopts.read_lease = std::chrono::milliseconds(election_ms / 2);

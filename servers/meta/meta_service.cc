@@ -14,6 +14,9 @@
 #include "src/common/json_parse.h"
 #include "src/common/log.h"
 #include "src/crypto/hash.h"
+#include "src/crypto/hkdf.h"
+#include "src/crypto/key_labels.h"
+#include "src/crypto/password_kdf.h"
 #include "src/crypto/random.h"
 #include "src/crypto/token.h"
 
@@ -38,7 +41,7 @@ const std::map<std::string, OpInfo>& Ops() {
       {"rename", {true, true, false}},         {"readdir", {false, true, false}},
       {"begin_version", {true, true, false}},  {"commit_version", {true, true, false}},
       {"get_version", {false, true, false}},   {"report_shard", {true, true, true}},
-      {"statfs", {false, true, true}},         {"cluster_map", {false, false, true}},
+      {"statfs", {false, true, true}},         {"cluster_map", {false, true, true}},
       {"report_server", {true, true, true}},   {"gc_list", {false, true, true}},
       {"gc_done", {true, true, true}},         {"repair_list", {false, true, true}},
       {"repair_done", {true, true, true}},     {"expire_pending", {true, true, true}},
@@ -94,6 +97,17 @@ bool FreesOrFinishes(const std::string& op) {
   return ops.count(op) > 0;
 }
 
+// The chunk scope the ids of one version's shards share (LeaderValues gave them one).
+Result<std::string> CommonScope(const std::vector<std::string>& chunks) {
+  std::string scope;
+  if (!chunks.empty() && chunks[0].size() > 2) scope = chunks[0].substr(0, chunks[0].size() - 2);
+  for (const std::string& c : chunks) {
+    if (!crypto::ScopeCovers(scope, c))
+      return Status(EIO, "the version's chunk ids share no scope");
+  }
+  return scope;
+}
+
 }  // namespace
 
 uint64_t DefaultMetaReserve(uint64_t total_bytes) {
@@ -145,6 +159,47 @@ MetaService::MetaService(ServiceOptions opts, MetaStore* store, Replicator* repl
   meta_key_ = key(crypto::kAudienceMeta);
   data_key_ = key(crypto::kAudienceData);
   cluster_key_ = key(crypto::kAudienceCluster);
+  auto unknown = crypto::DeriveKey(opts_.secret, crypto::labels::kUnknownUserSalt);
+  if (unknown.ok()) {
+    unknown_user_key_ = std::string(unknown->bytes());
+  } else {
+    VFS_LOG(kError) << "no unknown-user salt key: " << unknown.status().ToString();
+  }
+}
+
+Json MetaService::UnknownUserSalt(const std::string& name) const {
+  // Shaped like what Vault::Register stores: NewSalt's bytes in hex and the default KDF
+  // parameters. Only the metadata nodes hold the key, so nobody can tell it from a real salt.
+  static_assert(crypto::kSaltSize <= 32, "an HMAC-SHA256 supplies the salt");
+  std::string salt = crypto::HmacSha256(unknown_user_key_, name);
+  salt.resize(crypto::kSaltSize);
+  return Json{{"ok", true},
+              {"salt", HexEncode(salt)},
+              {"kdf", crypto::KdfParamsToJson(crypto::KdfParams{})}};
+}
+
+Json MetaService::PublicNodeInfo(const Json& id) const {
+  uint64_t leader = repl_->LeaderId();
+  const MetaNodeConfig* ln = leader ? opts_.config->FindMeta(leader) : nullptr;
+  return Json{{"id", id},
+              {"ok", true},
+              {"node", opts_.node_id},
+              {"is_leader", repl_->IsLeader()},
+              {"leader", ln ? Json(ln->address.ToString()) : Json(nullptr)}};
+}
+
+void MetaService::PublicClusterMap(Json* out) const {
+  Json meta = Json::array();
+  uint64_t leader = repl_->LeaderId();
+  for (const MetaNodeConfig& n : opts_.config->meta) {
+    meta.push_back({{"id", n.id}, {"address", n.address.ToString()}, {"leader", n.id == leader}});
+  }
+  (*out)["meta"] = std::move(meta);
+  const MetaNodeConfig* ln = opts_.config->FindMeta(leader);
+  (*out)["leader"] = ln ? Json(ln->address.ToString()) : Json(nullptr);
+  (*out)["k"] = opts_.config->k;
+  (*out)["m"] = opts_.config->m;
+  (*out)["write_quorum"] = opts_.config->write_quorum;
 }
 
 Result<std::string> MetaService::MintClusterToken(std::string_view cluster_key, int64_t ttl_s) {
@@ -291,18 +346,19 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
   std::string op = op_it->get<std::string>();
 
   if (op == "node_info") {  // served locally by any node: for clients, tests and operators
-    uint64_t leader = repl_->LeaderId();
-    const MetaNodeConfig* ln = leader ? opts_.config->FindMeta(leader) : nullptr;
-    Json j = {{"id", id},
-              {"ok", true},
-              {"node", opts_.node_id},
-              {"is_leader", repl_->IsLeader()},
-              {"leader", ln ? Json(ln->address.ToString()) : Json(nullptr)},
-              {"last_applied", store_->last_applied()}};
+    // Leader discovery is for anyone; how far this node has applied the log, and a digest of
+    // every user's state, are for sessions (operators and tests use the cluster's).
+    Json j = PublicNodeInfo(id);
     // Only a boolean true asks for the digest (value() would throw on any other type).
     auto digest = req.find("digest");
-    if (digest != req.end() && digest->is_boolean() && digest->get<bool>()) {
-      j["digest"] = store_->Digest();
+    const bool want_digest = digest != req.end() && digest->is_boolean() && digest->get<bool>();
+    if (req.contains("session")) {
+      auto s = CheckSession(req, /*cluster_ok=*/true, peer);
+      if (!s.ok()) return reply(ErrorBody(id, ErrnoName(s.status().code()), s.status().message()));
+      j["last_applied"] = store_->last_applied();
+      if (want_digest) j["digest"] = store_->Digest();
+    } else if (want_digest) {
+      return reply(ErrorBody(id, "EACCES", "node_info's digest needs a session (log in first)"));
     }
     return reply(j.dump());
   }
@@ -311,6 +367,12 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
   if (info_it == Ops().end()) return reply(ErrorBody(id, "EINVAL", "unknown op '" + op + "'"));
   const OpInfo& info = info_it->second;
   if (!repl_->IsLeader()) return reply(Redirect(id));
+  if (op == "cluster_map" && !req.contains("session")) {
+    // Before login a client needs only the leader; the rest of the map is for sessions.
+    Json j = {{"id", id}, {"ok", true}};
+    PublicClusterMap(&j);
+    return reply(j.dump());
+  }
 
   Session session;
   if (info.session) {
@@ -344,11 +406,48 @@ void MetaService::Handle(std::string_view body, ReplyFn reply, const ClientPeer&
       return reply(ErrorBody(id, "EAGAIN", "a password change for this user is in progress"));
     }
   }
-  if (info.write) {
+  if (op == "register") {
+    HandleRegister(std::move(id), std::move(req), session, std::move(reply));
+  } else if (info.write) {
     HandleWrite(op, std::move(id), std::move(req), session, std::move(reply));
   } else {
     HandleRead(op, std::move(id), std::move(req), session, std::move(reply));
   }
+}
+
+void MetaService::HandleRegister(Json id, Json req, const Session& s, ReplyFn reply) {
+  // Every admitted attempt counts, whatever its outcome: an existing name (EEXIST) answers a
+  // probe too. Refused attempts are not counted, so they do not lengthen the wait.
+  const int64_t now_ms = NowNs() / 1000000;
+  struct Limit {
+    std::string key;
+    int burst;
+    const char* where;
+  };
+  std::vector<Limit> limits;
+  if (opts_.register_burst_per_address > 0 && !s.peer.empty()) {
+    limits.push_back({"r/a/" + s.peer, opts_.register_burst_per_address, "from this address"});
+  }
+  if (opts_.register_burst > 0) limits.push_back({"r/*", opts_.register_burst, "on this cluster"});
+  std::vector<std::pair<std::string, LoginFailures>> set;
+  for (const Limit& l : limits) {
+    LoginFailures r = ThrottleOf(l.key);
+    if (now_ms < r.blocked_until_ms) {
+      return reply(ErrorBody(id, "EBUSY",
+                             std::string("too many new accounts ") + l.where + " lately; wait " +
+                                 std::to_string((r.blocked_until_ms - now_ms + 999) / 1000) +
+                                 " s and register again"));
+    }
+    // The burst-th account in a row sets the first delay, so `burst` pass at once.
+    CountFailure(&r, now_ms, l.burst - 1);
+    set.emplace_back(l.key, r);
+  }
+  if (set.empty())
+    return HandleWrite("register", std::move(id), std::move(req), s, std::move(reply));
+  // Counted before the account is made, and replicated like login failures (a fail-over keeps
+  // the count); the next attempt sees it at once (throttle_pending_).
+  RecordThrottle(std::move(set), {},
+                 [this, id, req, s, reply] { HandleWrite("register", id, req, s, reply); });
 }
 
 Result<Json> MetaService::LeaderValues(const std::string& op, const Json& req) {
@@ -534,6 +633,11 @@ void MetaService::RunRead(const std::string& op, const Json& id, const Json& req
   Json args = req;
   args.erase("session");
   Json result = store_->Read(op, s.user, args);
+  if (op == "get_salt" && result.value("ok", true) == false && result.contains("error") &&
+      result["error"].value("code", "") == "ENOENT") {
+    // An unknown name answers like a known one; its login then fails like a wrong password.
+    result = UnknownUserSalt(args["user"].get<std::string>());
+  }
   if (op == "chunk_refs" && result.value("ok", false) == true) AddRebuildRefs(args, &result);
   Finish(op, id, std::move(result), s, reply);
 }
@@ -581,13 +685,11 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
       // scope, LeaderValues); reads go by the owner's namespace.
       std::string scope;
       if (write) {
-        const std::string first = result["shards"][0].value("chunk", "");
-        if (first.size() > 2) scope = first.substr(0, first.size() - 2);
-        for (const Json& sh : result["shards"]) {
-          if (!crypto::ScopeCovers(scope, sh.value("chunk", ""))) {
-            return reply(ErrorBody(id, "EIO", "the version's chunk ids share no scope"));
-          }
-        }
+        std::vector<std::string> chunks;
+        for (const Json& sh : result["shards"]) chunks.push_back(sh.value("chunk", ""));
+        auto sc = CommonScope(chunks);
+        if (!sc.ok()) return reply(ErrorBody(id, "EIO", sc.status().message()));
+        scope = *sc;
       }
       auto token = DataToken(s.user, write ? crypto::kRightWrite : crypto::kRightRead, scope);
       if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
@@ -598,6 +700,23 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
           const DataNodeConfig* d = opts_.config->FindData(sh["server"].get<uint64_t>());
           sh["address"] = d ? d->address.ToString() : std::string();
         }
+      }
+    } else if (op == "renew_pending") {
+      // A fresh write token for the same chunk ids as begin_version's, which an upload longer
+      // than a token's lifetime swaps in (Vault's PendingRenewer). Inline versions have none.
+      std::vector<std::string> chunks;
+      if (result.contains("chunks") && result["chunks"].is_array()) {
+        for (const Json& c : result["chunks"])
+          chunks.push_back(c.is_string() ? c.get<std::string>() : "");
+      }
+      result.erase("chunks");
+      if (!chunks.empty()) {
+        auto scope = CommonScope(chunks);
+        if (!scope.ok()) return reply(ErrorBody(id, "EIO", scope.status().message()));
+        auto token = DataToken(s.user, crypto::kRightWrite, *scope);
+        if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
+        result["token"] = *token;
+        result["expires_at"] = crypto::UnixNow() + opts_.data_token_ttl_s;
       }
     } else if (op == "gc_list") {
       // Each item carries a delete-only token for its owner's namespace on the data server,
@@ -643,18 +762,7 @@ void MetaService::Finish(const std::string& op, const Json& id, Json result, con
       if (!token.ok()) return reply(ErrorBody(id, "EIO", token.status().message()));
       result["session"] = *token;
     } else if (op == "cluster_map") {
-      Json meta = Json::array();
-      uint64_t leader = repl_->LeaderId();
-      for (const MetaNodeConfig& n : opts_.config->meta) {
-        meta.push_back(
-            {{"id", n.id}, {"address", n.address.ToString()}, {"leader", n.id == leader}});
-      }
-      result["meta"] = std::move(meta);
-      const MetaNodeConfig* ln = opts_.config->FindMeta(leader);
-      result["leader"] = ln ? Json(ln->address.ToString()) : Json(nullptr);
-      result["k"] = opts_.config->k;
-      result["m"] = opts_.config->m;
-      result["write_quorum"] = opts_.config->write_quorum;
+      PublicClusterMap(&result);
     }
   }
   if (op == "passwd" && result.value("ok", true) == false && result.contains("error") &&

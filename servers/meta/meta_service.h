@@ -16,6 +16,11 @@
 //     they arrived (batched), which also renews the lease;
 //   - on a follower every op except node_info is answered with error code ENOTLEADER carrying
 //     the leader's client address ("leader", null while unknown), which the client follows;
+//   - without a session a peer learns only what a client needs before it logs in: node_info's
+//     and cluster_map's leader and metadata nodes (k, m and the quorum are in cluster.json
+//     anyway), get_salt's answer (a deterministic fake one for a name nobody registered), and
+//     what register and login say; server state, the repair queue, digests and log indexes
+//     need a session;
 //   - a full disk: writes that add data are refused with ENOSPC below the free-space reserve,
 //     every write while committed entries wait for space (Replicator::Stalled); reads go on.
 // Secrets never enter the log: session tokens and auth keys are stripped from the command.
@@ -49,6 +54,11 @@ struct ServiceOptions {
   // Bytes of content each user may store (committed + pending versions) unless set_quota
   // gave them their own limit; 0: no limit.
   int64_t default_quota = 0;
+  // New accounts (register) one client address, and the whole cluster, may create at once:
+  // past that many within a quarter hour each further one waits a delay that doubles up to a
+  // minute (EBUSY "retry in N s"). 0: no limit.
+  int register_burst_per_address = 10;
+  int register_burst = 100;
   // 0: every read waits for a barrier. Must stay below the raft election timeout.
   std::chrono::milliseconds read_lease{0};
   // Writes that add data are refused with ENOSPC while the filesystem of `data_dir` has fewer
@@ -104,6 +114,17 @@ class MetaService {
     std::string peer;  // the client's address
   };
   void HandleWrite(const std::string& op, Json id, Json req, const Session& s, ReplyFn reply);
+  // register: refused with EBUSY while the caller's address or the whole cluster has made too
+  // many accounts lately (ServiceOptions::register_burst*); else counted (replicated, like
+  // login failures) and then handled.
+  void HandleRegister(Json id, Json req, const Session& s, ReplyFn reply);
+  // get_salt's answer for a user name nobody registered: a salt and KDF parameters shaped like
+  // a real account's, derived from the name with unknown_user_key_, so every node answers the
+  // same, every time, and the answer does not tell that the account is missing.
+  Json UnknownUserSalt(const std::string& name) const;
+  // node_info and cluster_map, the parts any peer may see: who leads the metadata group.
+  Json PublicNodeInfo(const Json& id) const;
+  void PublicClusterMap(Json* out) const;
   // ENOSPC if `op` must wait for disk space (see ServiceOptions::reserve_bytes, and
   // Replicator::Stalled).
   Status CheckSpace(const std::string& op) const;
@@ -153,6 +174,8 @@ class MetaService {
   // One token key per audience, derived from opts_.secret ("" if it could not be: then every
   // token is refused).
   std::string meta_key_, data_key_, cluster_key_;
+  // HMAC key of UnknownUserSalt (labels::kUnknownUserSalt of the secret; no token key).
+  std::string unknown_user_key_;
   MetaStore* store_;
   Replicator* repl_;
   // Reads waiting for the next barrier, and whether one is in flight.

@@ -148,26 +148,32 @@ void StoreOps::DeleteVersions(int64_t ino, const std::optional<std::string>& onl
 // so a writer knows to upload again instead of dropping its data.
 void StoreOps::PendingVersion(const Inode& n, const std::string& vid) {
   auto v = FindVersion(db_, vid);
-  if (!v) {
+  // Another user's version answers like one that is gone.
+  if (!v || v->owner != user_) {
     throw OpError{ETIME, "pending version " + vid + " of inode " + std::to_string(n.id) +
                              " expired (not renewed within the pending grace); begin a new "
                              "version and upload again"};
   }
-  if (v->owner != user_ || v->inode != n.id) {
+  if (v->inode != n.id) {
     throw OpError{ENOENT, "no pending version " + vid + " for this inode"};
   }
   if (v->state != "pending") throw OpError{EINVAL, "version " + vid + " is already committed"};
 }
 
 // A writer still uploading keeps its pending version from expiring: expire_pending counts a
-// version's age from its last renewal.
+// version's age from its last renewal. The reply lists the version's chunk ids, from which the
+// service makes a fresh write token of the same scope (MetaService::Finish).
 Json StoreOps::RenewPending(const Args& a) {
   Inode n = LoadInode(a.Ino("ino"));
   std::string vid = a.Str("version", 64);
   PendingVersion(n, vid);
   Stmt st = db_.Prepare("UPDATE versions SET created=?1 WHERE id=?2");
   st.Bind(1, now_).Bind(2, vid).Run();
-  return Json{{"version", vid}};
+  Json chunks = Json::array();
+  Stmt sh = db_.Prepare("SELECT chunk FROM shards WHERE version=?1 ORDER BY idx");
+  sh.Bind(1, vid);
+  while (sh.Step()) chunks.push_back(sh.Text(0));
+  return Json{{"version", vid}, {"chunks", std::move(chunks)}};
 }
 
 Json StoreOps::BeginVersion(const Args& a, const Args& gen) {
@@ -376,8 +382,8 @@ Json StoreOps::ReportShard(const Args& a) {
     throw OpError{EINVAL, "shard state must be missing or corrupt"};
   }
   auto v = FindVersion(db_, vid);
-  if (!v) throw OpError{ENOENT, "no version " + vid};
-  if (v->owner != user_ && !IsCluster()) throw OpError{EACCES, "version is not yours"};
+  // Another user's version answers like a missing one.
+  if (!v || (v->owner != user_ && !IsCluster())) throw OpError{ENOENT, "no version " + vid};
   Stmt st = db_.Prepare("UPDATE shards SET state=?1 WHERE version=?2 AND idx=?3");
   st.Bind(1, state).Bind(2, vid).Bind(3, idx).Run();
   if (db_.Changes() == 0) throw OpError{ENOENT, "no such shard"};
@@ -604,8 +610,8 @@ Json StoreOps::RepairList(const Args& a) {
 Json StoreOps::RepairDone(const Args& a) {
   std::string vid = a.Str("version", 64);
   auto v = FindVersion(db_, vid);
-  if (!v) throw OpError{ENOENT, "no version " + vid};
-  if (v->owner != user_ && !IsCluster()) throw OpError{EACCES, "version is not yours"};
+  // Another user's version answers like a missing one.
+  if (!v || (v->owner != user_ && !IsCluster())) throw OpError{ENOENT, "no version " + vid};
   const Json& shards = a.Array("shards", kMaxShards);
   for (const Json& j : shards) {
     Args s(j);

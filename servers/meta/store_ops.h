@@ -5,7 +5,7 @@
 // Each op reads its arguments through Args, which throws OpError(EINVAL) naming the field for
 // a missing or mistyped one; semantic failures throw OpError with their errno. MetaStore turns
 // OpError into an error result and rolls the op's savepoint back. Every inode an op touches is
-// checked against the session's user (another user's inode -> EACCES).
+// checked against the session's user (another user's inode or version answers as a missing one).
 #pragma once
 
 #include <cstdint>
@@ -117,7 +117,7 @@ class StoreOps {
     std::optional<std::string> target;
     std::optional<std::string> xattrs;
   };
-  // Loads an inode of the session's user: ENOENT if absent, EACCES if another user's.
+  // Loads an inode of the session's user: ENOENT if absent or another user's (alike).
   Inode LoadInode(int64_t id);
   Inode LoadDir(int64_t id);  // + ENOTDIR
   static Json InodeJson(const Inode& n);

@@ -102,9 +102,11 @@ bool IsDir(const StoreOps::Inode& n) { return n.type == "dir"; }
 StoreOps::Inode StoreOps::LoadInode(int64_t id) {
   Stmt st = db_.Prepare(std::string("SELECT ") + kInodeCols + " FROM inodes i WHERE i.id=?1");
   st.Bind(1, id);
+  // Another user's inode answers exactly like a missing one: inode numbers are sequential,
+  // so any other answer would let a user map who owns what.
   if (!st.Step()) throw OpError{ENOENT, "no inode " + std::to_string(id)};
   Inode n = InodeFromRow(st, 0);
-  if (n.owner != user_) throw OpError{EACCES, "inode " + std::to_string(id) + " is not yours"};
+  if (n.owner != user_) throw OpError{ENOENT, "no inode " + std::to_string(id)};
   return n;
 }
 
@@ -128,6 +130,12 @@ namespace {
 bool InodeExists(SqliteDb& db, int64_t id) {
   Stmt st = db.Prepare("SELECT 1 FROM inodes WHERE id=?1");
   st.Bind(1, id);
+  return st.Step();
+}
+
+bool OwnInodeExists(SqliteDb& db, int64_t id, const std::string& owner) {
+  Stmt st = db.Prepare("SELECT 1 FROM inodes WHERE id=?1 AND owner=?2");
+  st.Bind(1, id).Bind(2, owner);
   return st.Step();
 }
 
@@ -275,8 +283,9 @@ Json StoreOps::ReserveInodes(const Args& a) {
 StoreOps::Inode StoreOps::FileForWrite(const Args& a) {
   const int64_t ino = a.Ino("ino");
   if (a.Has("new_entry")) {
-    // Present: an earlier attempt of this write created it (its reply was lost).
-    if (!InodeExists(db_, ino)) {
+    // Present: an earlier attempt of this write created it (its reply was lost). Another
+    // user's number goes to Create, which refuses it as unreserved, as it does a free one.
+    if (!OwnInodeExists(db_, ino, user_)) {
       Json entry = a.Object("new_entry");
       entry["ino"] = ino;
       Create(Args(entry));

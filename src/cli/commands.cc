@@ -595,7 +595,21 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
   MetaClientOptions mopts;
   if (o.wait_leader || o.leader_id) mopts.deadline = std::chrono::milliseconds(3000);
   MetaClient meta(config, mopts);
-  auto map = meta.Call("cluster_map");
+  // Without a session the map names only the metadata nodes and the leader; the recorded
+  // server states and the repair queue come with a login, when we can log in without asking.
+  bool can_login = !o.wait_leader && !o.leader_id && !o.servers_only && !g.user.empty() &&
+                   (!g.password.file.empty() || std::getenv("VAULTFS_PASSWORD") != nullptr);
+  std::unique_ptr<Vault> vault;
+  std::string login_error;
+  if (can_login) {
+    auto v = OpenVault(g);
+    if (v.ok()) {
+      vault = std::move(*v);
+    } else {
+      login_error = v.status().ToString();
+    }
+  }
+  auto map = vault ? vault->meta().Call("cluster_map") : meta.Call("cluster_map");
   if (o.wait_leader) {
     if (!map.ok()) return map.status();
     return (*map)["leader"].is_string() ? Status::Ok() : Status(EAGAIN, "no leader yet");
@@ -643,7 +657,7 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
       s["up"] = false;
       s["error"] = h.status().message();
     }
-    if (map.ok()) {
+    if (map.ok() && map->contains("data")) {
       for (const auto& r : (*map)["data"]) {
         if (r["id"] == d.id) s["recorded_state"] = r["state"];
       }
@@ -652,22 +666,17 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
   }
   out["data"] = servers;
   out["data_up"] = up;
-  if (map.ok()) {
+  if (map.ok() && map->contains("repair_queue")) {
     out["repair_queue"] = (*map).value("repair_queue", 0);
     out["repair"] = (*map).value("repair", json());
   }
 
-  // The user's own degraded versions, when we can log in without asking.
-  bool can_login = !o.servers_only && !g.user.empty() &&
-                   (!g.password.file.empty() || std::getenv("VAULTFS_PASSWORD") != nullptr);
-  if (can_login) {
-    auto v = OpenVault(g);
-    if (v.ok()) {
-      auto rq = (*v)->meta().Call("repair_list", {{"limit", 1000}});
-      if (rq.ok()) out["degraded_versions"] = (*rq)["items"].size();
-    } else {
-      out["login_error"] = v.status().ToString();
-    }
+  // The user's own degraded versions.
+  if (vault) {
+    auto rq = vault->meta().Call("repair_list", {{"limit", 1000}});
+    if (rq.ok()) out["degraded_versions"] = (*rq)["items"].size();
+  } else if (can_login) {
+    out["login_error"] = login_error;
   }
 
   if (o.json) {
@@ -696,7 +705,13 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
                   s["address"].get<std::string>().c_str(), s["error"].get<std::string>().c_str());
     }
   }
-  if (out.contains("repair_queue")) PrintRepair(out["repair_queue"].get<int64_t>(), out["repair"]);
+  if (out.contains("repair_queue")) {
+    PrintRepair(out["repair_queue"].get<int64_t>(), out["repair"]);
+  } else if (map.ok() && !o.servers_only) {
+    std::printf(
+        "(the recorded server states and the repair queue need a login: give --user and a "
+        "password file or VAULTFS_PASSWORD)\n");
+  }
   if (out.contains("degraded_versions")) {
     std::printf("your degraded file versions (queued for repair): %zu\n",
                 out["degraded_versions"].get<size_t>());

@@ -187,7 +187,10 @@ Status Vault::Login(const std::string& user, const std::string& password) {
   auto login = meta_->Login(user, HexEncode(keys->auth_key.bytes()));
   if (!login.ok()) {
     if (login.status().code() == EACCES) {
-      return PermissionDenied("wrong password for '" + user + "'");
+      // The service answers an unknown name like a wrong password (so that nobody can probe
+      // for accounts), so both are possible here.
+      return PermissionDenied("wrong password for '" + user +
+                              "', or no such user (create it with: vaultfs register " + user + ")");
     }
     return login.status().Annotate("login");
   }

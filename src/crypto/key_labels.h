@@ -23,6 +23,8 @@
 //                                        servers hold only this key (data-secret)
 //     HKDF(secret, kClusterTokenKey)  -> MAC key of cluster sessions: the repairer holds only
 //                                        this key (cluster-secret)
+//     HKDF(secret, kUnknownUserSalt)  -> HMAC key of the salts get_salt answers for user names
+//                                        that do not exist: metadata nodes only
 //
 // Changing a label changes every derived key: bump the "v1" suffix only with a migration.
 #pragma once
@@ -46,11 +48,12 @@ inline constexpr std::string_view kXattrValueSeal = "vaultfs xattr value seal v1
 inline constexpr std::string_view kMetaTokenKey = "vaultfs meta session token key v1";
 inline constexpr std::string_view kDataTokenKey = "vaultfs data token key v1";
 inline constexpr std::string_view kClusterTokenKey = "vaultfs cluster session token key v1";
+inline constexpr std::string_view kUnknownUserSalt = "vaultfs unknown-user salt key v1";
 
 inline constexpr std::array kAll = {
     kAuthKey,        kKeyEncryptionKey, kAuthVerifier, kMasterKeyWrap,   kFileKeyWrap,
     kNameLookup,     kNameSeal,         kSymlinkSeal,  kXattrLookup,     kXattrNameSeal,
-    kXattrValueSeal, kMetaTokenKey,     kDataTokenKey, kClusterTokenKey,
+    kXattrValueSeal, kMetaTokenKey,     kDataTokenKey, kClusterTokenKey, kUnknownUserSalt,
 };
 
 }  // namespace vaultfs::crypto::labels

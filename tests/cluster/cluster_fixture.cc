@@ -128,7 +128,8 @@ std::string ReadFile(const std::string& path) {
 
 Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta,
                                                         const std::string& repair_opts,
-                                                        bool insecure) {
+                                                        bool insecure,
+                                                        const std::string& meta_opts) {
   std::random_device rd;
   Status last;
   // Two test processes may race for the same free ports; a lost race is retried elsewhere.
@@ -148,7 +149,8 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta,
                                    "--base-port",
                                    std::to_string(base)};
     if (insecure) up.push_back("--insecure");
-    CommandResult r = c->Mkcluster(up, {{"VAULTFS_REPAIR_OPTS", repair_opts}});
+    CommandResult r =
+        c->Mkcluster(up, {{"VAULTFS_REPAIR_OPTS", repair_opts}, {"VAULTFS_META_OPTS", meta_opts}});
     if (r.exit_code == 0) {
       VFS_ASSIGN_OR_RETURN(c->config_, LoadClusterConfig(c->config_path()));
       return c;

@@ -54,10 +54,12 @@ class TestCluster {
   static constexpr const char* kDormantRepair = "--interval 86400 --scrub-interval 0";
 
   // Starts a cluster (TLS everywhere unless `insecure`: `mkcluster up --insecure`); on failure
-  // the status carries the nodes' logs.
+  // the status carries the nodes' logs. `meta_opts`: the metadata nodes' extra options
+  // (mkcluster's VAULTFS_META_OPTS).
   static Result<std::unique_ptr<TestCluster>> Start(int data = 14, int meta = 3,
                                                     const std::string& repair_opts = kDormantRepair,
-                                                    bool insecure = false);
+                                                    bool insecure = false,
+                                                    const std::string& meta_opts = "");
   ~TestCluster();
 
   const std::string& dir() const { return dir_; }

@@ -66,10 +66,13 @@ TEST_F(MetaFuzzRegressionTest, NodeInfoWithNonBooleanDigestIsAnswered) {
       EXPECT_EQ(r["error"]["code"], "EINVAL") << r.dump();
     }
   }
-  // The boolean forms keep working.
-  Json with = Call({{"op", "node_info"}, {"id", 1}, {"digest", true}});
+  // The boolean forms keep working (the digest is for sessions).
+  Json with = Call(
+      {{"op", "node_info"}, {"id", 1}, {"digest", true}, {"session", node_.cluster_session()}});
   EXPECT_EQ(with["ok"], true);
   EXPECT_TRUE(with["digest"].is_string());
+  Json anonymous = Call({{"op", "node_info"}, {"id", 3}, {"digest", true}});
+  EXPECT_EQ(anonymous["error"]["code"], "EACCES") << anonymous.dump();
   Json without = Call({{"op", "node_info"}, {"id", 2}, {"digest", false}});
   EXPECT_EQ(without["ok"], true);
   EXPECT_FALSE(without.contains("digest"));

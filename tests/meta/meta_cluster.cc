@@ -238,10 +238,25 @@ std::string MetaCluster::Log(int i) const {
 
 nlohmann::json MetaCluster::NodeInfo(int i, bool digest) {
   if (pids_[i] <= 0) return nullptr;
+  // last_applied and the digest need a session: the cluster's, over a connection with a node
+  // certificate, as an operator's tool would use.
+  if (!node_tls_ && security_ == Security::kTls) {
+    const std::vector<std::string> a = TlsArgs(0);  // --tls-ca C --tls-cert P --tls-key K
+    if (a.size() != 6) return nullptr;
+    auto id = tls::LoadIdentity(a[1], a[3], a[5]);
+    if (!id.ok()) return nullptr;
+    auto ctx = tls::TlsContext::Client(*id);
+    if (!ctx.ok()) return nullptr;
+    node_tls_ = *ctx;
+  }
+  crypto::TokenClaims claims{"cluster", "_cluster", crypto::kRightAll, crypto::UnixNow() + 600,
+                             "00"};
+  auto session = crypto::SignToken(claims, TokenKey("cluster"));
+  if (!session.ok()) return nullptr;
   auto conn =
-      Stream::Connect(config_.meta[i].address, client_tls_, DeadlineIn(std::chrono::seconds(2)));
+      Stream::Connect(config_.meta[i].address, node_tls_, DeadlineIn(std::chrono::seconds(2)));
   if (!conn.ok()) return nullptr;
-  nlohmann::json req = {{"op", "node_info"}, {"id", 1}, {"digest", digest}};
+  nlohmann::json req = {{"op", "node_info"}, {"id", 1}, {"digest", digest}, {"session", *session}};
   auto deadline = DeadlineIn(std::chrono::seconds(5));
   if (!conn->WriteFrame(req.dump(), deadline).ok()) return nullptr;
   auto body = conn->ReadFrame(deadline);

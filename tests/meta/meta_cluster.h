@@ -43,7 +43,8 @@ class MetaCluster {
 
   // Index of the node that reports itself leader, waiting up to `wait`; -1 if none.
   int WaitLeader(std::chrono::milliseconds wait);
-  // node_info of node i (direct, no redirect); null on failure.
+  // node_info of node i (direct, no redirect) with a cluster session, so it carries
+  // last_applied (and the digest if asked); null on failure.
   nlohmann::json NodeInfo(int i, bool digest = false);
 
   std::unique_ptr<MetaClient> Client(MetaClientOptions opts = {}) const;
@@ -77,6 +78,7 @@ class MetaCluster {
   std::vector<pid_t> pids_;
   std::vector<std::string> extra_args_;
   std::map<int, std::vector<std::string>> tls_args_;  // per-node overrides
+  std::shared_ptr<tls::TlsContext> node_tls_;         // NodeInfo's: node 0's certificate
 };
 
 // Runs `argv` (argv[0] is the program's path) to completion (bounded by `timeout`, then

@@ -74,15 +74,24 @@ bool ClosedByNode(int fd, milliseconds limit) {
   return false;
 }
 
-// Thousands of pipelined cluster_map requests, replies never read, over TLS as an outsider
-// would (no session needed). The node must stop reading them once its queue of replies is
-// full: its memory stays within a bound, it serves another client meanwhile, and it is no
-// larger after the connection closed.
+// Thousands of pipelined cluster_map requests, replies never read, over TLS as any user could
+// send them (with a session the map lists every data server, a large reply). The node must
+// stop reading them once its queue of replies is full: its memory stays within a bound, it
+// serves another client meanwhile, and it is no larger after the connection closed.
 TEST(MetaClientLimits, UnreadRepliesCostBoundedMemory) {
   MetaCluster cluster(1, /*single=*/true);
   ASSERT_TRUE(cluster.StartAll().ok());
   const HostPort addr = cluster.config().meta[0].address;
   auto other = cluster.Client();
+  ASSERT_TRUE(other
+                  ->Call("register", {{"user", "flooder"},
+                                      {"salt", "00"},
+                                      {"kdf", Json::object()},
+                                      {"auth_key", std::string(64, 'a')},
+                                      {"wrapped_master_key", "w"}})
+                  .ok());
+  ASSERT_TRUE(other->Login("flooder", std::string(64, 'a')).ok());
+  const std::string session = other->session();
   auto first = other->Call("cluster_map", Json::object());
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   const size_t reply_bytes = first->dump().size();
@@ -93,7 +102,8 @@ TEST(MetaClientLimits, UnreadRepliesCostBoundedMemory) {
   constexpr int kRequests = 100000;
   std::string burst;
   for (int i = 0; i < kRequests; ++i) {
-    burst += *EncodeFrame(R"({"id":)" + std::to_string(i) + R"(,"op":"cluster_map"})");
+    burst += *EncodeFrame(R"({"id":)" + std::to_string(i) + R"(,"op":"cluster_map","session":")" +
+                          session + R"("})");
   }
   ASSERT_GT(kRequests * reply_bytes, 100u << 20) << "cluster_map reply of " << reply_bytes;
   auto flood = Stream::Connect(addr, cluster.client_tls(), DeadlineIn(seconds(20)));

@@ -25,6 +25,9 @@ class MetaSingleTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     cluster_ = new MetaCluster(1, /*single=*/true);
+    // Every test registers its own users, from one address: no limit on new accounts here
+    // (meta_probes_test.cc tests the limits).
+    cluster_->SetExtraArgs({"--register-burst-per-address", "0", "--register-burst", "0"});
     Status st = cluster_->StartAll();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
