@@ -15,8 +15,8 @@
 #include "src/common/log.h"
 #include "src/crypto/hash.h"
 #include "src/crypto/hkdf.h"
+#include "src/crypto/kdf_params.h"
 #include "src/crypto/key_labels.h"
-#include "src/crypto/password_kdf.h"
 #include "src/crypto/random.h"
 #include "src/crypto/token.h"
 

@@ -8,26 +8,15 @@
 // derivation validates them against KdfLimits first and refuses a downgrade with EINVAL.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "src/common/status.h"
+#include "src/crypto/kdf_params.h"
 #include "src/crypto/key.h"
 
 namespace vaultfs::crypto {
-
-// Cost parameters stored next to the salt. Defaults are gocryptfs's scrypt cost
-// (N=2^16, r=8, p=1: 64 MiB and roughly 0.1-0.3 s per derivation on a desktop core).
-struct KdfParams {
-  std::string algorithm = "scrypt";
-  uint64_t n = uint64_t{1} << 16;  // CPU/memory cost, a power of two
-  uint32_t r = 8;                  // block size
-  uint32_t p = 1;                  // parallelism
-  bool operator==(const KdfParams&) const = default;
-};
 
 // What a client accepts. The defaults are the production policy; tests may pass lower
 // minimums to run fast, nothing else should.
@@ -40,19 +29,10 @@ struct KdfLimits {
   uint64_t max_memory_bytes = uint64_t{1} << 30;  // 128 * r * N must fit (a client's RAM)
 };
 
-inline constexpr size_t kSaltSize = 32;  // NewSalt's length
-inline constexpr size_t kMinSaltSize = 16;
-inline constexpr size_t kMaxSaltSize = 64;
 inline constexpr size_t kMaxPasswordSize = 4096;
 
 // OK, or EINVAL naming the parameter that is unknown, too weak or absurdly expensive.
 Status ValidateKdfParams(const KdfParams& params, const KdfLimits& limits = KdfLimits());
-
-// {"algorithm": "scrypt", "n": 65536, "r": 8, "p": 1}
-nlohmann::json KdfParamsToJson(const KdfParams& params);
-// Parses the shape above (EINVAL naming a missing or mistyped field). It does not judge the
-// values: DerivePasswordKeys does, so nothing unvalidated can reach scrypt.
-Result<KdfParams> KdfParamsFromJson(const nlohmann::json& j);
 
 // A fresh random per-user salt of kSaltSize bytes (raw; hex-encode for JSON).
 Result<std::string> NewSalt();
