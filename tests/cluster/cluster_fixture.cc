@@ -28,6 +28,38 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
+// Starts a process that outlives this one only to clean up after it: if the test dies without
+// running ~TestCluster (the SIGTERM of a meson timeout, a crash), the pipe it reads closes and
+// it kills the servers mkcluster recorded in DIR/run and removes DIR. ~TestCluster writes a
+// line to the pipe instead, and it exits. Returns the pipe's write end, or -1.
+int StartReaper(const std::string& dir, pid_t* pid_out) {
+  const std::string script =
+      "if read -r _; then exit 0; fi; "
+      "for f in \"$0\"/run/*; do p=$(cat \"$f\" 2>/dev/null); [ -n \"$p\" ] || continue; "
+      "kill -CONT \"$p\" 2>/dev/null; kill -KILL \"$p\" 2>/dev/null; done; "
+      "[ -n \"$VAULTFS_KEEP_CLUSTER\" ] || rm -rf \"$0\"";
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[0], 0);  // dup2 clears O_CLOEXEC on stdin only
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    close_range(3, ~0U, 0);
+    setsid();  // out of the test's process group, which a timeout kills
+    execl("/bin/sh", "sh", "-c", script.c_str(), dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(p[0]);
+  if (pid < 0) {
+    close(p[1]);
+    return -1;
+  }
+  *pid_out = pid;
+  return p[1];
+}
+
 }  // namespace
 
 CommandResult RunCommand(const std::vector<std::string>& argv,
@@ -138,6 +170,7 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(int data, int meta,
     char tmpl[] = "/tmp/vaultfs-cluster-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return IoError("mkdtemp failed");
     c->dir_ = tmpl;
+    c->reaper_fd_ = StartReaper(c->dir_, &c->reaper_);
     // Below the kernel's ephemeral range (32768+), so that while a server is down no
     // outgoing connection can take its port and block its revival.
     int base = 18000 + static_cast<int>(rd() % 14000);
@@ -175,6 +208,11 @@ TestCluster::~TestCluster() {
   KillEverything();
   std::error_code ec;
   if (std::getenv("VAULTFS_KEEP_CLUSTER") == nullptr) fs::remove_all(dir_, ec);
+  if (reaper_fd_ >= 0) {
+    (void)!write(reaper_fd_, "done\n", 5);
+    close(reaper_fd_);
+    waitpid(reaper_, nullptr, 0);
+  }
 }
 
 void TestCluster::KillEverything() {

@@ -87,6 +87,8 @@ class TestCluster {
   TestCluster() = default;
   void KillEverything();
   std::string dir_;
+  pid_t reaper_ = -1;  // see StartReaper in cluster_fixture.cc
+  int reaper_fd_ = -1;
   ClusterConfig config_;
 };
 
