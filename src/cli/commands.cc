@@ -19,8 +19,8 @@
 #include <thread>
 
 #include "src/cli/progress.h"
-#include "src/cluster/data_client.h"
 #include "src/client/vault.h"
+#include "src/cluster/data_client.h"
 #include "src/common/log.h"
 #include "src/crypto/random.h"
 #include "src/crypto/token.h"

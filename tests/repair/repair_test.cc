@@ -14,8 +14,8 @@
 #include <set>
 #include <thread>
 
-#include "src/cluster/data_client.h"
 #include "src/client/vault.h"
+#include "src/cluster/data_client.h"
 #include "tests/cluster/cluster_fixture.h"
 
 namespace vaultfs::testing {

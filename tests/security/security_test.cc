@@ -30,9 +30,9 @@
 #include <set>
 #include <thread>
 
+#include "src/client/vault.h"
 #include "src/cluster/data_client.h"
 #include "src/cluster/meta_client.h"
-#include "src/client/vault.h"
 #include "src/common/data_protocol.h"
 #include "src/common/hex.h"
 #include "src/common/socket.h"
