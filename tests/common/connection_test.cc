@@ -23,9 +23,13 @@
 #include "gtest/gtest.h"
 #include "src/common/socket.h"
 #include "src/common/tls_stream.h"
+#include "tests/common/loopback_peer.h"
 
 namespace vaultfs {
 namespace {
+
+using testing::ClosedByPeer;
+using testing::ConnectFrom;
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
@@ -159,35 +163,6 @@ struct Amplifier {
   }
 };
 
-// A blocking TCP connection from a chosen loopback source address.
-UniqueFd ConnectFrom(const char* source, uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, source, &src.sin_addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0) << strerror(errno);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)), 0) << strerror(errno);
-  return UniqueFd(fd);
-}
-
-// True once the server closed fd (EOF or reset), false if it is still open at the deadline.
-bool ClosedByServer(int fd, milliseconds limit = milliseconds(20000)) {
-  Deadline d = DeadlineIn(limit);
-  char b[4096];
-  while (Clock::now() < d) {
-    pollfd p{fd, POLLIN, 0};
-    int n = ::poll(&p, 1, 50);
-    if (n <= 0) continue;
-    ssize_t r = ::recv(fd, b, sizeof(b), 0);
-    if (r <= 0) return true;
-  }
-  return false;
-}
-
 // Sends all of data without blocking forever: false if the peer stops taking it.
 bool SendAllWithin(int fd, std::string_view data, milliseconds limit) {
   return WriteAll(fd, data, DeadlineIn(limit)).ok();
@@ -257,7 +232,7 @@ TEST(ConnectionTest, CloseAfterWritesDeliversQueuedOutputFirst) {
   Status st = ReadFull(fd.get(), got.data(), got.size(), DeadlineIn(seconds(20)));
   EXPECT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(got, std::string(3 << 20, 'z'));
-  EXPECT_TRUE(ClosedByServer(fd.get()));
+  EXPECT_TRUE(ClosedByPeer(fd.get()));
   lt.Run([&] { listener->Close(nullptr); });
   lt.Run([] {});
 }
@@ -272,7 +247,7 @@ TEST(ConnectionTest, IdleConnectionIsClosed) {
   std::string got(srv.reply, '\0');
   ASSERT_TRUE(ReadFull(fd.get(), got.data(), got.size(), DeadlineIn(seconds(20))).ok());
   // Then silence, as from a peer that vanished without a FIN.
-  EXPECT_TRUE(ClosedByServer(fd.get())) << "an idle connection stayed open";
+  EXPECT_TRUE(ClosedByPeer(fd.get())) << "an idle connection stayed open";
   ASSERT_TRUE(WaitFor([&] { return srv.OnLoop([&] { return srv.st.closes.size(); }) == 1; }));
   Status why = srv.OnLoop([&] { return srv.st.closes[0]; });
   EXPECT_EQ(why.code(), ETIMEDOUT) << why.ToString();
@@ -305,7 +280,7 @@ TEST(ConnectionTest, CapsRefuseExtraConnections) {
   ASSERT_TRUE(WaitFor([&] { return connections() == 2; }));
   // A third from the same address is refused...
   UniqueFd a3 = ConnectFrom("127.0.0.1", srv.port);
-  EXPECT_TRUE(ClosedByServer(a3.get()));
+  EXPECT_TRUE(ClosedByPeer(a3.get()));
   EXPECT_EQ(refused(), 1u);
   // ...while another address is still served.
   UniqueFd b1 = ConnectFrom("127.0.0.2", srv.port);
@@ -315,14 +290,14 @@ TEST(ConnectionTest, CapsRefuseExtraConnections) {
   EXPECT_TRUE(ReadFull(b1.get(), got.data(), got.size(), DeadlineIn(seconds(20))).ok());
   // The total cap holds for every address.
   UniqueFd c1 = ConnectFrom("127.0.0.3", srv.port);
-  EXPECT_TRUE(ClosedByServer(c1.get()));
+  EXPECT_TRUE(ClosedByPeer(c1.get()));
   EXPECT_EQ(refused(), 2u);
   // A closed connection frees its slot.
   a1.Reset();
   ASSERT_TRUE(WaitFor([&] { return connections() == 2; }));
   UniqueFd a4 = ConnectFrom("127.0.0.1", srv.port);
   ASSERT_TRUE(WaitFor([&] { return connections() == 3; }));
-  EXPECT_FALSE(ClosedByServer(a4.get(), milliseconds(200)));
+  EXPECT_FALSE(ClosedByPeer(a4.get(), milliseconds(200)));
   EXPECT_EQ(refused(), 2u);
 }
 
@@ -375,7 +350,7 @@ TEST_F(ConnectionTlsTest, SilentPeerIsClosedAtTheHandshakeTimeout) {
   cl.idle_timeout = milliseconds(0);  // only the handshake deadline can close it
   Amplifier srv(Ctx(true), cl);
   UniqueFd fd = ConnectFrom("127.0.0.1", srv.port);
-  EXPECT_TRUE(ClosedByServer(fd.get())) << "a peer that never said hello stayed connected";
+  EXPECT_TRUE(ClosedByPeer(fd.get())) << "a peer that never said hello stayed connected";
   ASSERT_TRUE(WaitFor([&] { return srv.OnLoop([&] { return srv.st.closes.size(); }) == 1; }));
   Status why = srv.OnLoop([&] { return srv.st.closes[0]; });
   EXPECT_EQ(why.code(), ETIMEDOUT);
@@ -386,7 +361,7 @@ TEST_F(ConnectionTlsTest, GarbageInsteadOfTlsCloses) {
   Amplifier srv(Ctx(true), ConnectionLimits{});
   UniqueFd fd = ConnectFrom("127.0.0.1", srv.port);
   ASSERT_TRUE(SendAllWithin(fd.get(), std::string(100, '\x16'), milliseconds(5000)));
-  EXPECT_TRUE(ClosedByServer(fd.get()));
+  EXPECT_TRUE(ClosedByPeer(fd.get()));
   ASSERT_TRUE(WaitFor([&] { return srv.OnLoop([&] { return srv.st.closes.size(); }) == 1; }));
   EXPECT_EQ(srv.OnLoop([&] { return srv.st.processed; }), 0u);
 }

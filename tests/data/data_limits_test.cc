@@ -21,6 +21,7 @@
 #include "src/common/socket.h"
 #include "src/common/tls.h"
 #include "src/common/tls_stream.h"
+#include "tests/common/loopback_peer.h"
 #include "tests/common/proc_status.h"
 #include "tests/data/test_server.h"
 
@@ -58,38 +59,11 @@ bool LogShows(const TempDir& dir, const std::string& text) {
   return WaitFor([&] { return ReadLog(dir).find(text) != std::string::npos; }, seconds(20));
 }
 
-// A plain TCP connection to `port` from a chosen loopback source address.
-UniqueFd ConnectFrom(const char* source, uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, source, &src.sin_addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0) << strerror(errno);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)), 0) << strerror(errno);
-  return UniqueFd(fd);
-}
-
 // A health request answered on fd (plain TCP): the connection is being served.
 bool Served(int fd) {
   if (!WriteAll(fd, Op('H', R"({"id":7})"), DeadlineIn(seconds(10))).ok()) return false;
   auto r = ReadFrame(fd, DeadlineIn(seconds(20)));
   return r.ok() && r->find("\"free_bytes\"") != std::string::npos;
-}
-
-// True once the server closed fd (EOF or reset) before the deadline.
-bool ClosedByServer(int fd, milliseconds limit) {
-  Deadline d = DeadlineIn(limit);
-  char b[4096];
-  while (Clock::now() < d) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    if (::recv(fd, b, sizeof(b), 0) <= 0) return true;
-  }
-  return false;
 }
 
 // Hundreds of pipelined downloads of a 4 MiB object, replies never read: 256 MiB if each were
@@ -175,9 +149,9 @@ TEST(DataServerLimits, IdleConnectionsAreClosed) {
   ASSERT_TRUE(WriteAll(stalled.get(), head + std::string(len, 8) + std::string(5000, 'p'),
                        DeadlineIn(seconds(10)))
                   .ok());
-  EXPECT_TRUE(ClosedByServer(quiet.get(), seconds(20))) << "a silent connection stayed open";
-  EXPECT_TRUE(ClosedByServer(mute.get(), seconds(20))) << "a mute connection stayed open";
-  EXPECT_TRUE(ClosedByServer(stalled.get(), seconds(20))) << "a stalled upload stayed open";
+  EXPECT_TRUE(ClosedByPeer(quiet.get(), seconds(20))) << "a silent connection stayed open";
+  EXPECT_TRUE(ClosedByPeer(mute.get(), seconds(20))) << "a mute connection stayed open";
+  EXPECT_TRUE(ClosedByPeer(stalled.get(), seconds(20))) << "a stalled upload stayed open";
   EXPECT_TRUE(LogShows(dir, "idle timeout"));
   EXPECT_TRUE(WaitFor([&] { return server.TempFiles().empty(); }, seconds(20)));
 
@@ -185,7 +159,7 @@ TEST(DataServerLimits, IdleConnectionsAreClosed) {
   ASSERT_TRUE(client.Upload(server.addr(), tok, "1d1e", "before").get().ok());
   // A witness opened after that call: once it is closed, the client's (older) one is too.
   UniqueFd witness = ConnectFrom("127.0.0.1", port);
-  ASSERT_TRUE(ClosedByServer(witness.get(), seconds(20)));
+  ASSERT_TRUE(ClosedByPeer(witness.get(), seconds(20)));
   auto got = client.Download(server.addr(), tok, "1d1e").get();
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, "before");
@@ -210,7 +184,7 @@ TEST(DataServerLimits, SilentTlsConnectionIsDroppedAtTheHandshakeTimeout) {
       << ReadLog(dir);
   UniqueFd silent = ConnectFrom("127.0.0.1", server.addr().port);
   const auto t0 = Clock::now();
-  EXPECT_TRUE(ClosedByServer(silent.get(), seconds(20)))
+  EXPECT_TRUE(ClosedByPeer(silent.get(), seconds(20)))
       << "a silent connection outlived the handshake timeout";
   const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
   EXPECT_GE(took, 900) << "closed before the handshake timeout";
@@ -244,7 +218,7 @@ TEST(DataServerLimits, PerAddressAndTotalCapsRefuseExtraConnections) {
     ASSERT_TRUE(Served(held.back().get())) << "connection " << i;
   }
   UniqueFd extra = ConnectFrom("127.0.0.2", port);
-  EXPECT_TRUE(ClosedByServer(extra.get(), seconds(10))) << "a third connection was accepted";
+  EXPECT_TRUE(ClosedByPeer(extra.get(), seconds(10))) << "a third connection was accepted";
   EXPECT_TRUE(LogShows(dir, "per-address connection limit"));
   // Other addresses are served meanwhile: four connections in all.
   UniqueFd c3 = ConnectFrom("127.0.0.3", port);
@@ -253,7 +227,7 @@ TEST(DataServerLimits, PerAddressAndTotalCapsRefuseExtraConnections) {
   EXPECT_TRUE(Served(c4.get()));
   UniqueFd fifth = ConnectFrom("127.0.0.5", port);
   // (Not looked for in the log: refusals are logged first and then every 1000th.)
-  EXPECT_TRUE(ClosedByServer(fifth.get(), seconds(10))) << "a fifth connection was accepted";
+  EXPECT_TRUE(ClosedByPeer(fifth.get(), seconds(10))) << "a fifth connection was accepted";
   // The admitted ones still work.
   for (auto& fd : held) EXPECT_TRUE(Served(fd.get()));
   EXPECT_TRUE(Served(c3.get()));

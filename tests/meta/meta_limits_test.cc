@@ -21,6 +21,7 @@
 #include "src/common/socket.h"
 #include "src/common/tls.h"
 #include "src/common/tls_stream.h"
+#include "tests/common/loopback_peer.h"
 #include "tests/common/proc_status.h"
 #include "tests/meta/meta_single_fixture.h"
 
@@ -40,38 +41,11 @@ bool WaitFor(F cond, milliseconds limit) {
   return cond();
 }
 
-// A plain TCP connection to `port` from a chosen loopback source address.
-UniqueFd ConnectFrom(const char* source, uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, source, &src.sin_addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0) << strerror(errno);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)), 0) << strerror(errno);
-  return UniqueFd(fd);
-}
-
 // node_info answered on fd (plain TCP): the connection is being served.
 bool Served(int fd) {
   if (!WriteFrame(fd, R"({"id":7,"op":"node_info"})", DeadlineIn(seconds(10))).ok()) return false;
   auto r = ReadFrame(fd, DeadlineIn(seconds(20)));
   return r.ok() && r->find("\"ok\":true") != std::string::npos;
-}
-
-// True once the node closed fd (EOF or reset) before the deadline.
-bool ClosedByNode(int fd, milliseconds limit) {
-  Deadline d = DeadlineIn(limit);
-  char b[4096];
-  while (Clock::now() < d) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    if (::recv(fd, b, sizeof(b), 0) <= 0) return true;
-  }
-  return false;
 }
 
 // Thousands of pipelined cluster_map requests, replies never read, over TLS as any user could
@@ -152,20 +126,20 @@ TEST(MetaClientLimits, IdleConnectionsAreClosed) {
   {
     UniqueFd quiet = ConnectFrom("127.0.0.1", port);
     ASSERT_TRUE(Served(quiet.get()));
-    EXPECT_TRUE(ClosedByNode(quiet.get(), seconds(30)))
+    EXPECT_TRUE(ClosedByPeer(quiet.get(), seconds(30)))
         << "a silent connection stayed open past the idle timeout";
   }
   // A connection that never sends a byte is closed the same way.
   {
     UniqueFd mute = ConnectFrom("127.0.0.1", port);
-    EXPECT_TRUE(ClosedByNode(mute.get(), seconds(30)));
+    EXPECT_TRUE(ClosedByPeer(mute.get(), seconds(30)));
   }
   // The real client reconnects after its pooled connection was closed.
   auto c = cluster.Client();
   ASSERT_TRUE(c->Call("node_info", Json::object()).ok());
   // A witness opened after that call: once it is closed, the client's (older) one is too.
   UniqueFd witness = ConnectFrom("127.0.0.1", port);
-  ASSERT_TRUE(ClosedByNode(witness.get(), seconds(30)));
+  ASSERT_TRUE(ClosedByPeer(witness.get(), seconds(30)));
   EXPECT_TRUE(c->Call("node_info", Json::object()).ok());
   EXPECT_EQ(cluster.State(0), "running");
 }
@@ -183,7 +157,7 @@ TEST(MetaClientLimits, PerAddressCapRefusesExtraConnections) {
     ASSERT_TRUE(Served(held.back().get())) << "connection " << i;
   }
   UniqueFd extra = ConnectFrom("127.0.0.2", port);
-  EXPECT_TRUE(ClosedByNode(extra.get(), seconds(10))) << "a fourth connection was accepted";
+  EXPECT_TRUE(ClosedByPeer(extra.get(), seconds(10))) << "a fourth connection was accepted";
   // Another address is served meanwhile, and so is the real client.
   UniqueFd elsewhere = ConnectFrom("127.0.0.3", port);
   EXPECT_TRUE(Served(elsewhere.get()));
@@ -264,7 +238,7 @@ TEST(MetaRaftLimits, PerAddressCapRefusesExtraConnections) {
   std::vector<UniqueFd> held;
   for (int i = 0; i < 4; ++i) held.push_back(ConnectFrom("127.0.0.2", port));
   UniqueFd extra = ConnectFrom("127.0.0.2", port);
-  EXPECT_TRUE(ClosedByNode(extra.get(), seconds(20))) << "a fifth connection was kept";
+  EXPECT_TRUE(ClosedByPeer(extra.get(), seconds(20))) << "a fifth connection was kept";
   for (auto& fd : held) EXPECT_TRUE(StillOpen(fd.get()));
   // Another address gets a TLS handshake meanwhile, and the group commits.
   UniqueFd elsewhere = ConnectFrom("127.0.0.3", port);
@@ -293,7 +267,7 @@ TEST(MetaRaftLimits, SilentPeersAreDroppedAtTheHandshakeTimeout) {
   // Silent from the first byte: closed after about a second (well before 8 s).
   auto t0 = Clock::now();
   UniqueFd mute = ConnectFrom("127.0.0.2", raft.port);
-  EXPECT_TRUE(ClosedByNode(mute.get(), seconds(8))) << "a silent connection stayed open";
+  EXPECT_TRUE(ClosedByPeer(mute.get(), seconds(8))) << "a silent connection stayed open";
   EXPECT_GE(Clock::now() - t0, milliseconds(900)) << "closed before the timeout";
   // A node's certificate and a completed TLS handshake, but no raft preamble: the same.
   std::vector<std::string> args = cluster.TlsArgs(1);  // --tls-ca CA --tls-cert C --tls-key K
@@ -318,6 +292,8 @@ TEST(MetaRaftLimits, SilentPeersAreDroppedAtTheHandshakeTimeout) {
 // go on committing, and elect a new leader when the old one is killed mid-flood.
 TEST(MetaRaftLimits, HandshakeFloodCostsBoundedMemory) {
   MetaCluster cluster(3, /*single=*/false);
+  // Commits are registrations, hundreds of them from one address: no register limit.
+  cluster.SetExtraArgs({"--register-burst-per-address", "0", "--register-burst", "0"});
   ASSERT_TRUE(cluster.StartAll().ok());
   int leader = cluster.WaitLeader(seconds(60));
   ASSERT_GE(leader, 0);

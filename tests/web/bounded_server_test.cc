@@ -18,28 +18,15 @@
 #include <vector>
 
 #include "src/common/socket.h"
+#include "tests/common/loopback_peer.h"
 
 namespace vaultfs::web {
 namespace {
 
+using testing::ConnectFrom;
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-UniqueFd ConnectFrom(const char* source, int port, int rcvbuf = 0) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  // Before connect, so the advertised window stays small.
-  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, source, &src.sin_addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0) << strerror(errno);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)), 0) << strerror(errno);
-  return UniqueFd(fd);
-}
 
 bool WaitUntil(const std::function<bool()>& cond, std::chrono::milliseconds limit = 10s) {
   auto end = Clock::now() + limit;
