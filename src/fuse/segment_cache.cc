@@ -45,7 +45,18 @@ Status SegmentCache::Read(uint64_t offset, size_t n, char* out) {
   EvictLocked(first);
   cv_.notify_all();
   for (uint64_t s = first; s <= last; ++s) {
-    cv_.wait(lock, [&] { return segs_.count(s) || failed_.count(s) || stop_; });
+    cv_.wait(lock, [&] {
+      if (segs_.count(s) || failed_.count(s) || stop_) return true;
+      // Another reader moved the window (or evicted this segment): ask for it again, or the
+      // worker would never fetch it.
+      if (s < want_lo_ || s >= want_hi_) {
+        want_lo_ = s;
+        want_hi_ = std::max<uint64_t>(want_hi_, last + 1);
+        if (want_hi_ - want_lo_ > static_cast<uint64_t>(options_.capacity)) want_hi_ = last + 1;
+        cv_.notify_all();
+      }
+      return false;
+    });
     if (auto f = failed_.find(s); f != failed_.end()) {
       Status st = f->second;
       failed_.erase(f);  // a later read tries again

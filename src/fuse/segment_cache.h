@@ -31,7 +31,9 @@ class SegmentCache {
   SegmentCache& operator=(const SegmentCache&) = delete;
 
   uint64_t size() const { return size_; }
-  // Copies [offset, offset+n) (the caller keeps it inside size()) to `out`.
+  // Copies [offset, offset+n) (the caller keeps it inside size()) to `out`. Safe to call from
+  // several threads at once (readers of one file share its cache); read-ahead follows the
+  // last caller.
   Status Read(uint64_t offset, size_t n, char* out);
 
  private:
