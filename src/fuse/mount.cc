@@ -23,6 +23,7 @@
 #include "src/common/log.h"
 #include "src/common/private_files.h"
 #include "src/fuse/daemon_registry.h"
+#include "src/fuse/fuse_ops.h"
 #include "src/fuse/vault_fs.h"
 
 namespace vaultfs::fuse {
@@ -142,7 +143,7 @@ Status RunDaemon(const ClusterConfig& config, const std::string& user, const std
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
-  fuse_session* se = fuse_session_new(&args, &VaultFs::Ops(), sizeof(fuse_lowlevel_ops), &fs);
+  fuse_session* se = fuse_session_new(&args, &FuseOps(), sizeof(fuse_lowlevel_ops), &fs);
   if (se == nullptr) return InvalidArgument("bad FUSE options: " + opts + " (see the log)");
   if (fuse_set_signal_handlers(se) != 0) {
     fuse_session_destroy(se);

@@ -1,25 +1,29 @@
-// VaultFs: the FUSE low-level operations (libfuse3, multi-threaded; modelled on libfuse's
-// passthrough_hp.cc) that present one user's vault as a POSIX filesystem (DESIGN.md §7).
+// VaultFs: one user's vault as a POSIX filesystem, the logic behind the FUSE daemon's
+// operations (DESIGN.md §7). FUSE-free: fuse_ops.cc decodes the kernel's requests, calls one
+// method here and turns the Status or Result into the reply, so this class never sees a
+// fuse_req_t and can be driven directly.
 //
-// Inodes are the metadata service's inode numbers (FUSE's root id 1 stands for the user's
-// root), so the daemon keeps no inode table: lookups and attributes come from the service,
-// with the kernel caching them for a second. Ownership and modes are stored per inode and the
-// kernel enforces them (default_permissions). File content goes through OpenFiles: writes are
-// staged locally and committed on close()/fsync(), whose errors reach the application.
-// Extended attributes are not supported (ENOTSUP), and say so in the log once.
+// Inodes are the metadata service's inode numbers (fuse_ops.cc maps FUSE's root id 1 to the
+// user's root), so the daemon keeps no inode table: lookups and attributes come from the
+// service, with the kernel caching them for a second. Ownership and modes are stored per
+// inode and the kernel enforces them (default_permissions). File content goes through
+// OpenFiles: writes are staged locally and committed on close()/fsync(), whose errors reach
+// the application. An open file answers getattr from its own state, which no upload blocks.
 #pragma once
 
-#define FUSE_USE_VERSION 312
-#include <fuse_lowlevel.h>
-
-#include <chrono>
-#include <map>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "src/client/vault.h"
+#include "src/common/status.h"
+#include "src/fuse/dir_attr_cache.h"
 #include "src/fuse/open_files.h"
+#include "src/fuse/statfs_cache.h"
 
 namespace vaultfs::fuse {
 
@@ -29,39 +33,118 @@ struct VaultFsOptions {
   std::string staging_dir;
 };
 
+// Who asks: new entries belong to the caller (but see the setgid rule in VaultFs::OwnerFor).
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// One open(2) of a file. Owned by the kernel's file handle from Open/Create to Release.
+class FileHandle {
+ public:
+  explicit FileHandle(std::shared_ptr<OpenFile> file, bool wrote)
+      : file_(std::move(file)), wrote_(wrote) {}
+
+ private:
+  friend class VaultFs;
+  std::shared_ptr<OpenFile> file_;
+  // This handle changed the file: its close() reports the commit. A reader's close does not
+  // fail because of someone else's pending upload.
+  bool wrote_ = false;
+  bool read_ = false;  // for the access time (relatime rules) at release
+};
+
+// One opendir(3): entries fetched page by page as the kernel reads on, so a huge directory
+// never has to be listed before the first entries show.
+class DirHandle {
+ private:
+  friend class VaultFs;
+  struct Entry {
+    cluster::DirEntry entry;
+    cluster::Attr attr;
+  };
+  std::mutex mu_;
+  std::vector<Entry> entries_;  // guarded by mu_
+  std::string cursor_;          // guarded by mu_
+  bool done_ = false;           // guarded by mu_
+};
+
+// One directory entry handed to ReadDir's `add`.
+struct DirItem {
+  std::string name;
+  uint64_t ino = 0;           // metadata inode
+  std::string type;           // "dir", "file", ...
+  const cluster::Attr* attr;  // readdirplus: the entry's attributes; null for "." and ".."
+  uint64_t next_offset = 0;   // where a later call continues after this entry
+};
+
 class VaultFs {
  public:
   VaultFs(cluster::Vault* vault, VaultFsOptions options);
 
-  static const fuse_lowlevel_ops& Ops();
-  OpenFiles& files() { return files_; }
-  cluster::Vault& vault() { return *vault_; }
   const VaultFsOptions& options() const { return options_; }
+  uint64_t root() const { return vault_->root(); }
+  OpenFiles& files() { return files_; }
 
-  // FUSE inode <-> metadata inode (only the root differs).
-  uint64_t Real(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? vault_->root() : ino; }
-  fuse_ino_t Fuse(uint64_t ino) const { return ino == vault_->root() ? FUSE_ROOT_ID : ino; }
-
-  struct stat ToStat(const cluster::Attr& a) const;
+  Result<cluster::Attr> Lookup(uint64_t parent, const std::string& name);
   // Attributes as this daemon sees them (with unflushed local changes).
-  Result<cluster::Attr> AttrOf(uint64_t real_ino);
-  Result<cluster::FsStats> StatFs();
+  Result<cluster::Attr> GetAttr(uint64_t ino);
+  // chmod/chown/utimens, and truncate if `size`; `h` is the handle of an ftruncate/fchmod.
+  Result<cluster::Attr> SetAttr(uint64_t ino, const cluster::AttrUpdate& u,
+                                std::optional<uint64_t> size, FileHandle* h);
+  Result<std::string> ReadLink(uint64_t ino);
+  Result<cluster::Attr> Mknod(uint64_t parent, const std::string& name, uint32_t mode,
+                              uint64_t rdev, Caller caller);
+  Result<cluster::Attr> Mkdir(uint64_t parent, const std::string& name, uint32_t mode,
+                              Caller caller);
+  Status Unlink(uint64_t parent, const std::string& name);
+  Status Rmdir(uint64_t parent, const std::string& name);
+  Result<cluster::Attr> Symlink(const std::string& target, uint64_t parent, const std::string& name,
+                                Caller caller);
+  Status Rename(uint64_t parent, const std::string& name, uint64_t newparent,
+                const std::string& newname, unsigned int flags);
+  Result<cluster::Attr> Link(uint64_t ino, uint64_t newparent, const std::string& newname);
 
-  // Recently seen directory attributes (for the owner and setgid rules of new entries),
-  // trusted as long as the kernel trusts its own copy.
-  void RememberDir(const cluster::Attr& a);
-  Result<cluster::Attr> DirAttr(uint64_t real_ino);
+  // `flags` as open(2)'s. The handle goes back with Release.
+  Result<std::unique_ptr<FileHandle>> Open(uint64_t ino, int flags);
+  struct Created {
+    cluster::Attr attr;
+    std::unique_ptr<FileHandle> handle;
+  };
+  Result<Created> Create(uint64_t parent, const std::string& name, uint32_t mode, Caller caller);
+  Result<size_t> Read(FileHandle* h, uint64_t offset, size_t n, char* out);
+  Status Write(FileHandle* h, uint64_t offset, std::string_view data);
+  // close(): the upload and commit happen here, and close() gets their result.
+  Status Flush(FileHandle* h);
+  Status Fsync(FileHandle* h);
+  void Release(std::unique_ptr<FileHandle> h);
+
+  Result<std::unique_ptr<DirHandle>> OpenDir(uint64_t ino);
+  // Entries of directory `ino` from `offset` on, each passed to `add` until it returns false
+  // (full: that entry comes with the next call). Offsets: 0 ".", 1 "..", then entry i at
+  // i + 2. An error after some entries were added is reported by the next call.
+  Status ReadDir(DirHandle* d, uint64_t ino, uint64_t offset, bool plus,
+                 const std::function<bool(const DirItem&)>& add);
+  Result<cluster::FsStats> StatFs() { return statfs_.Get(); }
+  // With default_permissions the kernel checks modes itself; this says whether it exists.
+  Status Access(uint64_t ino) { return GetAttr(ino).status(); }
 
  private:
+  struct Owner {
+    uint32_t uid, gid, extra_mode;
+  };
+  Result<Owner> OwnerFor(Caller caller, uint64_t parent, bool is_dir);
+  Result<cluster::Attr> DirAttr(uint64_t ino);
+  // The inode `name` in `parent` refers to, if a file of it is open here.
+  std::optional<uint64_t> OpenInodeAt(uint64_t parent, const std::string& name);
+  // The attributes handed to the kernel: directories' are remembered for OwnerFor.
+  Result<cluster::Attr> Seen(Result<cluster::Attr> a);
+
   cluster::Vault* vault_;
   VaultFsOptions options_;
   OpenFiles files_;
-  std::mutex statfs_mu_;
-  std::chrono::steady_clock::time_point statfs_at_;
-  cluster::FsStats statfs_;  // guarded by statfs_mu_
-  std::mutex dirs_mu_;
-  std::map<uint64_t, std::pair<cluster::Attr, std::chrono::steady_clock::time_point>>
-      dirs_;  // guarded by dirs_mu_
+  DirAttrCache dirs_;
+  StatFsCache statfs_;
 };
 
 }  // namespace vaultfs::fuse
