@@ -9,8 +9,7 @@
 
 namespace vaultfs::fuse {
 
-CommitRetrier::CommitRetrier(cluster::Vault* vault, OpenFiles* files)
-    : vault_(vault), files_(files) {}
+CommitRetrier::CommitRetrier(FileStore* store, OpenFiles* files) : store_(store), files_(files) {}
 
 CommitRetrier::~CommitRetrier() {
   {
@@ -43,7 +42,7 @@ void CommitRetrier::Loop() {
     bool probed = false;
     for (const auto& f : files_->All()) {
       if (!probed && f->RetryDue(now)) {  // servers that came back are used at once
-        vault_->ProbeDownServers();
+        store_->ProbeDownServers();
         probed = true;
       }
       if (f->RetryIfDue(now)) clean.push_back(f->ino());
@@ -67,7 +66,7 @@ void CommitRetrier::MaybeCollectGarbage() {
     gc_due_ = false;
     last_gc_ = now;
   }
-  auto removed = vault_->CollectGarbage();
+  auto removed = store_->CollectGarbage();
   if (!removed.ok()) {
     VFS_LOG(kWarn) << "garbage collection: " << removed.status().ToString();
   } else if (*removed > 0) {
@@ -79,7 +78,7 @@ int CommitRetrier::FlushAll(std::chrono::steady_clock::time_point deadline) {
   for (;;) {
     const auto all = files_->All();
     int left = 0;
-    vault_->ProbeDownServers();
+    store_->ProbeDownServers();
     for (const auto& f : all) {
       if (!f->Commit().ok()) ++left;
     }

@@ -13,7 +13,7 @@
 #include <mutex>
 #include <thread>
 
-#include "src/client/vault.h"
+#include "src/fuse/file_store.h"
 
 namespace vaultfs::fuse {
 
@@ -22,7 +22,7 @@ class OpenFiles;
 class CommitRetrier {
  public:
   // `files` outlives this object. The thread starts with Start().
-  CommitRetrier(cluster::Vault* vault, OpenFiles* files);
+  CommitRetrier(FileStore* store, OpenFiles* files);
   ~CommitRetrier();  // stops the thread (call FlushAll first)
   void Start();
 
@@ -40,7 +40,7 @@ class CommitRetrier {
   void Loop();
   void MaybeCollectGarbage();
 
-  cluster::Vault* const vault_;
+  FileStore* const store_;
   OpenFiles* const files_;
   // A leaf lock: OpenFiles and OpenFile are never called with it held.
   std::mutex mu_;

@@ -89,12 +89,11 @@ Status OpenFile::PinVersion() {
   return ReaderFor(base, nullptr).status();
 }
 
-Result<std::shared_ptr<SegmentCache>> OpenFile::ReaderFor(const cluster::Attr& base,
-                                                          std::shared_ptr<SegmentCache> have) {
+Result<std::shared_ptr<BaseReader>> OpenFile::ReaderFor(const cluster::Attr& base,
+                                                        std::shared_ptr<BaseReader> have) {
   if (have) return have;
   // A metadata round trip (placement and key of the version): without mu_.
-  VFS_ASSIGN_OR_RETURN(auto reader, ctx_->vault->OpenVersion(base));
-  auto cache = std::make_shared<SegmentCache>(std::move(reader), SegmentCache::Options{});
+  VFS_ASSIGN_OR_RETURN(std::shared_ptr<BaseReader> cache, ctx_->store->OpenVersion(base));
   std::lock_guard<std::mutex> lock(mu_);
   if (base_.version == base.version && !reader_) {
     reader_ = cache;
@@ -110,7 +109,7 @@ Status OpenFile::ReadRange(uint64_t offset, size_t n, char* out) {
   };
   std::vector<Run> from_base;
   cluster::Attr base;
-  std::shared_ptr<SegmentCache> cache;
+  std::shared_ptr<BaseReader> cache;
   {
     std::lock_guard<std::mutex> lock(mu_);
     uint64_t pos = offset;
@@ -159,7 +158,7 @@ Result<size_t> OpenFile::Read(uint64_t offset, size_t n, char* out) {
 
 // Sizes above what the cluster stores fail here with EFBIG, not later at close.
 Status OpenFile::CheckSize(uint64_t offset, uint64_t length) const {
-  const uint64_t max = ctx_->vault->max_file_size();
+  const uint64_t max = ctx_->store->max_file_size();
   if (offset > max || length > max - offset) {
     return Status(EFBIG, "a file may hold at most " + std::to_string(max) + " bytes");
   }
@@ -264,7 +263,7 @@ Result<cluster::Attr> OpenFile::SetAttr(const cluster::AttrUpdate& u,
     }
     if (!merged) {
       // A clean file: the change goes to the service now, without holding mu_.
-      VFS_ASSIGN_OR_RETURN(cluster::Attr a, ctx_->vault->SetAttr(ino_, u));
+      VFS_ASSIGN_OR_RETURN(cluster::Attr a, ctx_->store->SetAttr(ino_, u));
       std::lock_guard<std::mutex> lock(mu_);
       ApplyServiceAttrLocked(a);
     }
@@ -341,14 +340,14 @@ Status OpenFile::CreateReserved(std::chrono::milliseconds wait) {
     if (!creating_) return Status::Ok();  // committed meanwhile
     e = creating_;
   }
-  auto a = ctx_->vault->CreateReserved(ino_, *e);
+  auto a = ctx_->store->CreateReserved(ino_, *e);
   if (!a.ok() && a.status().code() == EEXIST) {
     MoveToConflictName();
     {
       std::lock_guard<std::mutex> lock(mu_);
       e = creating_;
     }
-    a = ctx_->vault->CreateReserved(ino_, *e);
+    a = ctx_->store->CreateReserved(ino_, *e);
   }
   if (!a.ok()) return a.status();
   std::lock_guard<std::mutex> lock(mu_);
@@ -394,7 +393,7 @@ Status OpenFile::CommitHeld() {
     inflight_ = attrs;
   }
   if (!dirty) {
-    auto a = ctx_->vault->SetAttr(ino_, attrs);
+    auto a = ctx_->store->SetAttr(ino_, attrs);
     std::lock_guard<std::mutex> lock(mu_);
     inflight_ = {};  // only attributes: nothing to keep; the caller reports the error
     if (!a.ok()) return a.status();
@@ -494,8 +493,8 @@ Status OpenFile::UploadHeld(cluster::AttrUpdate attrs) {
   // WriteContent compares and swaps on the version this mount opened: a commit made elsewhere
   // since then is never replaced silently (ESTALE below keeps this content as a conflict copy).
   o.create = creating;
-  cluster::Vault* vault = ctx_->vault;
-  auto a = vault->WriteContent(base, size, source, o);
+  FileStore* store = ctx_->store;
+  auto a = store->WriteContent(base, size, source, o);
   if (!a.ok() && a.status().code() == ESTALE && !creating) {
     pos = 0;
     return SaveConflictCopy(base, size, mtime_ns, source, o);
@@ -510,7 +509,7 @@ Status OpenFile::UploadHeld(cluster::AttrUpdate attrs) {
     }
     o.create = creating;
     pos = 0;
-    a = vault->WriteContent(base, size, source, o);
+    a = store->WriteContent(base, size, source, o);
     conflict =
         Status(EEXIST, "another client created '" + was + "' first; this file was saved as '" +
                            creating->name + "' beside it");
@@ -558,7 +557,7 @@ Status OpenFile::UploadHeld(cluster::AttrUpdate attrs) {
 }
 
 bool OpenFile::InodeGone() {
-  auto a = ctx_->vault->GetAttr(ino_);
+  auto a = ctx_->store->GetAttr(ino_);
   if (a.ok() || a.status().code() != ENOENT) {
     VFS_LOG(kWarn) << "inode " << ino_ << ": the commit answered ENOENT but the file is "
                    << (a.ok() ? "still there"
@@ -575,26 +574,26 @@ bool OpenFile::InodeGone() {
 // EEXIST.
 Status OpenFile::SaveConflictCopy(const cluster::Attr& base, uint64_t size, int64_t mtime_ns,
                                   const cluster::PlaintextReader& source, cluster::WriteOptions o) {
-  cluster::Vault* vault = ctx_->vault;
-  std::pair<uint64_t, std::string> where{vault->root(), "inode-" + std::to_string(ino_)};
+  FileStore* store = ctx_->store;
+  std::pair<uint64_t, std::string> where{store->root(), "inode-" + std::to_string(ino_)};
   if (auto hint = ctx_->names->Get(ino_)) where = *hint;
-  VFS_ASSIGN_OR_RETURN(uint64_t copy_ino, vault->ReserveInode());
+  VFS_ASSIGN_OR_RETURN(uint64_t copy_ino, store->ReserveInode());
   cluster::NewEntry e{where.first, PendingCreates::ConflictName(where.second, copy_ino), base.mode,
                       base.uid, base.gid};
   o.create = e;
-  auto a = vault->WriteContent(NewFileAttr(copy_ino, e, mtime_ns), size, source, o);
-  if (!a.ok() && a.status().code() == ENOENT && e.parent != vault->root()) {
+  auto a = store->WriteContent(NewFileAttr(copy_ino, e, mtime_ns), size, source, o);
+  if (!a.ok() && a.status().code() == ENOENT && e.parent != store->root()) {
     VFS_RETURN_IF_ERROR(o.rewind());  // the directory is gone: the copy goes to the root
-    e.parent = vault->root();
+    e.parent = store->root();
     o.create = e;
-    a = vault->WriteContent(NewFileAttr(copy_ino, e, mtime_ns), size, source, o);
+    a = store->WriteContent(NewFileAttr(copy_ino, e, mtime_ns), size, source, o);
   }
   if (!a.ok()) return a.status().Annotate("save a conflict copy of inode " + std::to_string(ino_));
   VFS_LOG(kWarn) << "inode " << ino_ << " ('" << where.second << "') was changed by another "
                  << "client since it was opened here; this content was saved as '" << e.name
                  << "' (inode " << copy_ino << ")";
   // The file itself now shows the other client's version.
-  auto now = vault->GetAttr(ino_);
+  auto now = store->GetAttr(ino_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (staged_) staged_->DropJournal();

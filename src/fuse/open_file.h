@@ -38,9 +38,9 @@
 
 #include "src/client/vault.h"
 #include "src/common/status.h"
+#include "src/fuse/file_store.h"
 #include "src/fuse/name_hints.h"
 #include "src/fuse/pending_creates.h"
-#include "src/fuse/segment_cache.h"
 #include "src/fuse/staged_file.h"
 
 namespace vaultfs::fuse {
@@ -49,7 +49,7 @@ class CommitRetrier;
 
 // What every OpenFile of one mount shares; outlives them all.
 struct OpenFileContext {
-  cluster::Vault* vault = nullptr;
+  FileStore* store = nullptr;
   std::string staging_dir;
   PendingCreates* creates = nullptr;
   NameHints* names = nullptr;
@@ -125,8 +125,8 @@ class OpenFile {
   Status CheckSize(uint64_t offset, uint64_t length) const;
   // A reader of `base` (the base when the read was planned): `have` if set, else one opened
   // without mu_ and kept if the base is still the same.
-  Result<std::shared_ptr<SegmentCache>> ReaderFor(const cluster::Attr& base,
-                                                  std::shared_ptr<SegmentCache> have);
+  Result<std::shared_ptr<BaseReader>> ReaderFor(const cluster::Attr& base,
+                                                std::shared_ptr<BaseReader> have);
   void MoveToConflictName();  // both held
   void DoneCreatingLocked();  // both held
   bool InodeGone();
@@ -150,7 +150,7 @@ class OpenFile {
   bool dirty_ = false;
   std::optional<cluster::NewEntry> creating_;  // not created in the metadata service yet
   // Guarded by mu_.
-  std::shared_ptr<SegmentCache> reader_;  // of base_.version, opened on first need
+  std::shared_ptr<BaseReader> reader_;  // of base_.version, opened on first need
   std::chrono::steady_clock::time_point reader_opened_;
   int64_t write_mtime_ns_ = 0;    // of the last write or truncate
   cluster::AttrUpdate pending_;   // attribute changes to send with the next commit

@@ -5,12 +5,12 @@
 
 namespace vaultfs::fuse {
 
-OpenFiles::OpenFiles(cluster::Vault* vault, std::string staging_dir) : vault_(vault) {
-  ctx_.vault = vault;
+OpenFiles::OpenFiles(FileStore* store, std::string staging_dir) : store_(store) {
+  ctx_.store = store;
   ctx_.staging_dir = std::move(staging_dir);
   ctx_.creates = &creates_;
   ctx_.names = &names_;
-  retrier_ = std::make_unique<CommitRetrier>(vault, this);
+  retrier_ = std::make_unique<CommitRetrier>(store, this);
   ctx_.retrier = retrier_.get();
   retrier_->Start();
 }
@@ -26,7 +26,7 @@ void OpenFiles::RecoverJournals() {
                       << " (left in place)";
       continue;
     }
-    auto now = vault_->GetAttr(j.ino);
+    auto now = store_->GetAttr(j.ino);
     if (!now.ok() && now.status().code() == ENOENT && j.create) {
       now = NewFileAttr(j.ino, *j.create, j.mtime_ns);  // its first commit creates it
     }

@@ -30,7 +30,8 @@ namespace vaultfs::fuse {
 
 class OpenFiles {
  public:
-  OpenFiles(cluster::Vault* vault, std::string staging_dir);
+  // `store` outlives this object.
+  OpenFiles(FileStore* store, std::string staging_dir);
   ~OpenFiles();  // stops the retry thread (call FlushAll first)
 
   // Commits what earlier daemons left in the staging dir (in the background).
@@ -76,7 +77,7 @@ class OpenFiles {
     int opens = 0;
   };
 
-  cluster::Vault* vault_;
+  FileStore* store_;
   PendingCreates creates_;
   NameHints names_;
   OpenFileContext ctx_;

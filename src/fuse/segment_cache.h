@@ -15,10 +15,11 @@
 
 #include "src/client/vault.h"
 #include "src/common/status.h"
+#include "src/fuse/file_store.h"
 
 namespace vaultfs::fuse {
 
-class SegmentCache {
+class SegmentCache : public BaseReader {
  public:
   struct Options {
     int readahead = 12;  // segments fetched ahead of a sequential reader
@@ -26,15 +27,15 @@ class SegmentCache {
     int capacity = 24;   // segments kept
   };
   SegmentCache(std::unique_ptr<cluster::VersionReader> reader, Options options);
-  ~SegmentCache();
+  ~SegmentCache() override;
   SegmentCache(const SegmentCache&) = delete;
   SegmentCache& operator=(const SegmentCache&) = delete;
 
-  uint64_t size() const { return size_; }
+  uint64_t size() const override { return size_; }
   // Copies [offset, offset+n) (the caller keeps it inside size()) to `out`. Safe to call from
   // several threads at once (readers of one file share its cache); read-ahead follows the
   // last caller.
-  Status Read(uint64_t offset, size_t n, char* out);
+  Status Read(uint64_t offset, size_t n, char* out) override;
 
  private:
   void Worker();

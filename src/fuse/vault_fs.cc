@@ -22,7 +22,8 @@ Status CheckName(const std::string& name) {
 VaultFs::VaultFs(cluster::Vault* vault, VaultFsOptions options)
     : vault_(vault),
       options_(std::move(options)),
-      files_(vault, options_.staging_dir),
+      store_(vault),
+      files_(&store_, options_.staging_dir),
       dirs_(options_.attr_timeout),
       statfs_(vault) {}
 

@@ -22,6 +22,7 @@
 #include "src/client/vault.h"
 #include "src/common/status.h"
 #include "src/fuse/dir_attr_cache.h"
+#include "src/fuse/file_store.h"
 #include "src/fuse/open_files.h"
 #include "src/fuse/statfs_cache.h"
 
@@ -142,6 +143,7 @@ class VaultFs {
 
   cluster::Vault* vault_;
   VaultFsOptions options_;
+  VaultFileStore store_;
   OpenFiles files_;
   DirAttrCache dirs_;
   StatFsCache statfs_;
