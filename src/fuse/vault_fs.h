@@ -73,10 +73,11 @@ class DirHandle {
 // One directory entry handed to ReadDir's `add`.
 struct DirItem {
   std::string name;
-  uint64_t ino = 0;           // metadata inode
-  std::string type;           // "dir", "file", ...
-  const cluster::Attr* attr;  // readdirplus: the entry's attributes; null for "." and ".."
-  uint64_t next_offset = 0;   // where a later call continues after this entry
+  uint64_t ino = 0;  // metadata inode
+  std::string type;  // "dir", "file", ...
+  // readdirplus: the entry's attributes; null for "." and "..".
+  const cluster::Attr* attr = nullptr;
+  uint64_t next_offset = 0;  // where a later call continues after this entry
 };
 
 class VaultFs {
