@@ -55,7 +55,7 @@ void OpenFiles::RecoverJournals() {
                       << " (left in place)";
       continue;
     }
-    auto now = vault_->GetAttr(j.ino);
+    auto now = vault_->tree().GetAttr(j.ino);
     if (!now.ok() && now.status().code() == ENOENT && j.create) {
       now = UncreatedAttr(j.ino, *j.create, j.mtime_ns);  // its first commit creates it
     }
@@ -167,10 +167,10 @@ void OpenFiles::CreatePending() {
     std::unique_lock<std::timed_mutex> lock(f->mu, std::defer_lock);
     if (!lock.try_lock_for(std::chrono::seconds(2))) continue;
     if (!f->creating) continue;  // committed meanwhile
-    auto a = vault_->CreateReserved(f->ino, *f->creating);
+    auto a = vault_->tree().CreateReserved(f->ino, *f->creating);
     if (!a.ok() && a.status().code() == EEXIST) {
       MoveToConflictName(*f);
-      a = vault_->CreateReserved(f->ino, *f->creating);
+      a = vault_->tree().CreateReserved(f->ino, *f->creating);
     }
     if (!a.ok()) {  // its close() tries again and reports it
       VFS_LOG(kWarn) << "could not create inode " << f->ino << " yet: " << a.status().ToString();
@@ -245,7 +245,7 @@ void OpenFiles::Overlay(const FileState& f, cluster::Attr* a) {
 
 Status OpenFiles::PinVersion(FileState& f) {
   if (f.cache || f.base.version.empty() || f.base_limit == 0) return Status::Ok();
-  VFS_ASSIGN_OR_RETURN(auto reader, vault_->OpenVersion(f.base));
+  VFS_ASSIGN_OR_RETURN(auto reader, vault_->content().OpenVersion(f.base));
   f.cache = std::make_unique<SegmentCache>(std::move(reader), SegmentCache::Options{});
   f.cache_opened = std::chrono::steady_clock::now();
   return Status::Ok();
@@ -280,7 +280,7 @@ Status OpenFiles::ReadLocked(FileState& f, uint64_t offset, size_t n, char* out)
       const auto now = std::chrono::steady_clock::now();
       if (f.cache && now - f.cache_opened > std::chrono::minutes(15)) f.cache.reset();
       if (!f.cache) {
-        VFS_ASSIGN_OR_RETURN(auto reader, vault_->OpenVersion(f.base));
+        VFS_ASSIGN_OR_RETURN(auto reader, vault_->content().OpenVersion(f.base));
         f.cache = std::make_unique<SegmentCache>(std::move(reader), SegmentCache::Options{});
         f.cache_opened = now;
       }
@@ -390,7 +390,7 @@ Status OpenFiles::Materialize(FileState& f) {
 Status OpenFiles::CommitLocked(FileState& f) {
   if (!f.dirty) {
     if (f.pending.empty()) return Status::Ok();
-    auto a = vault_->SetAttr(f.ino, f.pending);
+    auto a = vault_->tree().SetAttr(f.ino, f.pending);
     if (!a.ok()) return a.status();
     f.base = *a;
     f.pending = {};
@@ -413,7 +413,7 @@ Status OpenFiles::CommitLocked(FileState& f) {
   // WriteContent compares and swaps on the version this mount opened: a commit made elsewhere
   // since then is never replaced silently (ESTALE below keeps this content as a conflict copy).
   o.create = f.creating;
-  auto a = vault_->WriteContent(f.base, f.size, source, o);
+  auto a = vault_->content().WriteContent(f.base, f.size, source, o);
   if (!a.ok() && a.status().code() == ESTALE && !f.creating) {
     pos = 0;
     return SaveConflictCopy(f, source, o);
@@ -424,7 +424,7 @@ Status OpenFiles::CommitLocked(FileState& f) {
     MoveToConflictName(f);
     o.create = f.creating;
     pos = 0;
-    a = vault_->WriteContent(f.base, f.size, source, o);
+    a = vault_->content().WriteContent(f.base, f.size, source, o);
     conflict =
         Status(EEXIST, "another client created '" + was + "' first; this file was saved as '" +
                            f.creating->name + "' beside it");
@@ -469,7 +469,7 @@ Status OpenFiles::CommitLocked(FileState& f) {
 }
 
 bool OpenFiles::InodeGone(uint64_t ino) {
-  auto a = vault_->GetAttr(ino);
+  auto a = vault_->tree().GetAttr(ino);
   if (a.ok() || a.status().code() != ENOENT) {
     VFS_LOG(kWarn) << "inode " << ino << ": the commit answered ENOENT but the file is "
                    << (a.ok() ? "still there"
@@ -497,7 +497,7 @@ Status OpenFiles::SaveConflictCopy(FileState& f, const cluster::PlaintextReader&
     auto it = names_.find(f.ino);
     if (it != names_.end()) where = it->second;
   }
-  VFS_ASSIGN_OR_RETURN(uint64_t copy_ino, vault_->ReserveInode());
+  VFS_ASSIGN_OR_RETURN(uint64_t copy_ino, vault_->tree().ReserveInode());
   const std::string suffix = ".conflict-" + std::to_string(copy_ino);
   cluster::NewEntry e{
       where.first,
@@ -505,12 +505,14 @@ Status OpenFiles::SaveConflictCopy(FileState& f, const cluster::PlaintextReader&
           suffix,
       f.base.mode, f.base.uid, f.base.gid};
   o.create = e;
-  auto a = vault_->WriteContent(UncreatedAttr(copy_ino, e, f.write_mtime_ns), f.size, source, o);
+  auto a = vault_->content().WriteContent(UncreatedAttr(copy_ino, e, f.write_mtime_ns), f.size,
+                                          source, o);
   if (!a.ok() && a.status().code() == ENOENT && e.parent != vault_->root()) {
     VFS_RETURN_IF_ERROR(o.rewind());  // the directory is gone: the copy goes to the root
     e.parent = vault_->root();
     o.create = e;
-    a = vault_->WriteContent(UncreatedAttr(copy_ino, e, f.write_mtime_ns), f.size, source, o);
+    a = vault_->content().WriteContent(UncreatedAttr(copy_ino, e, f.write_mtime_ns), f.size, source,
+                                       o);
   }
   if (!a.ok()) return a.status().Annotate("save a conflict copy of inode " + std::to_string(f.ino));
   VFS_LOG(kWarn) << "inode " << f.ino << " ('" << where.second << "') was changed by another "
@@ -524,7 +526,7 @@ Status OpenFiles::SaveConflictCopy(FileState& f, const cluster::PlaintextReader&
   f.failed = false;
   f.pending = {};
   f.backoff = std::chrono::seconds(2);
-  if (auto now = vault_->GetAttr(f.ino); now.ok()) {
+  if (auto now = vault_->tree().GetAttr(f.ino); now.ok()) {
     f.base = *now;
     f.size = now->size;
     f.base_limit = now->size;
@@ -543,7 +545,7 @@ int OpenFiles::FlushAll(std::chrono::steady_clock::time_point deadline) {
       for (auto& [ino, f] : files_) all.push_back(f);
     }
     int left = 0;
-    vault_->ProbeDownServers();
+    vault_->content().ProbeDownServers();
     for (auto& f : all) {
       std::lock_guard<std::timed_mutex> lock(f->mu);
       if (!f->dirty && f->pending.empty()) continue;
@@ -583,7 +585,7 @@ void OpenFiles::RetryLoop() {
       if (!flock.owns_lock()) continue;  // in use by a handle
       if (f->failed && f->dirty && now >= f->next_retry) {
         if (!probed) {  // servers that came back are used at once, not after their back-off
-          vault_->ProbeDownServers();
+          vault_->content().ProbeDownServers();
           probed = true;
         }
         if (Commit(*f).ok()) {
@@ -614,7 +616,7 @@ void OpenFiles::MaybeCollectGarbage(std::unique_lock<std::mutex>& lock) {
   gc_due_ = false;
   last_gc_ = now;
   lock.unlock();
-  auto removed = vault_->CollectGarbage();
+  auto removed = vault_->content().CollectGarbage();
   if (!removed.ok()) {
     VFS_LOG(kWarn) << "garbage collection: " << removed.status().ToString();
   } else if (*removed > 0) {

@@ -151,7 +151,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (NameTooLong(name)) return (void)fuse_reply_err(req, ENAMETOOLONG);
   if (auto fresh = fs->files().Uncreated(fs->Real(parent), name))
     return ReplyEntry(req, fs, *fresh);
-  auto a = fs->vault().Lookup(fs->Real(parent), name);
+  auto a = fs->vault().tree().Lookup(fs->Real(parent), name);
   if (!a.ok()) {
     if (a.status().code() == ENOENT) {
       // A negative entry: the kernel may remember the name is free for a moment.
@@ -207,7 +207,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     f = fs->files().Find(real);
   }
   if ((to_set & FUSE_SET_ATTR_SIZE) && !f) {
-    auto fresh = fs->vault().GetAttr(real);
+    auto fresh = fs->vault().tree().GetAttr(real);
     if (!fresh.ok()) return ReplyErr(req, fresh.status(), "truncate");
     if (fresh->type != "file") return (void)fuse_reply_err(req, fresh->is_dir() ? EISDIR : EINVAL);
     auto opened = fs->files().Open(*fresh);
@@ -224,7 +224,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
       if (f->dirty) {
         f->pending.Merge(u);  // goes with the commit
       } else {
-        auto a = fs->vault().SetAttr(real, u);
+        auto a = fs->vault().tree().SetAttr(real, u);
         if (a.ok()) {
           f->base = *a;
         } else {
@@ -243,7 +243,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
       out = st;
     }
   } else {
-    out = fs->vault().SetAttr(real, u);
+    out = fs->vault().tree().SetAttr(real, u);
   }
   if (temporary) fs->files().Release(f);
   if (!out.ok()) return ReplyErr(req, out.status(), "setattr");
@@ -254,7 +254,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 
 void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
   VaultFs* fs = Fs(req);
-  auto t = fs->vault().ReadLink(fs->Real(ino));
+  auto t = fs->vault().tree().ReadLink(fs->Real(ino));
   if (!t.ok()) return ReplyErr(req, t.status(), "readlink");
   fuse_reply_readlink(req, t->c_str());
 }
@@ -285,7 +285,8 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
   }
   auto o = OwnerFor(fs, req, parent, false);
   if (!o.ok()) return ReplyErr(req, o.status(), "mknod");
-  auto a = fs->vault().Mknod(fs->Real(parent), name, type, mode & 07777, o->uid, o->gid, rdev);
+  auto a =
+      fs->vault().tree().Mknod(fs->Real(parent), name, type, mode & 07777, o->uid, o->gid, rdev);
   if (!a.ok()) return ReplyErr(req, a.status(), "mknod");
   ReplyEntry(req, fs, *a);
 }
@@ -296,8 +297,8 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   if (NameTooLong(name)) return (void)fuse_reply_err(req, ENAMETOOLONG);
   auto o = OwnerFor(fs, req, parent, true);
   if (!o.ok()) return ReplyErr(req, o.status(), "mkdir");
-  auto a =
-      fs->vault().Mkdir(fs->Real(parent), name, (mode & 07777) | o->extra_mode, o->uid, o->gid);
+  auto a = fs->vault().tree().Mkdir(fs->Real(parent), name, (mode & 07777) | o->extra_mode, o->uid,
+                                    o->gid);
   if (!a.ok()) return ReplyErr(req, a.status(), "mkdir");
   ReplyEntry(req, fs, *a);
 }
@@ -306,7 +307,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 // must then follow an unlink or a rename over it).
 std::optional<uint64_t> OpenInodeAt(VaultFs* fs, fuse_ino_t parent, const char* name) {
   if (!fs->files().AnyOpen()) return std::nullopt;
-  auto a = fs->vault().Lookup(fs->Real(parent), name);
+  auto a = fs->vault().tree().Lookup(fs->Real(parent), name);
   if (!a.ok() || !fs->files().Find(a->ino)) return std::nullopt;
   return a->ino;
 }
@@ -315,7 +316,7 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   VaultFs* fs = Fs(req);
   fs->files().CreatePending();  // names the service checks or lists
   const auto open = OpenInodeAt(fs, parent, name);
-  Status st = fs->vault().Unlink(fs->Real(parent), name);
+  Status st = fs->vault().tree().Unlink(fs->Real(parent), name);
   if (st.ok() && open) fs->files().NoteUnlinked(*open);
   if (st.ok()) fs->files().NoteGarbage();
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "unlink"));
@@ -324,7 +325,7 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   VaultFs* fs = Fs(req);
   fs->files().CreatePending();  // names the service checks or lists
-  Status st = fs->vault().Rmdir(fs->Real(parent), name);
+  Status st = fs->vault().tree().Rmdir(fs->Real(parent), name);
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "rmdir"));
 }
 
@@ -337,7 +338,7 @@ void OpSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char
   }
   auto o = OwnerFor(fs, req, parent, false);
   if (!o.ok()) return ReplyErr(req, o.status(), "symlink");
-  auto a = fs->vault().Symlink(fs->Real(parent), name, target, o->uid, o->gid);
+  auto a = fs->vault().tree().Symlink(fs->Real(parent), name, target, o->uid, o->gid);
   if (!a.ok()) return ReplyErr(req, a.status(), "symlink");
   ReplyEntry(req, fs, *a);
 }
@@ -351,8 +352,8 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   // for overlay filesystems.
   if (flags & ~3u) return (void)fuse_reply_err(req, EINVAL);
   const auto replaced = flags == 0 ? OpenInodeAt(fs, newparent, newname) : std::nullopt;
-  Status st = fs->vault().Rename(fs->Real(parent), name, fs->Real(newparent), newname,
-                                 static_cast<int>(flags));
+  Status st = fs->vault().tree().Rename(fs->Real(parent), name, fs->Real(newparent), newname,
+                                        static_cast<int>(flags));
   if (st.ok() && replaced) fs->files().NoteUnlinked(*replaced);
   if (st.ok()) fs->files().NoteGarbage();  // a replaced target's content is garbage
   fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st, "rename"));
@@ -362,7 +363,7 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
   VaultFs* fs = Fs(req);
   fs->files().CreatePending();  // names the service checks or lists
   if (NameTooLong(newname)) return (void)fuse_reply_err(req, ENAMETOOLONG);
-  auto a = fs->vault().Link(fs->Real(ino), fs->Real(newparent), newname);
+  auto a = fs->vault().tree().Link(fs->Real(ino), fs->Real(newparent), newname);
   if (!a.ok()) return ReplyErr(req, a.status(), "link");
   if (auto f = fs->files().Find(a->ino)) {
     std::lock_guard<std::timed_mutex> lock(f->mu);
@@ -377,7 +378,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   VaultFs* fs = Fs(req);
   // Close-to-open: fresh attributes from the service, unless the file exists only here yet.
   auto uncreated = fs->files().Uncreated(fs->Real(ino));
-  auto a = uncreated ? Result<Attr>(*uncreated) : fs->vault().GetAttr(fs->Real(ino));
+  auto a = uncreated ? Result<Attr>(*uncreated) : fs->vault().tree().GetAttr(fs->Real(ino));
   if (!a.ok()) return ReplyErr(req, a.status(), "open");
   if (a->type != "file") return (void)fuse_reply_err(req, a->is_dir() ? EISDIR : ENXIO);
   auto f = fs->files().Open(*a);
@@ -402,7 +403,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   auto o = OwnerFor(fs, req, parent, false);
   if (!o.ok()) return ReplyErr(req, o.status(), "create");
   // The metadata service learns of the file with its first commit (see OpenFiles).
-  auto ino = fs->vault().ReserveInode();
+  auto ino = fs->vault().tree().ReserveInode();
   if (!ino.ok()) return ReplyErr(req, ino.status(), "create");
   auto f = fs->files().OpenNew(*ino, {fs->Real(parent), name, mode & 07777, o->uid, o->gid});
   Attr a;
@@ -499,7 +500,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   VaultFs* fs = Fs(req);
   fs->files().CreatePending();  // names the service checks or lists
-  auto a = fs->vault().GetAttr(fs->Real(ino));
+  auto a = fs->vault().tree().GetAttr(fs->Real(ino));
   if (!a.ok()) return ReplyErr(req, a.status(), "opendir");
   if (!a->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   fi->fh = reinterpret_cast<uint64_t>(new DirHandle());
@@ -526,7 +527,7 @@ Result<size_t> FillDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, D
     } else {
       const uint64_t i = pos - 2;
       while (i >= d->entries.size() && !d->done) {
-        auto page = fs->vault().ReadDirPage(fs->Real(ino), d->cursor, 1000, plus);
+        auto page = fs->vault().tree().ReadDirPage(fs->Real(ino), d->cursor, 1000, plus);
         if (!page.ok()) {
           if (used > 0) break;  // hand over what we have; the error comes with the next call
           return page.status();
@@ -669,7 +670,7 @@ Result<Attr> VaultFs::AttrOf(uint64_t real_ino) {
     OpenFiles::Overlay(*f, &a);
     return a;
   }
-  return vault_->GetAttr(real_ino);
+  return vault_->tree().GetAttr(real_ino);
 }
 
 void VaultFs::RememberDir(const Attr& a) {
@@ -688,7 +689,7 @@ Result<Attr> VaultFs::DirAttr(uint64_t real_ino) {
       return it->second.first;
     }
   }
-  VFS_ASSIGN_OR_RETURN(Attr a, vault_->GetAttr(real_ino));
+  VFS_ASSIGN_OR_RETURN(Attr a, vault_->tree().GetAttr(real_ino));
   RememberDir(a);
   return a;
 }
@@ -697,7 +698,7 @@ Result<cluster::FsStats> VaultFs::StatFs() {
   std::lock_guard<std::mutex> lock(statfs_mu_);
   const auto now = std::chrono::steady_clock::now();
   if (statfs_.servers == 0 || now - statfs_at_ > std::chrono::seconds(5)) {
-    VFS_ASSIGN_OR_RETURN(statfs_, vault_->StatFs());
+    VFS_ASSIGN_OR_RETURN(statfs_, vault_->content().StatFs());
     statfs_at_ = now;
   }
   return statfs_;
