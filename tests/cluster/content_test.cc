@@ -230,6 +230,39 @@ TEST_F(ContentTest, CompareAndSwapRefusesAStaleVersion) {
   }
 }
 
+// The mount's protocol: a file named with a reserved inode number is created by its first
+// commit (WriteOptions::create), inline or erasure-coded; a taken name is EEXIST.
+TEST_F(ContentTest, AFirstCommitCreatesAReservedFile) {
+  for (uint64_t size : {uint64_t{700}, segment() + 3}) {
+    SCOPED_TRACE("size " + std::to_string(size));
+    const std::string name = "deferred-" + std::to_string(size);
+    const std::string data = RandomBytes(size);
+    auto ino = tree().ReserveInode();
+    ASSERT_TRUE(ino.ok()) << ino.status().ToString();
+    Attr uncreated;
+    uncreated.ino = *ino;
+    uncreated.type = "file";
+    uncreated.mode = 0600;
+    WriteOptions w;
+    w.create = NewEntry{root(), name, 0600};
+    auto a = content().WriteContent(uncreated, data.size(), ReaderOf(data), w);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_EQ(a->ino, *ino);
+    auto found = tree().Lookup(root(), name);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(found->ino, *ino);
+    EXPECT_EQ(ReadBack(name), data);
+
+    auto again = tree().ReserveInode();
+    ASSERT_TRUE(again.ok());
+    uncreated.ino = *again;
+    auto taken = content().WriteContent(uncreated, data.size(), ReaderOf(data), w);
+    ASSERT_FALSE(taken.ok());
+    EXPECT_EQ(taken.status().code(), EEXIST) << taken.status().ToString();
+    EXPECT_EQ(ReadBack(name), data);
+  }
+}
+
 TEST_F(ContentTest, StoreRefusesADirectoryOrANonFile) {
   ASSERT_TRUE(tree().Mkdir(root(), "dir", 0755).ok());
   ASSERT_TRUE(tree().Symlink(root(), "link", "/somewhere").ok());
