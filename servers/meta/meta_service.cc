@@ -168,7 +168,7 @@ MetaService::MetaService(ServiceOptions opts, MetaStore* store, Replicator* repl
 }
 
 Json MetaService::UnknownUserSalt(const std::string& name) const {
-  // Shaped like what Vault::Register stores: NewSalt's bytes in hex and the default KDF
+  // Shaped like what Accounts::Register stores: NewSalt's bytes in hex and the default KDF
   // parameters. Only the metadata nodes hold the key, so nobody can tell it from a real salt.
   static_assert(crypto::kSaltSize <= 32, "an HMAC-SHA256 supplies the salt");
   std::string salt = crypto::HmacSha256(unknown_user_key_, name);

@@ -19,10 +19,10 @@
 #include <thread>
 
 #include "src/cli/progress.h"
+#include "src/client/cluster_health.h"
 #include "src/client/vault.h"
 #include "src/cluster/data_client.h"
 #include "src/common/log.h"
-#include "src/crypto/random.h"
 #include "src/crypto/token.h"
 #include "src/web/listen_address.h"
 #include "src/web/server.h"
@@ -65,7 +65,7 @@ Result<std::unique_ptr<Vault>> OpenVault(const GlobalOptions& g) {
   if (g.user.empty()) return InvalidArgument("no user: pass --user NAME or set VAULTFS_USER");
   VFS_ASSIGN_OR_RETURN(std::string pw,
                        ReadPassword(g.password, "password for vault user '" + g.user + "': "));
-  VFS_RETURN_IF_ERROR(vault->Login(g.user, pw));
+  VFS_RETURN_IF_ERROR(vault->accounts().Login(g.user, pw));
   return vault;
 }
 
@@ -161,42 +161,28 @@ bool IsLocalDir(const std::string& path) {
 // Old versions' shards that have passed their grace period are deleted after a command that
 // replaces or removes files; a failure here never fails the command (the queue keeps them).
 void CollectGarbage(Vault& v) {
-  auto n = v.CollectGarbage();
+  auto n = v.content().CollectGarbage();
   if (!n.ok()) VFS_LOG(kInfo) << "garbage collection postponed: " << n.status().ToString();
 }
 
 Status PutFile(Vault& v, const GlobalOptions& g, const std::string& local,
                const std::string& remote) {
   VFS_ASSIGN_OR_RETURN(LocalReader in, LocalReader::Open(local));
-  VFS_ASSIGN_OR_RETURN(auto parent_name, v.ResolveParent(remote));
+  VFS_ASSIGN_OR_RETURN(auto parent_name, v.tree().ResolveParent(remote));
   auto& [parent, name] = parent_name;
   Progress progress("put " + Basename(local), in.size(), !g.quiet);
-  auto read = [&](uint8_t* buf, size_t n) { return in.Read(buf, n); };
-  auto on_progress = [&](uint64_t done) { progress.Update(done); };
   cluster::ContentReport report;
-  auto existing = v.Lookup(parent.ino, name);
-  if (existing.ok()) {
-    if (existing->is_dir()) return Status(EISDIR, remote + " is a directory");
-    // A new version of the same inode: the commit is one atomic compare-and-swap.
-    VFS_ASSIGN_OR_RETURN(Attr done,
-                         v.WriteContent(*existing, in.size(), read, on_progress, &report));
-    (void)done;
-    CollectGarbage(v);
-  } else if (existing.status().code() == ENOENT) {
-    // A new file appears only complete: written under a temporary name, then renamed.
-    VFS_ASSIGN_OR_RETURN(std::string tag, crypto::RandomHexId(6));
-    std::string tmp = ".vaultfs-put-" + tag;
-    VFS_ASSIGN_OR_RETURN(Attr created, v.Create(parent.ino, tmp, 0644));
-    auto written = v.WriteContent(created, in.size(), read, on_progress, &report);
-    Status st = written.status();
-    if (st.ok()) st = v.Rename(parent.ino, tmp, parent.ino, name, 0);
-    if (!st.ok()) {
-      (void)v.Unlink(parent.ino, tmp);
-      return st;
-    }
-  } else {
-    return existing.status();
+  cluster::StoreOptions so;
+  so.progress = [&](uint64_t done) { progress.Update(done); };
+  so.report = &report;
+  auto stored = v.content().Store(
+      parent.ino, name, in.size(), [&](uint8_t* buf, size_t n) { return in.Read(buf, n); }, so);
+  if (!stored.ok()) {
+    // Named by the path the user typed, not the last component.
+    if (stored.status().code() == EISDIR) return Status(EISDIR, remote + " is a directory");
+    return stored.status();
   }
+  if (stored->replaced) CollectGarbage(v);
   if (report.shards_missing > 0 && !g.quiet) {
     std::fprintf(stderr,
                  "vaultfs: %s stored with %d shard(s) missing (servers down); it is readable and "
@@ -209,11 +195,11 @@ Status PutFile(Vault& v, const GlobalOptions& g, const std::string& local,
 Status PutTree(Vault& v, const GlobalOptions& g, const std::string& local,
                const std::string& remote) {
   if (!IsLocalDir(local)) return PutFile(v, g, local, remote);
-  auto existing = v.Resolve(remote);
+  auto existing = v.tree().Resolve(remote);
   if (!existing.ok()) {
     if (existing.status().code() != ENOENT) return existing.status();
-    VFS_ASSIGN_OR_RETURN(auto pn, v.ResolveParent(remote));
-    VFS_RETURN_IF_ERROR(v.Mkdir(pn.first.ino, pn.second, 0755).status());
+    VFS_ASSIGN_OR_RETURN(auto pn, v.tree().ResolveParent(remote));
+    VFS_RETURN_IF_ERROR(v.tree().Mkdir(pn.first.ino, pn.second, 0755).status());
   } else if (!existing->is_dir()) {
     return Status(ENOTDIR, remote + " exists and is not a directory");
   }
@@ -244,7 +230,7 @@ Status GetFile(Vault& v, const GlobalOptions& g, const Attr& a, const std::strin
                const std::string& local) {
   if (a.is_dir()) return Status(EISDIR, remote + " is a directory (use get -r)");
   if (local == "-") {
-    return v.ReadContent(a, 0, a.size, [](std::string_view piece) {
+    return v.content().ReadContent(a, 0, a.size, [](std::string_view piece) {
       if (std::fwrite(piece.data(), 1, piece.size(), stdout) != piece.size()) {
         return IoError("write to stdout failed");
       }
@@ -254,7 +240,7 @@ Status GetFile(Vault& v, const GlobalOptions& g, const Attr& a, const std::strin
   VFS_ASSIGN_OR_RETURN(LocalWriter out, LocalWriter::Open(local));
   Progress progress("get " + Basename(remote), a.size, !g.quiet);
   cluster::ContentReport report;
-  VFS_RETURN_IF_ERROR(v.ReadContent(
+  VFS_RETURN_IF_ERROR(v.content().ReadContent(
       a, 0, a.size, [&](std::string_view piece) { return out.Write(piece); },
       [&](uint64_t done) { progress.Update(done); }, &report));
   VFS_RETURN_IF_ERROR(out.Commit());
@@ -279,9 +265,9 @@ Status GetTree(Vault& v, const GlobalOptions& g, const Attr& a, const std::strin
   if (::mkdir(local.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status(errno, "cannot create directory " + local + ": " + std::strerror(errno));
   }
-  VFS_ASSIGN_OR_RETURN(auto entries, v.ReadDir(a.ino));
+  VFS_ASSIGN_OR_RETURN(auto entries, v.tree().ReadDir(a.ino));
   for (const auto& e : entries) {
-    VFS_ASSIGN_OR_RETURN(Attr child, v.GetAttr(e.ino));
+    VFS_ASSIGN_OR_RETURN(Attr child, v.tree().GetAttr(e.ino));
     VFS_RETURN_IF_ERROR(GetTree(v, g, child, JoinRemote(remote, e.name), local + "/" + e.name));
   }
   return Status::Ok();
@@ -348,7 +334,7 @@ Status CmdRegister(const GlobalOptions& g, const std::string& user) {
   Vault v(std::move(config));
   VFS_ASSIGN_OR_RETURN(std::string pw,
                        ReadPassword(g.password, "choose a password for '" + user + "': ", true));
-  VFS_RETURN_IF_ERROR(v.Register(user, pw));
+  VFS_RETURN_IF_ERROR(v.accounts().Register(user, pw));
   if (!g.quiet) std::fprintf(stderr, "vaultfs: registered '%s'\n", user.c_str());
   return Status::Ok();
 }
@@ -359,7 +345,7 @@ Status CmdPasswd(const GlobalOptions& g) {
   Vault v(std::move(config));
   VFS_ASSIGN_OR_RETURN(std::string old_pw,
                        ReadPassword(g.password, "current password for '" + g.user + "': "));
-  VFS_RETURN_IF_ERROR(v.Login(g.user, old_pw));
+  VFS_RETURN_IF_ERROR(v.accounts().Login(g.user, old_pw));
   // The new password: $VAULTFS_NEW_PASSWORD for scripts, else asked twice on the terminal.
   std::string new_pw;
   if (const char* next = std::getenv("VAULTFS_NEW_PASSWORD"); next != nullptr) {
@@ -370,7 +356,7 @@ Status CmdPasswd(const GlobalOptions& g) {
     VFS_ASSIGN_OR_RETURN(new_pw, ReadPassword(prompt_only, "new password: ", true));
   }
   if (new_pw.empty()) return InvalidArgument("the new password is empty");
-  VFS_RETURN_IF_ERROR(v.ChangePassword(old_pw, new_pw));
+  VFS_RETURN_IF_ERROR(v.accounts().ChangePassword(old_pw, new_pw));
   if (!g.quiet) std::fprintf(stderr, "vaultfs: password changed; other sessions are logged out\n");
   return Status::Ok();
 }
@@ -381,7 +367,7 @@ Status CmdPut(const GlobalOptions& g, const std::string& local, const std::strin
   if (is_dir && !recursive) return Status(EISDIR, local + " is a directory (use put -r)");
   VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
   std::string remote = remote_arg.empty() ? "/" + Basename(local) : remote_arg;
-  auto target = v->Resolve(remote);
+  auto target = v->tree().Resolve(remote);
   if (target.ok() && target->is_dir() && !remote_arg.empty()) {
     remote = JoinRemote(remote, Basename(local));
   }
@@ -391,7 +377,7 @@ Status CmdPut(const GlobalOptions& g, const std::string& local, const std::strin
 Status CmdGet(const GlobalOptions& g, const std::string& remote, const std::string& local_arg,
               bool recursive) {
   VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
-  VFS_ASSIGN_OR_RETURN(Attr a, v->Resolve(remote));
+  VFS_ASSIGN_OR_RETURN(Attr a, v->tree().Resolve(remote));
   if (a.is_dir() && !recursive) return Status(EISDIR, remote + " is a directory (use get -r)");
   std::string local = local_arg.empty() ? Basename(remote) : local_arg;
   if (local != "-" && IsLocalDir(local)) local += "/" + Basename(remote);
@@ -401,7 +387,7 @@ Status CmdGet(const GlobalOptions& g, const std::string& remote, const std::stri
 Status CmdCat(const GlobalOptions& g, const std::vector<std::string>& paths) {
   VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
   for (const auto& p : paths) {
-    VFS_ASSIGN_OR_RETURN(Attr a, v->Resolve(p));
+    VFS_ASSIGN_OR_RETURN(Attr a, v->tree().Resolve(p));
     VFS_RETURN_IF_ERROR(GetFile(*v, g, a, p, "-"));
   }
   std::fflush(stdout);
@@ -410,13 +396,13 @@ Status CmdCat(const GlobalOptions& g, const std::vector<std::string>& paths) {
 
 Status CmdLs(const GlobalOptions& g, const std::string& path, bool long_format) {
   VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
-  VFS_ASSIGN_OR_RETURN(Attr a, v->Resolve(path));
+  VFS_ASSIGN_OR_RETURN(Attr a, v->tree().Resolve(path));
   std::vector<std::pair<std::string, Attr>> rows;
   if (a.is_dir()) {
-    VFS_ASSIGN_OR_RETURN(auto entries, v->ReadDir(a.ino));
+    VFS_ASSIGN_OR_RETURN(auto entries, v->tree().ReadDir(a.ino));
     for (const auto& e : entries) {
       if (long_format) {
-        VFS_ASSIGN_OR_RETURN(Attr c, v->GetAttr(e.ino));
+        VFS_ASSIGN_OR_RETURN(Attr c, v->tree().GetAttr(e.ino));
         rows.emplace_back(e.name, c);
       } else {
         rows.emplace_back(e.name, Attr{});
@@ -453,16 +439,16 @@ Status CmdMkdir(const GlobalOptions& g, const std::vector<std::string>& paths, b
         i = j + 1;
         if (part.empty() || part == ".") continue;
         walked += "/" + part;
-        auto next = v->Lookup(cur, part);
+        auto next = v->tree().Lookup(cur, part);
         if (next.ok()) {
           if (!next->is_dir()) return Status(ENOTDIR, walked + " exists and is not a directory");
           cur = next->ino;
           continue;
         }
         if (next.status().code() != ENOENT) return next.status();
-        auto made = v->Mkdir(cur, part, 0755);
+        auto made = v->tree().Mkdir(cur, part, 0755);
         if (!made.ok() && made.status().code() == EEXIST) {
-          VFS_ASSIGN_OR_RETURN(Attr raced, v->Lookup(cur, part));  // made by someone else
+          VFS_ASSIGN_OR_RETURN(Attr raced, v->tree().Lookup(cur, part));  // made by someone else
           cur = raced.ino;
           continue;
         }
@@ -470,8 +456,8 @@ Status CmdMkdir(const GlobalOptions& g, const std::vector<std::string>& paths, b
         cur = made->ino;
       }
     } else {
-      VFS_ASSIGN_OR_RETURN(auto pn, v->ResolveParent(p));
-      auto made = v->Mkdir(pn.first.ino, pn.second, 0755);
+      VFS_ASSIGN_OR_RETURN(auto pn, v->tree().ResolveParent(p));
+      auto made = v->tree().Mkdir(pn.first.ino, pn.second, 0755);
       if (!made.ok()) return made.status().Annotate("mkdir " + p);
     }
   }
@@ -480,12 +466,13 @@ Status CmdMkdir(const GlobalOptions& g, const std::vector<std::string>& paths, b
 
 Status CmdMv(const GlobalOptions& g, const std::string& from, const std::string& to) {
   VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
-  VFS_ASSIGN_OR_RETURN(auto src, v->ResolveParent(from));
+  VFS_ASSIGN_OR_RETURN(auto src, v->tree().ResolveParent(from));
   std::string dest = to;
-  auto target = v->Resolve(to);
+  auto target = v->tree().Resolve(to);
   if (target.ok() && target->is_dir()) dest = JoinRemote(to, src.second);
-  VFS_ASSIGN_OR_RETURN(auto dst, v->ResolveParent(dest));
-  VFS_RETURN_IF_ERROR(v->Rename(src.first.ino, src.second, dst.first.ino, dst.second, 0)
+  VFS_ASSIGN_OR_RETURN(auto dst, v->tree().ResolveParent(dest));
+  VFS_RETURN_IF_ERROR(v->tree()
+                          .Rename(src.first.ino, src.second, dst.first.ino, dst.second, 0)
                           .Annotate("mv " + from + " " + to));
   CollectGarbage(*v);  // a file moved over another one freed the old one's shards
   return Status::Ok();
@@ -494,10 +481,10 @@ Status CmdMv(const GlobalOptions& g, const std::string& from, const std::string&
 Status CmdRm(const GlobalOptions& g, const std::vector<std::string>& paths, bool recursive) {
   VFS_ASSIGN_OR_RETURN(auto v, OpenVault(g));
   for (const auto& p : paths) {
-    VFS_ASSIGN_OR_RETURN(auto pn, v->ResolveParent(p));
-    VFS_ASSIGN_OR_RETURN(Attr a, v->Lookup(pn.first.ino, pn.second));
+    VFS_ASSIGN_OR_RETURN(auto pn, v->tree().ResolveParent(p));
+    VFS_ASSIGN_OR_RETURN(Attr a, v->tree().Lookup(pn.first.ino, pn.second));
     if (a.is_dir() && !recursive) return Status(EISDIR, p + " is a directory (use rm -r)");
-    VFS_RETURN_IF_ERROR(v->RemoveTree(pn.first.ino, pn.second, a).Annotate("rm " + p));
+    VFS_RETURN_IF_ERROR(v->tree().RemoveTree(pn.first.ino, pn.second, a).Annotate("rm " + p));
   }
   CollectGarbage(*v);
   return Status::Ok();
@@ -609,13 +596,13 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
       login_error = v.status().ToString();
     }
   }
-  auto map = vault ? vault->meta().Call("cluster_map") : meta.Call("cluster_map");
-  if (o.wait_leader) {
+  MetaClient& asked = vault ? vault->meta() : meta;
+  if (o.wait_leader || o.leader_id) {
+    auto map = asked.Call("cluster_map");
     if (!map.ok()) return map.status();
-    return (*map)["leader"].is_string() ? Status::Ok() : Status(EAGAIN, "no leader yet");
-  }
-  if (o.leader_id) {
-    if (!map.ok()) return map.status();
+    if (o.wait_leader) {
+      return (*map)["leader"].is_string() ? Status::Ok() : Status(EAGAIN, "no leader yet");
+    }
     for (const auto& n : (*map)["meta"]) {
       if (n.value("leader", false)) {
         std::printf("%llu\n", static_cast<unsigned long long>(n["id"].get<uint64_t>()));
@@ -625,56 +612,50 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
     return Status(EAGAIN, "the metadata group has no leader right now");
   }
 
-  // Metadata group.
-  json out;
-  if (map.ok()) {
-    out["meta"] = (*map)["meta"];
-    out["leader"] = (*map)["leader"];
-  } else {
-    out["meta_error"] = map.status().ToString();
-  }
-  // Data servers: what the metadata service records, and what each says itself right now.
+  // Data servers are asked with a short request timeout of our own: a status report must not
+  // hang on a server that accepts and then stalls.
   cluster::DataClientOptions dopts;
   VFS_ASSIGN_OR_RETURN(dopts.tls, tls::ClientContext(config));
   dopts.connect_timeout = std::chrono::milliseconds(1000);
   dopts.request_timeout = std::chrono::milliseconds(2000);
   cluster::DataClient data(dopts);
-  std::vector<std::future<Result<HealthInfo>>> probes;
-  for (const auto& d : config.data) probes.push_back(data.Health(d.address));
+  const cluster::ClusterHealth h =
+      cluster::QueryClusterHealth(config, asked, data, vault != nullptr);
+
+  json out;
+  if (h.map_status.ok()) {
+    out["meta"] = h.meta_nodes;
+    out["leader"] = h.leader;
+  } else {
+    out["meta_error"] = h.map_status.ToString();
+  }
+  // Data servers: what the metadata service records, and what each says itself right now.
   json servers = json::array();
-  int up = 0;
-  for (size_t i = 0; i < config.data.size(); ++i) {
-    const auto& d = config.data[i];
+  for (const auto& d : h.data) {
     json s = {{"id", d.id}, {"address", d.address.ToString()}};
-    auto h = probes[i].get();
-    if (h.ok()) {
-      ++up;
+    if (d.probe.ok()) {
       s["up"] = true;
-      s["free_bytes"] = h->free_bytes;
-      s["used_bytes"] = h->used_bytes;
-      s["objects"] = h->objects;
+      s["free_bytes"] = d.probe->free_bytes;
+      s["used_bytes"] = d.probe->used_bytes;
+      s["objects"] = d.probe->objects;
     } else {
       s["up"] = false;
-      s["error"] = h.status().message();
+      s["error"] = d.probe.status().message();
     }
-    if (map.ok() && map->contains("data")) {
-      for (const auto& r : (*map)["data"]) {
-        if (r["id"] == d.id) s["recorded_state"] = r["state"];
-      }
-    }
+    if (!d.recorded_state.is_null()) s["recorded_state"] = d.recorded_state;
     servers.push_back(std::move(s));
   }
   out["data"] = servers;
-  out["data_up"] = up;
-  if (map.ok() && map->contains("repair_queue")) {
-    out["repair_queue"] = (*map).value("repair_queue", 0);
-    out["repair"] = (*map).value("repair", json());
+  out["data_up"] = h.data_up;
+  const int up = h.data_up;
+  if (h.repair_queue) {
+    out["repair_queue"] = *h.repair_queue;
+    out["repair"] = h.repair;
   }
 
   // The user's own degraded versions.
   if (vault) {
-    auto rq = vault->meta().Call("repair_list", {{"limit", 1000}});
-    if (rq.ok()) out["degraded_versions"] = (*rq)["items"].size();
+    if (h.user_queue_status.ok()) out["degraded_versions"] = h.degraded_versions;
   } else if (can_login) {
     out["login_error"] = login_error;
   }
@@ -683,7 +664,7 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
     std::printf("%s\n", out.dump(2).c_str());
     return Status::Ok();
   }
-  if (map.ok()) {
+  if (h.map_status.ok()) {
     std::printf("metadata: leader %s\n",
                 out["leader"].is_string() ? out["leader"].get<std::string>().c_str() : "(none)");
   } else {
@@ -707,7 +688,7 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
   }
   if (out.contains("repair_queue")) {
     PrintRepair(out["repair_queue"].get<int64_t>(), out["repair"]);
-  } else if (map.ok() && !o.servers_only) {
+  } else if (h.map_status.ok() && !o.servers_only) {
     std::printf(
         "(the recorded server states and the repair queue need a login: give --user and a "
         "password file or VAULTFS_PASSWORD)\n");

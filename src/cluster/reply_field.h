@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "src/common/hex.h"
 #include "src/common/status.h"
 
 namespace vaultfs::cluster {
@@ -20,6 +21,14 @@ Result<T> Field(const nlohmann::json& j, const char* name) {
   } catch (const nlohmann::json::exception&) {
     return Status(EPROTO, std::string("server reply has a malformed '") + name + "'");
   }
+}
+
+// A hex-encoded field, decoded; EPROTO naming the field if it is missing or not hex.
+inline Result<std::string> HexField(const nlohmann::json& j, const char* name) {
+  VFS_ASSIGN_OR_RETURN(std::string hex, Field<std::string>(j, name));
+  auto raw = HexDecode(hex);
+  if (!raw.ok()) return Status(EPROTO, std::string("server reply field '") + name + "' is not hex");
+  return raw;
 }
 
 }  // namespace vaultfs::cluster

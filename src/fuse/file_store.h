@@ -48,22 +48,22 @@ class VaultFileStore : public FileStore {
   explicit VaultFileStore(cluster::Vault* vault) : vault_(vault) {}
   uint64_t root() const override { return vault_->root(); }
   uint64_t max_file_size() const override { return vault_->max_file_size(); }
-  Result<cluster::Attr> GetAttr(uint64_t ino) override { return vault_->GetAttr(ino); }
+  Result<cluster::Attr> GetAttr(uint64_t ino) override { return vault_->tree().GetAttr(ino); }
   Result<cluster::Attr> SetAttr(uint64_t ino, const cluster::AttrUpdate& u) override {
-    return vault_->SetAttr(ino, u);
+    return vault_->tree().SetAttr(ino, u);
   }
-  Result<uint64_t> ReserveInode() override { return vault_->ReserveInode(); }
+  Result<uint64_t> ReserveInode() override { return vault_->tree().ReserveInode(); }
   Result<cluster::Attr> CreateReserved(uint64_t ino, const cluster::NewEntry& e) override {
-    return vault_->CreateReserved(ino, e);
+    return vault_->tree().CreateReserved(ino, e);
   }
   Result<cluster::Attr> WriteContent(const cluster::Attr& base, uint64_t size,
                                      const cluster::PlaintextReader& source,
                                      const cluster::WriteOptions& o) override {
-    return vault_->WriteContent(base, size, source, o);
+    return vault_->content().WriteContent(base, size, source, o);
   }
   Result<std::shared_ptr<BaseReader>> OpenVersion(const cluster::Attr& a) override;
-  void ProbeDownServers() override { vault_->ProbeDownServers(); }
-  Result<size_t> CollectGarbage() override { return vault_->CollectGarbage(); }
+  void ProbeDownServers() override { vault_->content().ProbeDownServers(); }
+  Result<size_t> CollectGarbage() override { return vault_->content().CollectGarbage(); }
 
  private:
   cluster::Vault* const vault_;

@@ -133,7 +133,7 @@ Status RunDaemon(const ClusterConfig& config, const std::string& user, const std
   VFS_LOG(kInfo) << "mounting the vault of '" << user << "' on " << o.mountpoint;
 
   cluster::Vault vault(config);
-  VFS_RETURN_IF_ERROR(vault.Login(user, password));
+  VFS_RETURN_IF_ERROR(vault.accounts().Login(user, password));
   VaultFs fs(&vault, {o.attr_timeout, o.attr_timeout, staging});
 
   std::string opts = "fsname=vaultfs,subtype=vaultfs,default_permissions";

@@ -7,7 +7,7 @@ Result<cluster::FsStats> StatFsCache::Get() {
   std::lock_guard<std::mutex> lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   if (stats_.servers == 0 || now - at_ > std::chrono::seconds(5)) {
-    VFS_ASSIGN_OR_RETURN(stats_, vault_->StatFs());
+    VFS_ASSIGN_OR_RETURN(stats_, vault_->content().StatFs());
     at_ = now;
   }
   return stats_;

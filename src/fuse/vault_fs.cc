@@ -34,7 +34,7 @@ Result<Attr> VaultFs::Seen(Result<Attr> a) {
 
 Result<Attr> VaultFs::DirAttr(uint64_t ino) {
   if (auto a = dirs_.Get(ino)) return *a;
-  return Seen(vault_->GetAttr(ino));
+  return Seen(vault_->tree().GetAttr(ino));
 }
 
 // New entries belong to the caller, except that a setgid directory passes on its group
@@ -52,7 +52,7 @@ Result<VaultFs::Owner> VaultFs::OwnerFor(Caller caller, uint64_t parent, bool is
 Result<Attr> VaultFs::Lookup(uint64_t parent, const std::string& name) {
   VFS_RETURN_IF_ERROR(CheckName(name));
   if (auto fresh = files_.Uncreated(parent, name)) return Seen(*fresh);
-  VFS_ASSIGN_OR_RETURN(Attr a, vault_->Lookup(parent, name));
+  VFS_ASSIGN_OR_RETURN(Attr a, vault_->tree().Lookup(parent, name));
   if (a.type == "file") files_.NoteName(a.ino, parent, name);
   if (auto f = files_.Find(a.ino)) a = f->Attr();
   return Seen(a);
@@ -63,7 +63,7 @@ Result<Attr> VaultFs::GetAttr(uint64_t ino) {
   // makes its changes): no round trip, which matters for the kernel's revalidation during
   // writes, and no wait for an upload in flight.
   if (auto f = files_.Find(ino)) return f->Attr();
-  return Seen(vault_->GetAttr(ino));
+  return Seen(vault_->tree().GetAttr(ino));
 }
 
 Result<Attr> VaultFs::SetAttr(uint64_t ino, const cluster::AttrUpdate& u,
@@ -75,11 +75,11 @@ Result<Attr> VaultFs::SetAttr(uint64_t ino, const cluster::AttrUpdate& u,
   } else {
     f = files_.Find(ino);
   }
-  if (!f && !size) return Seen(vault_->SetAttr(ino, u));
+  if (!f && !size) return Seen(vault_->tree().SetAttr(ino, u));
   if (f) return Seen(f->SetAttr(u, size));
   // truncate(2) on a file nobody has open here: opened for the call, and committed at once,
   // since nothing would flush it later.
-  VFS_ASSIGN_OR_RETURN(Attr fresh, vault_->GetAttr(ino));
+  VFS_ASSIGN_OR_RETURN(Attr fresh, vault_->tree().GetAttr(ino));
   if (fresh.type != "file") {
     return Status(fresh.is_dir() ? EISDIR : EINVAL, "truncate of a " + fresh.type);
   }
@@ -93,7 +93,7 @@ Result<Attr> VaultFs::SetAttr(uint64_t ino, const cluster::AttrUpdate& u,
   return Seen(std::move(out));
 }
 
-Result<std::string> VaultFs::ReadLink(uint64_t ino) { return vault_->ReadLink(ino); }
+Result<std::string> VaultFs::ReadLink(uint64_t ino) { return vault_->tree().ReadLink(ino); }
 
 Result<Attr> VaultFs::Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev,
                             Caller caller) {
@@ -120,7 +120,7 @@ Result<Attr> VaultFs::Mknod(uint64_t parent, const std::string& name, uint32_t m
       return Status(EINVAL, "mknod of an unknown file type");
   }
   VFS_ASSIGN_OR_RETURN(Owner o, OwnerFor(caller, parent, false));
-  return Seen(vault_->Mknod(parent, name, type, mode & 07777, o.uid, o.gid, rdev));
+  return Seen(vault_->tree().Mknod(parent, name, type, mode & 07777, o.uid, o.gid, rdev));
 }
 
 Result<Attr> VaultFs::Mkdir(uint64_t parent, const std::string& name, uint32_t mode,
@@ -128,12 +128,12 @@ Result<Attr> VaultFs::Mkdir(uint64_t parent, const std::string& name, uint32_t m
   files_.CreatePending();  // names the service checks or lists
   VFS_RETURN_IF_ERROR(CheckName(name));
   VFS_ASSIGN_OR_RETURN(Owner o, OwnerFor(caller, parent, true));
-  return Seen(vault_->Mkdir(parent, name, (mode & 07777) | o.extra_mode, o.uid, o.gid));
+  return Seen(vault_->tree().Mkdir(parent, name, (mode & 07777) | o.extra_mode, o.uid, o.gid));
 }
 
 std::optional<uint64_t> VaultFs::OpenInodeAt(uint64_t parent, const std::string& name) {
   if (!files_.AnyOpen()) return std::nullopt;
-  auto a = vault_->Lookup(parent, name);
+  auto a = vault_->tree().Lookup(parent, name);
   if (!a.ok() || !files_.Find(a->ino)) return std::nullopt;
   return a->ino;
 }
@@ -141,7 +141,7 @@ std::optional<uint64_t> VaultFs::OpenInodeAt(uint64_t parent, const std::string&
 Status VaultFs::Unlink(uint64_t parent, const std::string& name) {
   files_.CreatePending();  // names the service checks or lists
   const auto open = OpenInodeAt(parent, name);
-  VFS_RETURN_IF_ERROR(vault_->Unlink(parent, name));
+  VFS_RETURN_IF_ERROR(vault_->tree().Unlink(parent, name));
   if (open) files_.NoteUnlinked(*open);  // its link count, for fstat of the open file
   files_.NoteGarbage();
   return Status::Ok();
@@ -149,7 +149,7 @@ Status VaultFs::Unlink(uint64_t parent, const std::string& name) {
 
 Status VaultFs::Rmdir(uint64_t parent, const std::string& name) {
   files_.CreatePending();  // names the service checks or lists
-  return vault_->Rmdir(parent, name);
+  return vault_->tree().Rmdir(parent, name);
 }
 
 Result<Attr> VaultFs::Symlink(const std::string& target, uint64_t parent, const std::string& name,
@@ -160,7 +160,7 @@ Result<Attr> VaultFs::Symlink(const std::string& target, uint64_t parent, const 
     return Status(ENAMETOOLONG, "symlink target too long");
   }
   VFS_ASSIGN_OR_RETURN(Owner o, OwnerFor(caller, parent, false));
-  return Seen(vault_->Symlink(parent, name, target, o.uid, o.gid));
+  return Seen(vault_->tree().Symlink(parent, name, target, o.uid, o.gid));
 }
 
 Status VaultFs::Rename(uint64_t parent, const std::string& name, uint64_t newparent,
@@ -171,7 +171,8 @@ Status VaultFs::Rename(uint64_t parent, const std::string& name, uint64_t newpar
   // for overlay filesystems.
   if (flags & ~3u) return Status(EINVAL, "unsupported rename flags");
   const auto replaced = flags == 0 ? OpenInodeAt(newparent, newname) : std::nullopt;
-  VFS_RETURN_IF_ERROR(vault_->Rename(parent, name, newparent, newname, static_cast<int>(flags)));
+  VFS_RETURN_IF_ERROR(
+      vault_->tree().Rename(parent, name, newparent, newname, static_cast<int>(flags)));
   if (replaced) files_.NoteUnlinked(*replaced);
   files_.NoteGarbage();  // a replaced target's content is garbage
   return Status::Ok();
@@ -180,7 +181,7 @@ Status VaultFs::Rename(uint64_t parent, const std::string& name, uint64_t newpar
 Result<Attr> VaultFs::Link(uint64_t ino, uint64_t newparent, const std::string& newname) {
   files_.CreatePending();  // names the service checks or lists
   VFS_RETURN_IF_ERROR(CheckName(newname));
-  VFS_ASSIGN_OR_RETURN(Attr a, vault_->Link(ino, newparent, newname));
+  VFS_ASSIGN_OR_RETURN(Attr a, vault_->tree().Link(ino, newparent, newname));
   if (auto f = files_.Find(a.ino)) {
     f->NoteLinked(a);  // open files answer getattr locally
     a = f->Attr();
@@ -191,7 +192,7 @@ Result<Attr> VaultFs::Link(uint64_t ino, uint64_t newparent, const std::string& 
 Result<std::unique_ptr<FileHandle>> VaultFs::Open(uint64_t ino, int flags) {
   // Close-to-open: fresh attributes from the service, unless the file exists only here yet.
   auto uncreated = files_.Uncreated(ino);
-  VFS_ASSIGN_OR_RETURN(Attr a, uncreated ? Result<Attr>(*uncreated) : vault_->GetAttr(ino));
+  VFS_ASSIGN_OR_RETURN(Attr a, uncreated ? Result<Attr>(*uncreated) : vault_->tree().GetAttr(ino));
   if (a.type != "file") {
     return Status(a.is_dir() ? EISDIR : ENXIO, "open of a " + a.type + " as a file");
   }
@@ -209,7 +210,7 @@ Result<VaultFs::Created> VaultFs::Create(uint64_t parent, const std::string& nam
   VFS_RETURN_IF_ERROR(CheckName(name));
   VFS_ASSIGN_OR_RETURN(Owner o, OwnerFor(caller, parent, false));
   // The metadata service learns of the file with its first commit (see PendingCreates).
-  VFS_ASSIGN_OR_RETURN(uint64_t ino, vault_->ReserveInode());
+  VFS_ASSIGN_OR_RETURN(uint64_t ino, vault_->tree().ReserveInode());
   auto f = files_.OpenNew(ino, {parent, name, mode & 07777, o.uid, o.gid});
   Attr a = f->Attr();
   return Created{a, std::make_unique<FileHandle>(std::move(f), true)};
@@ -243,7 +244,7 @@ void VaultFs::Release(std::unique_ptr<FileHandle> h) {
 
 Result<std::unique_ptr<DirHandle>> VaultFs::OpenDir(uint64_t ino) {
   files_.CreatePending();  // names the service checks or lists
-  VFS_ASSIGN_OR_RETURN(Attr a, vault_->GetAttr(ino));
+  VFS_ASSIGN_OR_RETURN(Attr a, vault_->tree().GetAttr(ino));
   if (!a.is_dir()) return Status(ENOTDIR, "opendir of a " + a.type);
   return std::make_unique<DirHandle>();
 }
@@ -264,7 +265,7 @@ Status VaultFs::ReadDir(DirHandle* d, uint64_t ino, uint64_t offset, bool plus,
     } else {
       const uint64_t i = pos - 2;
       while (i >= d->entries_.size() && !d->done_) {
-        auto page = vault_->ReadDirPage(ino, d->cursor_, 1000, plus);
+        auto page = vault_->tree().ReadDirPage(ino, d->cursor_, 1000, plus);
         if (!page.ok()) {
           if (added) return Status::Ok();  // hand over what we have; the error comes next time
           return page.status();

@@ -1,7 +1,6 @@
 // The tree operations of the gateway's API — list, new folder, rename, delete — and the
 // cluster health line: see gateway.h. Each takes a checked directory path plus plain names
 // (vault_path.h), never a free-form path it would have to take apart.
-#include <set>
 #include <string>
 
 #include "src/common/log.h"
@@ -21,7 +20,7 @@ constexpr int kListPage = 500;
 // Old versions' shards past their grace period are deleted after a request that replaces or
 // removes files, as the CLI does; a failure only postpones that (the queue keeps them).
 void CollectGarbage(Vault& v) {
-  auto n = v.CollectGarbage();
+  auto n = v.content().CollectGarbage();
   if (!n.ok()) VFS_LOG(kInfo) << "garbage collection postponed: " << n.status().ToString();
 }
 
@@ -40,7 +39,7 @@ Status Gateway::GetList(const Request& req, Response& res, const Session& s) {
   json entries = json::array();
   std::string cursor;
   do {
-    VFS_ASSIGN_OR_RETURN(auto page, s.vault->ReadDirPage(dir.ino, cursor, kListPage, true));
+    VFS_ASSIGN_OR_RETURN(auto page, s.vault->tree().ReadDirPage(dir.ino, cursor, kListPage, true));
     for (const auto& [e, a] : page.entries) {
       if (IsUploadTempName(e.name)) continue;  // an upload in progress
       entries.push_back({{"name", e.name},
@@ -56,33 +55,24 @@ Status Gateway::GetList(const Request& req, Response& res, const Session& s) {
 }
 
 Status Gateway::GetHealth(const Request&, Response& res, const Session& s) {
+  const cluster::ClusterHealth h = s.vault->Health();
   json out = {{"servers", config_.data.size()}, {"k", config_.k}, {"m", config_.m}};
-  auto fs = s.vault->StatFs();
+  auto fs = cluster::UsableCapacity(config_, h.data);
   out["servers_up"] = fs.ok() ? fs->servers_up : 0;
   if (fs.ok()) out["free_bytes"] = fs->free_bytes;
   // The user's versions the metadata service has queued for repair, and the files they are.
-  auto queue = s.vault->meta().Call("repair_list", {{"limit", 1000}});
-  const json* items = nullptr;
-  if (queue.ok() && queue->is_object() && queue->contains("items")) items = &(*queue)["items"];
-  if (items != nullptr && items->is_array()) {
-    std::set<uint64_t> files;
-    for (const auto& item : *items) {
-      if (item.is_object() && item.contains("ino") && item["ino"].is_number_unsigned()) {
-        files.insert(item["ino"].get<uint64_t>());
-      }
-    }
-    out["repair_queue"] = items->size();
-    out["repair_queue_capped"] = items->size() >= 1000;
-    out["degraded_files"] = files.size();
+  if (h.user_queue_status.ok()) {
+    out["repair_queue"] = h.degraded_versions;
+    out["repair_queue_capped"] = h.degraded_versions >= cluster::ClusterHealth::kUserQueueLimit;
+    out["degraded_files"] = h.degraded_files;
   } else {
     out["repair_queue"] = nullptr;
     out["degraded_files"] = nullptr;
-    out["metadata_error"] = queue.ok() ? "bad repair_list answer" : queue.status().message();
+    out["metadata_error"] = h.user_queue_status.message();
   }
   // The repairer's backlog across all users (vaultfs-repair), when the service knows it.
-  auto map = s.vault->meta().Call("cluster_map");
-  if (map.ok() && map->is_object() && (*map)["repair_queue"].is_number_integer()) {
-    out["repair_queue"] = (*map)["repair_queue"];
+  if (h.repair_queue) {
+    out["repair_queue"] = *h.repair_queue;
     out["repair_queue_capped"] = false;
   }
   ReplyJson(res, 200, out);
@@ -95,7 +85,7 @@ Status Gateway::PostMkdir(const Request& req, Response& res, const ContentReader
   VFS_ASSIGN_OR_RETURN(std::string dir_path, JsonString(body, "dir"));
   VFS_ASSIGN_OR_RETURN(std::string name, JsonName(body, "name"));
   VFS_ASSIGN_OR_RETURN(Attr dir, ResolveDir(*s.vault, dir_path));
-  auto made = s.vault->Mkdir(dir.ino, name, 0755);
+  auto made = s.vault->tree().Mkdir(dir.ino, name, 0755);
   if (!made.ok() && made.status().code() == EEXIST) {
     return Status(EEXIST, "'" + name + "' already exists");
   }
@@ -117,7 +107,7 @@ Status Gateway::PostRename(const Request& req, Response& res, const ContentReade
   VFS_ASSIGN_OR_RETURN(Attr dir, ResolveDir(*s.vault, dir_path));
   VFS_ASSIGN_OR_RETURN(Attr new_dir, ResolveDir(*s.vault, new_dir_path));
   // RENAME_NOREPLACE: a rename in the browser never silently destroys another file.
-  Status st = s.vault->Rename(dir.ino, name, new_dir.ino, new_name, 1);
+  Status st = s.vault->tree().Rename(dir.ino, name, new_dir.ino, new_name, 1);
   if (st.code() == EEXIST) return Status(EEXIST, "'" + new_name + "' already exists");
   if (st.code() == ENOENT) return NotFound("'" + name + "' does not exist");
   VFS_RETURN_IF_ERROR(st);
@@ -133,17 +123,17 @@ Status Gateway::PostDelete(const Request& req, Response& res, const ContentReade
   auto flag = body.find("recursive");
   bool recursive = flag != body.end() && flag->is_boolean() && flag->get<bool>();
   VFS_ASSIGN_OR_RETURN(Attr dir, ResolveDir(*s.vault, dir_path));
-  auto target = s.vault->Lookup(dir.ino, name);
+  auto target = s.vault->tree().Lookup(dir.ino, name);
   if (!target.ok() && target.status().code() == ENOENT) {
     return NotFound("'" + name + "' does not exist");
   }
   VFS_RETURN_IF_ERROR(target.status());
   if (target->is_dir() && !recursive) {
-    Status st = s.vault->Rmdir(dir.ino, name);
+    Status st = s.vault->tree().Rmdir(dir.ino, name);
     if (st.code() == ENOTEMPTY) return Status(ENOTEMPTY, "the folder '" + name + "' is not empty");
     VFS_RETURN_IF_ERROR(st);
   } else {
-    VFS_RETURN_IF_ERROR(s.vault->RemoveTree(dir.ino, name, *target));
+    VFS_RETURN_IF_ERROR(s.vault->tree().RemoveTree(dir.ino, name, *target));
   }
   CollectGarbage(*s.vault);
   ReplyJson(res, 200, {{"ok", true}});

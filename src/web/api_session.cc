@@ -1,7 +1,7 @@
 // Login, logout and the session query of the gateway's API: see gateway.h.
 //
 // The password arrives in the login request's body over loopback and goes no further than
-// Vault::Login on this machine, which derives the auth key and the key-encryption key from
+// Accounts::Login on this machine, which derives the auth key and the key-encryption key from
 // it (DESIGN.md §6); only the auth key reaches the metadata service. It is never logged.
 #include <algorithm>
 #include <string>
@@ -49,7 +49,7 @@ void Gateway::PostLogin(const Request& req, Response& res, const ContentReader& 
 
   auto vault = std::make_shared<cluster::Vault>(config_, options_.vault);
   login_slots_.acquire();
-  Status st = vault->Login(*user, *password);
+  Status st = vault->accounts().Login(*user, *password);
   login_slots_.release();
   std::fill(password->begin(), password->end(), '\0');
   if (!st.ok()) {

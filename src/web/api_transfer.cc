@@ -1,6 +1,6 @@
 // File content through the gateway's API — uploads and downloads, both streamed: see
 // gateway.h. Neither direction holds a whole file in memory: uploads go through a bounded
-// BytePipe into Vault::WriteContent (file_upload.h), downloads are read one segment at a time
+// BytePipe into Content::Store (file_upload.h), downloads are read one segment at a time
 // from a VersionReader straight into the socket.
 #include <algorithm>
 #include <memory>
@@ -47,7 +47,7 @@ json FilesJson(const std::vector<UploadedFile>& files) {
 void ReplyUpload(httplib::Response& res, cluster::Vault& v, const std::vector<UploadedFile>& files,
                  const Status& st) {
   if (std::any_of(files.begin(), files.end(), [](const auto& f) { return f.replaced; })) {
-    auto n = v.CollectGarbage();  // the replaced versions' shards
+    auto n = v.content().CollectGarbage();  // the replaced versions' shards
     if (!n.ok()) VFS_LOG(kInfo) << "garbage collection postponed: " << n.status().ToString();
   }
   json body = {{"uploaded", FilesJson(files)}};
@@ -146,7 +146,7 @@ Status Gateway::GetDownload(const Request& req, Response& res, const Session& s)
     res.set_content("", type);
     return Status::Ok();
   }
-  VFS_ASSIGN_OR_RETURN(auto opened, s.vault->OpenVersion(a));
+  VFS_ASSIGN_OR_RETURN(auto opened, s.vault->content().OpenVersion(a));
   std::shared_ptr<cluster::VersionReader> version(std::move(opened));
   // The provider runs after this handler returned, on the same connection thread; it keeps
   // the vault alive even if the session ends meanwhile.

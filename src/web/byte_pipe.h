@@ -1,7 +1,7 @@
 // A bounded in-memory byte pipe from one producer thread to one consumer thread.
 //
 // It turns the HTTP library's push (request body chunks handed to a callback on the handler
-// thread) into the pull that Vault::WriteContent wants (a PlaintextReader asking for the next
+// thread) into the pull that Content::Store wants (a PlaintextReader asking for the next
 // n bytes) without holding more than `capacity` bytes: a 2 GiB upload needs no 2 GiB of RAM.
 // Either side can give up with a Status, and the other side then sees it instead of blocking.
 //

@@ -1,9 +1,6 @@
 // One uploaded file streamed into the vault: see file_upload.h.
 #include "src/web/file_upload.h"
 
-#include "src/crypto/random.h"
-#include "src/web/vault_path.h"
-
 namespace vaultfs::web {
 
 FileUpload::FileUpload(std::shared_ptr<cluster::Vault> vault, cluster::Attr dir, std::string name,
@@ -28,23 +25,15 @@ void FileUpload::Join() {
 }
 
 Status FileUpload::Store() {
-  cluster::Vault& v = *vault_;
   cluster::PlaintextReader read = [this](uint8_t* buf, size_t n) { return pipe_.Read(buf, n); };
-  auto existing = v.Lookup(dir_.ino, file_.name);
-  if (existing.ok()) {
-    if (existing->is_dir()) return Status(EISDIR, file_.name + " is a folder");
-    if (existing->type != "file") return Status(EEXIST, file_.name + " exists and is not a file");
-    file_.replaced = true;
-    return v.WriteContent(*existing, file_.size, read).status();
+  auto stored = vault_->content().Store(dir_.ino, file_.name, file_.size, read);
+  if (!stored.ok()) {
+    // The browser shows folders, not directories.
+    if (stored.status().code() == EISDIR) return Status(EISDIR, file_.name + " is a folder");
+    return stored.status();
   }
-  if (existing.status().code() != ENOENT) return existing.status();
-  VFS_ASSIGN_OR_RETURN(std::string tag, crypto::RandomHexId(6));
-  std::string tmp = std::string(kUploadTempPrefix) + tag;
-  VFS_ASSIGN_OR_RETURN(cluster::Attr created, v.Create(dir_.ino, tmp, 0644));
-  Status st = v.WriteContent(created, file_.size, read).status();
-  if (st.ok()) st = v.Rename(dir_.ino, tmp, dir_.ino, file_.name, 0);
-  if (!st.ok()) (void)v.Unlink(dir_.ino, tmp);
-  return st;
+  file_.replaced = stored->replaced;
+  return Status::Ok();
 }
 
 bool FileUpload::Write(std::string_view data) {

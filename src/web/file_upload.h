@@ -1,11 +1,11 @@
 // One uploaded file streamed into the vault while its bytes are still arriving.
 //
 // The HTTP handler thread pushes body bytes with Write(); a worker thread runs
-// Vault::WriteContent, pulling them through a bounded BytePipe. The size must be known up
-// front (the object layer lays out segments and shards from it), and exactly that many bytes
-// must arrive. Like `vaultfs put`: a new file is written under a hidden temporary name and
-// renamed into place once complete, so nobody ever sees half a file; an existing file gets a
-// new version of the same inode (an atomic compare-and-swap commit).
+// Content::Store (the same store-under-a-name as `vaultfs put`), pulling them through a
+// bounded BytePipe. The size must be known up front (the object layer lays out segments and
+// shards from it), and exactly that many bytes must arrive. A new file is written under a
+// hidden temporary name and renamed into place once complete, so nobody ever sees half a file;
+// an existing file gets a new version of the same inode (an atomic compare-and-swap commit).
 #pragma once
 
 #include <cstdint>

@@ -112,7 +112,7 @@ Result<std::string> JsonString(const json& j, const char* key) {
 
 Result<cluster::Attr> ResolveChecked(cluster::Vault& v, const std::string& path) {
   VFS_ASSIGN_OR_RETURN(auto parts, SplitVaultPath(path));
-  auto a = v.Resolve(JoinVaultPath(parts));
+  auto a = v.tree().Resolve(JoinVaultPath(parts));
   if (!a.ok() && a.status().code() == ENOENT) return NotFound(path + " does not exist");
   return a;
 }

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "src/client/content.h"
+
 #include "src/common/status.h"
 
 namespace vaultfs::web {
@@ -26,8 +28,9 @@ Result<std::vector<std::string>> SplitVaultPath(std::string_view path);
 // The inverse of SplitVaultPath: {} -> "/", {"a", "b"} -> "/a/b".
 std::string JoinVaultPath(const std::vector<std::string>& parts);
 
-// Names the gateway and the CLI give files while they are being uploaded; listings hide them.
-inline constexpr std::string_view kUploadTempPrefix = ".vaultfs-put-";
+// Names Content::Store gives files while they are being uploaded (by the gateway or the CLI);
+// listings hide them.
+inline constexpr std::string_view kUploadTempPrefix = cluster::kStoreTempPrefix;
 bool IsUploadTempName(std::string_view name);
 
 }  // namespace vaultfs::web

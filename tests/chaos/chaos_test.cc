@@ -418,7 +418,7 @@ void ChaosTest::ReviveEverything() {
 // and the repair queue is empty.
 Status ChaosTest::Settle() {
   auto vault = std::make_unique<cluster::Vault>(cluster_->config());
-  VFS_RETURN_IF_ERROR(vault->Login(kUser, kPassword));
+  VFS_RETURN_IF_ERROR(vault->accounts().Login(kUser, kPassword));
   const int64_t calm_since = crypto::UnixNow();  // a scrub we ask for starts after this
   VFS_RETURN_IF_ERROR(vault->meta().Call("request_scrub").status());
   bool settled = WaitUntil(
@@ -441,7 +441,7 @@ Status ChaosTest::Settle() {
 
 void ChaosTest::VerifyAll(const std::string& root) {
   auto vault = std::make_unique<cluster::Vault>(cluster_->config());
-  ASSERT_TRUE(vault->Login(kUser, kPassword).ok());
+  ASSERT_TRUE(vault->accounts().Login(kUser, kPassword).ok());
   size_t strict = 0;
   for (const auto& [name, f] : files_) {
     std::string got;
@@ -472,7 +472,7 @@ void ChaosTest::VerifyAll(const std::string& root) {
   // each present on disk.
   size_t sharded = 0;
   auto check = [&](const std::string& path, const FileModel& f) {
-    auto a = vault->Resolve(path);
+    auto a = vault->tree().Resolve(path);
     if (f.tainted && !a.ok() && a.status().code() == ENOENT) return;
     ASSERT_TRUE(a.ok()) << path << ": " << a.status().ToString();
     // A file created empty (a zero-byte write) never got a content version: nothing to shard.

@@ -65,14 +65,14 @@ class ClusterCliTest : public ::testing::Test {
     cluster::VaultOptions opts;
     opts.transport = transport;
     auto v = std::make_unique<cluster::Vault>(cluster_->config(), opts);
-    Status st = v->Login(kAlice, kAlicePw);
+    Status st = v->accounts().Login(kAlice, kAlicePw);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return v;
   }
 
   // Where each shard of the current version of `path` lives on disk.
   std::vector<std::string> ShardFiles(cluster::Vault& v, const std::string& path) {
-    auto a = v.Resolve(path);
+    auto a = v.tree().Resolve(path);
     EXPECT_TRUE(a.ok());
     auto gv = v.meta().Call("get_version", {{"ino", a->ino}});
     EXPECT_TRUE(gv.ok()) << gv.status().ToString();
@@ -151,9 +151,9 @@ TEST_F(ClusterCliTest, ReplacedAndRemovedVersionsLeaveTheDisks) {
   auto v = AliceVault();
   auto first = ShardFiles(*v, "/gc");
   for (const auto& f : first) ASSERT_TRUE(fs::exists(f)) << f;
-  auto old_attr = v->Resolve("/gc");
+  auto old_attr = v->tree().Resolve("/gc");
   ASSERT_TRUE(old_attr.ok());
-  auto old_reader = v->OpenVersion(*old_attr);  // a reader elsewhere that opened it
+  auto old_reader = v->content().OpenVersion(*old_attr);  // a reader elsewhere that opened it
   ASSERT_TRUE(old_reader.ok()) << old_reader.status().ToString();
   WriteFile(Local("gc"), TestBytes(2u << 20, 21));
   ASSERT_EQ(Cli({"put", Local("gc"), "/gc"}).exit_code, 0);  // a new version
@@ -169,14 +169,14 @@ TEST_F(ClusterCliTest, ReplacedAndRemovedVersionsLeaveTheDisks) {
                          })
                   .ok());
   EXPECT_TRUE(old_bytes == TestBytes(3u << 20, 20));
-  auto collected = v->CollectGarbage(std::chrono::seconds(0));  // the grace is over
+  auto collected = v->content().CollectGarbage(std::chrono::seconds(0));  // the grace is over
   ASSERT_TRUE(collected.ok()) << collected.status().ToString();
   EXPECT_GE(*collected, first.size());
   for (const auto& f : first) EXPECT_FALSE(fs::exists(f)) << "old shard still on disk: " << f;
   auto second = ShardFiles(*v, "/gc");
   for (const auto& f : second) ASSERT_TRUE(fs::exists(f)) << f;
   ASSERT_EQ(Cli({"rm", "/gc"}).exit_code, 0);
-  ASSERT_TRUE(v->CollectGarbage(std::chrono::seconds(0)).ok());
+  ASSERT_TRUE(v->content().CollectGarbage(std::chrono::seconds(0)).ok());
   for (const auto& f : second) EXPECT_FALSE(fs::exists(f)) << "removed file's shard: " << f;
   auto gc = v->meta().Call("gc_list", {{"limit", 1000}});
   ASSERT_TRUE(gc.ok());
@@ -288,7 +288,7 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
   cluster::DataClientTransport real(&data);
   cluster::SwitchableTransport seam(&real);
   auto v = AliceVault(&seam);
-  auto f = v->Create(v->root(), "slow-upload", 0644);
+  auto f = v->tree().Create(v->root(), "slow-upload", 0644);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   const std::string want = TestBytes((1u << 20) + 777, 31);  // erasure-coded, not inline
   size_t pos = 0;
@@ -310,7 +310,7 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
   {
     FirstUploadHook hook(&real, expire_all);
     seam.Set(&hook);
-    auto a = v->WriteContent(*f, want.size(), source);
+    auto a = v->content().WriteContent(*f, want.size(), source);
     seam.Set(nullptr);
     ASSERT_FALSE(a.ok());
     EXPECT_EQ(a.status().code(), ETIME) << a.status().ToString();
@@ -328,16 +328,19 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
       pos = 0;
       return Status::Ok();
     };
-    auto a = v->WriteContent(*f, want.size(), source, o);
+    auto a = v->content().WriteContent(*f, want.size(), source, o);
     seam.Set(nullptr);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     EXPECT_GE(expired.load(), 1);
     EXPECT_EQ(hook.uploads.load(), 2 * shards);  // the first upload, then the whole again
     std::string got;
-    ASSERT_TRUE(v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
-                   got.append(p);
-                   return Status::Ok();
-                 }).ok());
+    ASSERT_TRUE(v->content()
+                    .ReadContent(*a, 0, a->size,
+                                 [&](std::string_view p) {
+                                   got.append(p);
+                                   return Status::Ok();
+                                 })
+                    .ok());
     EXPECT_TRUE(got == want) << "read back " << got.size() << " bytes, wrote " << want.size();
     f = a;
   }
@@ -348,7 +351,7 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
     opts.pending_renew_interval = std::chrono::milliseconds(100);
     opts.transport = &seam;
     cluster::Vault renewing(cluster_->config(), opts);
-    ASSERT_TRUE(renewing.Login(kAlice, kAlicePw).ok());
+    ASSERT_TRUE(renewing.accounts().Login(kAlice, kAlicePw).ok());
     pos = 0;
     expired = -1;
     FirstUploadHook hook(&real, [&] {
@@ -361,7 +364,8 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
       if (r.ok()) expired = (*r)["expired"].get<int64_t>();
     });
     seam.Set(&hook);
-    auto a = renewing.WriteContent(*f, want.size(), source);  // no rewind: must not be needed
+    auto a =
+        renewing.content().WriteContent(*f, want.size(), source);  // no rewind: must not be needed
     seam.Set(nullptr);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     EXPECT_EQ(expired.load(), 0);
@@ -377,7 +381,7 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
   cluster::DataClientTransport real(&data);
   cluster::SwitchableTransport seam(&real);
   auto v = AliceVault(&seam);
-  auto a = v->Resolve("/combo");
+  auto a = v->tree().Resolve("/combo");
   ASSERT_TRUE(a.ok());
   auto servers_or = ShardServers(*v, "/combo");
   ASSERT_TRUE(servers_or.ok()) << servers_or.status().ToString();
@@ -398,7 +402,7 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
     faulty.SetDead(dead);
     v->health().Reset();  // each combination starts from a clean health view
     std::string got;
-    Status st = v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
+    Status st = v->content().ReadContent(*a, 0, a->size, [&](std::string_view p) {
       got.append(p);
       return Status::Ok();
     });
@@ -412,7 +416,7 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
   faulty.SetDead({servers[0], servers[3], servers[7], servers[10], servers[13]});
   v->health().Reset();
   std::string got;
-  Status st = v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
+  Status st = v->content().ReadContent(*a, 0, a->size, [&](std::string_view p) {
     got.append(p);
     return Status::Ok();
   });
@@ -467,7 +471,7 @@ TEST_F(ClusterCliTest, SequentialReadsFetchSeveralSegmentsPerRequestAndTrustGcmF
   cluster::DataClientTransport real(&data);
   cluster::SwitchableTransport seam(&real);
   auto v = AliceVault(&seam);
-  auto a = v->Resolve("/runs");
+  auto a = v->tree().Resolve("/runs");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   auto servers_or = ShardServers(*v, "/runs");
   ASSERT_TRUE(servers_or.ok()) << servers_or.status().ToString();
@@ -479,7 +483,7 @@ TEST_F(ClusterCliTest, SequentialReadsFetchSeveralSegmentsPerRequestAndTrustGcmF
   seam.Set(&recording);
   auto read_all = [&] {
     std::string got;
-    Status st = v->ReadContent(*a, 0, a->size, [&](std::string_view p) {
+    Status st = v->content().ReadContent(*a, 0, a->size, [&](std::string_view p) {
       got.append(p);
       return Status::Ok();
     });
@@ -537,7 +541,7 @@ TEST_F(ClusterCliTest, CorruptShardsOnDiskAreDetectedReadAroundAndQueued) {
   ASSERT_EQ(get.exit_code, 0) << get.err;
   EXPECT_EQ(FileSha256(Local("corrupt.back")), FileSha256(Local("corrupt")));
   EXPECT_THAT(get.err, HasSubstr("queued for repair"));
-  auto a = v->Resolve("/corrupt");
+  auto a = v->tree().Resolve("/corrupt");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_TRUE(QueuedForRepair(*v, a->version));
 }
@@ -583,10 +587,10 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
   // Bob, holding alice's inode number, gets ENOENT from the metadata service, as for
   // an inode nobody has...
   auto alice = AliceVault();
-  auto a = alice->Resolve("/alice-only");
+  auto a = alice->tree().Resolve("/alice-only");
   ASSERT_TRUE(a.ok());
   cluster::Vault bob(cluster_->config());
-  ASSERT_TRUE(bob.Login("bob", "bobs password").ok());
+  ASSERT_TRUE(bob.accounts().Login("bob", "bobs password").ok());
   for (const char* op : {"getattr", "get_version", "begin_version"}) {
     auto r = bob.meta().Call(op, {{"ino", a->ino}});
     EXPECT_EQ(r.status().code(), ENOENT) << op;
@@ -606,7 +610,7 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
   std::string chunk = shard["chunk"].get<std::string>();
   WriteFile(Local("b"), "x");
   ASSERT_EQ(cluster_->Vaultfs({"put", Local("b"), "/b"}, "bob", "bobs password").exit_code, 0);
-  auto bf = bob.Resolve("/b");
+  auto bf = bob.tree().Resolve("/b");
   ASSERT_TRUE(bf.ok());
   auto bob_begin = bob.meta().Call("begin_version", {{"ino", bf->ino}, {"inline", false}});
   ASSERT_TRUE(bob_begin.ok()) << bob_begin.status().ToString();
@@ -628,24 +632,24 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
 // lookup and readdir open names for the inode they find: the whole tree still works.
 TEST_F(ClusterCliTest, TreeOperationsSealNamesForTheirInodes) {
   auto v = AliceVault();
-  auto dir = v->Mkdir(v->root(), "sealed-tree", 0755);
+  auto dir = v->tree().Mkdir(v->root(), "sealed-tree", 0755);
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-  auto sub = v->Mkdir(dir->ino, "sub", 0700);
+  auto sub = v->tree().Mkdir(dir->ino, "sub", 0700);
   ASSERT_TRUE(sub.ok()) << sub.status().ToString();
-  auto f = v->Create(dir->ino, "f", 0644);
+  auto f = v->tree().Create(dir->ino, "f", 0644);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
-  auto node = v->Mknod(dir->ino, "pipe", "fifo", 0600, 0, 0, 0);
+  auto node = v->tree().Mknod(dir->ino, "pipe", "fifo", 0600, 0, 0, 0);
   ASSERT_TRUE(node.ok()) << node.status().ToString();
   const std::string target = "../some/where/over-32-bytes-so-it-pads-to-64";
-  auto sl = v->Symlink(dir->ino, "sl", target);
+  auto sl = v->tree().Symlink(dir->ino, "sl", target);
   ASSERT_TRUE(sl.ok()) << sl.status().ToString();
   EXPECT_EQ(sl->size, target.size());
-  auto hard = v->Link(f->ino, sub->ino, "hard");
+  auto hard = v->tree().Link(f->ino, sub->ino, "hard");
   ASSERT_TRUE(hard.ok()) << hard.status().ToString();
   EXPECT_EQ(hard->nlink, 2u);
 
   auto check = [&](uint64_t parent, const std::string& name, uint64_t ino) {
-    auto a = v->Lookup(parent, name);
+    auto a = v->tree().Lookup(parent, name);
     ASSERT_TRUE(a.ok()) << name << ": " << a.status().ToString();
     EXPECT_EQ(a->ino, ino) << name;
   };
@@ -657,27 +661,27 @@ TEST_F(ClusterCliTest, TreeOperationsSealNamesForTheirInodes) {
   check(sub->ino, "hard", f->ino);
   // A fresh vault (no remembered sizes) sees the symlink's exact size and target.
   auto fresh = AliceVault();
-  auto sa = fresh->Lookup(dir->ino, "sl");
+  auto sa = fresh->tree().Lookup(dir->ino, "sl");
   ASSERT_TRUE(sa.ok()) << sa.status().ToString();
   EXPECT_EQ(sa->size, target.size());
-  EXPECT_EQ(*fresh->ReadLink(sl->ino), target);
+  EXPECT_EQ(*fresh->tree().ReadLink(sl->ino), target);
 
   // Plain rename across directories, rename over an existing entry, and EXCHANGE.
-  ASSERT_TRUE(v->Rename(dir->ino, "f", sub->ino, "moved").ok());
+  ASSERT_TRUE(v->tree().Rename(dir->ino, "f", sub->ino, "moved").ok());
   check(sub->ino, "moved", f->ino);
-  EXPECT_EQ(v->Lookup(dir->ino, "f").status().code(), ENOENT);
-  ASSERT_TRUE(v->Rename(dir->ino, "pipe", sub->ino, "hard").ok());  // replaces a link of f
+  EXPECT_EQ(v->tree().Lookup(dir->ino, "f").status().code(), ENOENT);
+  ASSERT_TRUE(v->tree().Rename(dir->ino, "pipe", sub->ino, "hard").ok());  // replaces a link of f
   check(sub->ino, "hard", node->ino);
-  Status ex = v->Rename(dir->ino, "sl", sub->ino, "moved", 2);
+  Status ex = v->tree().Rename(dir->ino, "sl", sub->ino, "moved", 2);
   ASSERT_TRUE(ex.ok()) << ex.ToString();
   check(dir->ino, "sl", f->ino);
   check(sub->ino, "moved", sl->ino);
-  ASSERT_TRUE(v->Rename(dir->ino, "sub", v->root(), "sub-top").ok());  // a directory moves
+  ASSERT_TRUE(v->tree().Rename(dir->ino, "sub", v->root(), "sub-top").ok());  // a directory moves
   check(v->root(), "sub-top", sub->ino);
 
   auto names = [&](uint64_t d) {
     std::set<std::string> out;
-    auto page = v->ReadDirPage(d, "", 100, true);
+    auto page = v->tree().ReadDirPage(d, "", 100, true);
     EXPECT_TRUE(page.ok()) << page.status().ToString();
     if (!page.ok()) return out;
     for (const auto& [e, a] : page->entries) {
@@ -691,8 +695,11 @@ TEST_F(ClusterCliTest, TreeOperationsSealNamesForTheirInodes) {
   auto ls = Cli({"ls", "-l", "/sub-top"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_THAT(ls.out, HasSubstr("moved"));
-  ASSERT_TRUE(v->RemoveTree(v->root(), "sub-top", *v->Lookup(v->root(), "sub-top")).ok());
-  ASSERT_TRUE(v->RemoveTree(v->root(), "sealed-tree", *v->Lookup(v->root(), "sealed-tree")).ok());
+  ASSERT_TRUE(
+      v->tree().RemoveTree(v->root(), "sub-top", *v->tree().Lookup(v->root(), "sub-top")).ok());
+  ASSERT_TRUE(v->tree()
+                  .RemoveTree(v->root(), "sealed-tree", *v->tree().Lookup(v->root(), "sealed-tree"))
+                  .ok());
 }
 
 // A metadata service that points a name at another of the user's inodes is caught. The
@@ -700,12 +707,12 @@ TEST_F(ClusterCliTest, TreeOperationsSealNamesForTheirInodes) {
 // would: the entry keeps "a"'s lookup key and sealed name but points at b's inode.
 TEST_F(ClusterCliTest, NameRepointedAtAnotherInodeIsRefused) {
   auto v = AliceVault();
-  auto dir = v->Mkdir(v->root(), "repoint", 0755);
+  auto dir = v->tree().Mkdir(v->root(), "repoint", 0755);
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-  auto a = v->Create(dir->ino, "a", 0644);
-  auto b = v->Create(dir->ino, "b", 0644);
+  auto a = v->tree().Create(dir->ino, "a", 0644);
+  auto b = v->tree().Create(dir->ino, "b", 0644);
   ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_TRUE(v->Lookup(dir->ino, "a").ok());
+  ASSERT_TRUE(v->tree().Lookup(dir->ino, "a").ok());
   auto page = v->meta().Call("readdir", {{"ino", dir->ino}});
   ASSERT_TRUE(page.ok()) << page.status().ToString();
   std::string key, sealed;
@@ -721,22 +728,22 @@ TEST_F(ClusterCliTest, NameRepointedAtAnotherInodeIsRefused) {
       "link", {{"ino", b->ino}, {"parent", dir->ino}, {"key", key}, {"name", sealed}});
   ASSERT_TRUE(relink.ok()) << relink.status().ToString();
 
-  auto looked = v->Lookup(dir->ino, "a");
+  auto looked = v->tree().Lookup(dir->ino, "a");
   EXPECT_EQ(looked.status().code(), EIO)
       << (looked.ok() ? "accepted inode " + std::to_string(looked->ino)
                       : looked.status().ToString());
-  auto entries = v->ReadDir(dir->ino);
+  auto entries = v->tree().ReadDir(dir->ino);
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();
   ASSERT_EQ(entries->size(), 1u);  // "a" is left out; "b" is still listed
   EXPECT_EQ((*entries)[0].name, "b");
   EXPECT_EQ((*entries)[0].ino, b->ino);
-  EXPECT_EQ(v->Rename(dir->ino, "a", dir->ino, "c").code(), EIO);  // not resealed for b
+  EXPECT_EQ(v->tree().Rename(dir->ino, "a", dir->ino, "c").code(), EIO);  // not resealed for b
   auto get = Cli({"get", "/repoint/a", Local("repointed")});
   EXPECT_NE(get.exit_code, 0);
   EXPECT_THAT(get.err, HasSubstr("does not match the inode"));
   // The entry can still be removed by name, and the directory works again.
-  ASSERT_TRUE(v->Unlink(dir->ino, "a").ok());
-  ASSERT_TRUE(v->RemoveTree(v->root(), "repoint", *dir).ok());
+  ASSERT_TRUE(v->tree().Unlink(dir->ino, "a").ok());
+  ASSERT_TRUE(v->tree().RemoveTree(v->root(), "repoint", *dir).ok());
 }
 
 // ---- tests that stop or kill servers: keep them last ----

@@ -274,7 +274,7 @@ CommandResult TestCluster::Vaultfs(const std::vector<std::string>& args, const s
 }
 
 Result<std::vector<uint64_t>> ShardServers(cluster::Vault& v, const std::string& path) {
-  VFS_ASSIGN_OR_RETURN(cluster::Attr a, v.Resolve(path));
+  VFS_ASSIGN_OR_RETURN(cluster::Attr a, v.tree().Resolve(path));
   VFS_ASSIGN_OR_RETURN(nlohmann::json gv, v.meta().Call("get_version", {{"ino", a.ino}}));
   std::vector<uint64_t> servers(gv["shards"].size(), 0);
   for (const auto& s : gv["shards"]) {

@@ -197,7 +197,7 @@ TEST(CommitConcurrencyTest, MetadataAndOtherReadsAnswerWhileALargeCommitIsHeld) 
   cluster::VaultOptions vo;
   vo.transport = &gate;
   cluster::Vault vault((*cluster)->config(), vo);
-  ASSERT_TRUE(vault.Login(kUser, kPassword).ok());
+  ASSERT_TRUE(vault.accounts().Login(kUser, kPassword).ok());
 
   auto mount = InProcessMount::Start(&vault);
   ASSERT_TRUE(mount.ok()) << mount.status().ToString();

@@ -117,7 +117,7 @@ TEST(MetaRegisterLimits, CountSurvivesARestart) {
 TEST(MetaProbes, UnknownUserGetsAStableFakeSaltAndFailsLikeAWrongPassword) {
   auto node = NodeWith({});
   auto c = node->Client();
-  // A real account, registered the way Vault::Register does.
+  // A real account, registered the way Accounts::Register does.
   auto salt = crypto::NewSalt();
   ASSERT_TRUE(salt.ok());
   Json args = RegisterArgs("salted");

@@ -51,7 +51,7 @@ class RepairTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     local_ = tmpl;
     vault_ = std::make_unique<cluster::Vault>(cluster_->config());
-    Status st = vault_->Login(kUser, kPassword);
+    Status st = vault_->accounts().Login(kUser, kPassword);
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   void TearDown() override {
@@ -79,7 +79,7 @@ class RepairTest : public ::testing::Test {
   }
 
   Json Version(const std::string& name) {
-    auto a = vault_->Resolve("/" + name);
+    auto a = vault_->tree().Resolve("/" + name);
     EXPECT_TRUE(a.ok()) << a.status().ToString();
     if (!a.ok()) return Json();
     auto gv = vault_->meta().Call("get_version", {{"ino", a->ino}});
@@ -270,9 +270,9 @@ TEST_F(RepairTest, TooFewGoodShardsStayQueuedAndReadsFailInsteadOfLying) {
 TEST_F(RepairTest, ShardsOfAnUploadNeverCommittedAreCollectedAfterTheGracePeriod) {
   StartCluster("--interval 1 --scrub-interval 0 --gc-grace 0 --pending-grace 3");
   // What a client killed mid-upload leaves: a begun version and some stored shards.
-  auto root = vault_->Resolve("/");
+  auto root = vault_->tree().Resolve("/");
   ASSERT_TRUE(root.ok());
-  auto file = vault_->Create(root->ino, "abandoned", 0644);
+  auto file = vault_->tree().Create(root->ino, "abandoned", 0644);
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   auto begun = vault_->meta().Call("begin_version", {{"ino", file->ino}});
   ASSERT_TRUE(begun.ok()) << begun.status().ToString();

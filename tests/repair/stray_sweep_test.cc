@@ -228,7 +228,7 @@ class StrayClusterTest : public ::testing::Test {
     auto r = cluster_->Vaultfs({"register", user}, user, kPassword);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     auto v = std::make_unique<cluster::Vault>(cluster_->config());
-    Status st = v->Login(user, kPassword);
+    Status st = v->accounts().Login(user, kPassword);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return st.ok() ? std::move(v) : nullptr;
   }
@@ -255,7 +255,7 @@ class StrayClusterTest : public ::testing::Test {
   }
   // The shard files of the file's current version.
   std::vector<std::string> ShardFiles(const std::string& name) {
-    auto a = vault_->Resolve("/" + name);
+    auto a = vault_->tree().Resolve("/" + name);
     EXPECT_TRUE(a.ok()) << a.status().ToString();
     if (!a.ok()) return {};
     auto gv = vault_->meta().Call("get_version", {{"ino", a->ino}});
@@ -314,9 +314,9 @@ TEST_F(StrayClusterTest, OldStraysGoAndEverythingReferencedOrYoungStays) {
   ASSERT_EQ(cluster_->Vaultfs({"rm", "/removed"}, kUser, kPassword).exit_code, 0);
 
   // An upload in progress: begun, one shard stored, not committed.
-  auto root = vault_->Resolve("/");
+  auto root = vault_->tree().Resolve("/");
   ASSERT_TRUE(root.ok());
-  auto file = vault_->Create(root->ino, "pending", 0644);
+  auto file = vault_->tree().Create(root->ino, "pending", 0644);
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   auto begun = vault_->meta().Call("begin_version", {{"ino", file->ino}});
   ASSERT_TRUE(begun.ok()) << begun.status().ToString();

@@ -592,9 +592,9 @@ std::unique_ptr<MetaClient> NodeClient(const TestCluster& c, const std::string& 
 TEST_F(SecurityTest, ServerFilesOpenOnlyTheirAudience) {
   const Markers m;
   cluster::Vault vault(tls_->config());
-  ASSERT_TRUE(vault.Register(m.user, m.password).ok());
-  ASSERT_TRUE(vault.Login(m.user, m.password).ok());
-  ASSERT_TRUE(vault.ReadDir(vault.root()).ok());
+  ASSERT_TRUE(vault.accounts().Register(m.user, m.password).ok());
+  ASSERT_TRUE(vault.accounts().Login(m.user, m.password).ok());
+  ASSERT_TRUE(vault.tree().ReadDir(vault.root()).ok());
   // A user session as the metadata service makes them (generation 1: a new user), signed with
   // `key`; and a cluster session.
   auto mint = [&](const std::string& audience, const std::string& user, const std::string& key) {
@@ -661,7 +661,7 @@ TEST_F(SecurityTest, ServerFilesOpenOnlyTheirAudience) {
     }
   }
   // The user's tree is as it was.
-  auto entries = vault.ReadDir(vault.root());
+  auto entries = vault.tree().ReadDir(vault.root());
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();
   EXPECT_TRUE(entries->empty());
 }
@@ -677,10 +677,10 @@ TEST_F(SecurityTest, WriteTokenStoresOnlyTheChunksOfItsUpload) {
   auto reg = c->Vaultfs({"register", m.user}, m.user, m.password);
   ASSERT_EQ(reg.exit_code, 0) << reg.err;
   cluster::Vault vault(c->config());
-  ASSERT_TRUE(vault.Login(m.user, m.password).ok());
-  auto root = vault.Resolve("/");
+  ASSERT_TRUE(vault.accounts().Login(m.user, m.password).ok());
+  auto root = vault.tree().Resolve("/");
   ASSERT_TRUE(root.ok()) << root.status().ToString();
-  auto file = vault.Create(root->ino, "bound", 0644);
+  auto file = vault.tree().Create(root->ino, "bound", 0644);
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   auto begun = vault.meta().Call("begin_version", {{"ino", file->ino}});
   ASSERT_TRUE(begun.ok()) << begun.status().ToString();
@@ -803,8 +803,8 @@ void ReplayUpload(TestCluster* c, bool expect_stored_again) {
   {
     // The removed version's shards wait out a grace period; collect them now.
     cluster::Vault vault(c->config());
-    ASSERT_TRUE(vault.Login(m.user, m.password).ok());
-    auto gc = vault.CollectGarbage(std::chrono::seconds(0));
+    ASSERT_TRUE(vault.accounts().Login(m.user, m.password).ok());
+    auto gc = vault.content().CollectGarbage(std::chrono::seconds(0));
     ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   }
   ASSERT_TRUE(WaitUntil(30, [&] { return CountChunks(storage) == before; }))

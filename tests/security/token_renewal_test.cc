@@ -44,7 +44,7 @@ class TokenRenewalTest : public ::testing::Test {
     cluster::VaultOptions o;
     o.pending_renew_interval = renew_every;
     auto v = std::make_unique<cluster::Vault>(cluster_->config(), o);
-    Status st = v->Login(kUser, kPassword);
+    Status st = v->accounts().Login(kUser, kPassword);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return v;
   }
@@ -57,7 +57,7 @@ TestCluster* TokenRenewalTest::cluster_ = nullptr;
 // renew_pending answers a write token for exactly the chunk ids begin_version placed.
 TEST_F(TokenRenewalTest, RenewPendingReturnsAWriteTokenOfTheSameScope) {
   auto v = Login(std::chrono::minutes(5));
-  auto f = v->Create(v->root(), "scoped", 0644);
+  auto f = v->tree().Create(v->root(), "scoped", 0644);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   auto begin = v->meta().Call("begin_version", {{"ino", f->ino}, {"size", 1 << 20}});
   ASSERT_TRUE(begin.ok()) << begin.status().ToString();
@@ -95,7 +95,7 @@ TEST_F(TokenRenewalTest, RenewPendingReturnsAWriteTokenOfTheSameScope) {
 // expired, so every segment after the first is sent after begin_version's token expired.
 TEST_F(TokenRenewalTest, UploadLongerThanTheTokenLifetimeSucceeds) {
   auto v = Login(200ms);
-  auto f = v->Create(v->root(), "long-upload", 0644);
+  auto f = v->tree().Create(v->root(), "long-upload", 0644);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   const size_t seg = v->config().segment_size;
   const int kSegments = 4;
@@ -119,12 +119,12 @@ TEST_F(TokenRenewalTest, UploadLongerThanTheTokenLifetimeSucceeds) {
     return Status::Ok();
   };
   cluster::ContentReport report;
-  auto written = v->WriteContent(*f, data.size(), read, {}, &report);
+  auto written = v->content().WriteContent(*f, data.size(), read, {}, &report);
   ASSERT_TRUE(written.ok()) << written.status().ToString();
   EXPECT_EQ(waited, kSegments - 1);
   EXPECT_EQ(report.shards_missing, 0) << "every shard stored, none left to repair";
   std::string back;
-  Status st = v->ReadContent(*written, 0, data.size(), [&](std::string_view part) {
+  Status st = v->content().ReadContent(*written, 0, data.size(), [&](std::string_view part) {
     back.append(part);
     return Status::Ok();
   });
