@@ -250,10 +250,10 @@ std::unique_ptr<MetaClient> ClusterSession(const TestCluster& c) {
 
 // Runs `on_first` once, when the first shard upload of a write begins (after begin_version,
 // before the commit), then passes everything through.
-class FirstUploadHook : public cluster::ShardTransport {
+class FirstUploadHook : public cluster::ForwardingTransport {
  public:
   FirstUploadHook(cluster::ShardTransport* inner, std::function<void()> on_first)
-      : inner_(inner), on_first_(std::move(on_first)) {}
+      : ForwardingTransport(inner), on_first_(std::move(on_first)) {}
   Result<std::unique_ptr<cluster::ShardUpload>> BeginUpload(const cluster::ShardPlacement& where,
                                                             const std::string& token,
                                                             uint64_t size) override {
@@ -261,19 +261,9 @@ class FirstUploadHook : public cluster::ShardTransport {
     ++uploads;
     return inner_->BeginUpload(where, token, size);
   }
-  std::future<Result<std::string>> Download(const cluster::ShardPlacement& where,
-                                            const std::string& token, uint64_t offset,
-                                            uint64_t length) override {
-    return inner_->Download(where, token, offset, length);
-  }
-  std::future<Status> Delete(const cluster::ShardPlacement& where,
-                             const std::string& token) override {
-    return inner_->Delete(where, token);
-  }
   std::atomic<int> uploads{0};
 
  private:
-  cluster::ShardTransport* inner_;
   std::function<void()> on_first_;
   std::once_flag once_;
 };
@@ -427,17 +417,12 @@ TEST_F(ClusterCliTest, AnyFourOfFourteenLost_All1001Combinations) {
 }
 
 // Records every download a read makes, then passes it on.
-class RecordingTransport : public cluster::ShardTransport {
+class RecordingTransport : public cluster::ForwardingTransport {
  public:
   struct Asked {
     uint64_t server, offset, length;
   };
-  explicit RecordingTransport(cluster::ShardTransport* inner) : inner_(inner) {}
-  Result<std::unique_ptr<cluster::ShardUpload>> BeginUpload(const cluster::ShardPlacement& where,
-                                                            const std::string& token,
-                                                            uint64_t size) override {
-    return inner_->BeginUpload(where, token, size);
-  }
+  explicit RecordingTransport(cluster::ShardTransport* inner) : ForwardingTransport(inner) {}
   std::future<Result<std::string>> Download(const cluster::ShardPlacement& where,
                                             const std::string& token, uint64_t offset,
                                             uint64_t length) override {
@@ -447,17 +432,12 @@ class RecordingTransport : public cluster::ShardTransport {
     }
     return inner_->Download(where, token, offset, length);
   }
-  std::future<Status> Delete(const cluster::ShardPlacement& where,
-                             const std::string& token) override {
-    return inner_->Delete(where, token);
-  }
   std::vector<Asked> Take() {
     std::lock_guard<std::mutex> lock(mu_);
     return std::exchange(downloads_, {});
   }
 
  private:
-  cluster::ShardTransport* inner_;
   std::mutex mu_;
   std::vector<Asked> downloads_;
 };

@@ -2,7 +2,9 @@
 //   - FaultInjectingTransport misbehaves for chosen servers: `dead` servers refuse every request
 //     (ECONNREFUSED) at once, `corrupt` servers flip one byte of every download;
 //   - SwitchableTransport forwards to a target the test may change while a Vault uses it (the
-//     Vault is built with it as VaultOptions::transport).
+//     Vault is built with it as VaultOptions::transport);
+//   - ForwardingTransport passes everything through: a base for test hooks that override one
+//     call.
 // Thread-safe.
 #pragma once
 
@@ -64,6 +66,27 @@ class SwitchableTransport : public ShardTransport {
  private:
   ShardTransport* inner_;
   std::atomic<ShardTransport*> target_;
+};
+
+class ForwardingTransport : public ShardTransport {
+ public:
+  explicit ForwardingTransport(ShardTransport* inner) : inner_(inner) {}
+
+  Result<std::unique_ptr<ShardUpload>> BeginUpload(const ShardPlacement& where,
+                                                   const std::string& token,
+                                                   uint64_t size) override {
+    return inner_->BeginUpload(where, token, size);
+  }
+  std::future<Result<std::string>> Download(const ShardPlacement& where, const std::string& token,
+                                            uint64_t offset, uint64_t length) override {
+    return inner_->Download(where, token, offset, length);
+  }
+  std::future<Status> Delete(const ShardPlacement& where, const std::string& token) override {
+    return inner_->Delete(where, token);
+  }
+
+ protected:
+  ShardTransport* const inner_;
 };
 
 }  // namespace vaultfs::cluster

@@ -29,6 +29,7 @@
 #include "src/fuse/fuse_ops.h"
 #include "src/fuse/vault_fs.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/cluster/fault_injecting_transport.h"
 #include "tests/fuse/mount_fixture.h"
 
 namespace vaultfs::testing {
@@ -42,9 +43,9 @@ constexpr auto kDeadline = std::chrono::seconds(60);
 
 // Forwards to the real transport; while closed, BeginUpload waits until Open(). Downloads
 // and deletes always pass.
-class GatedTransport : public cluster::ShardTransport {
+class GatedTransport : public cluster::ForwardingTransport {
  public:
-  explicit GatedTransport(cluster::ShardTransport* inner) : inner_(inner) {}
+  explicit GatedTransport(cluster::ShardTransport* inner) : ForwardingTransport(inner) {}
 
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -74,18 +75,8 @@ class GatedTransport : public cluster::ShardTransport {
     }
     return inner_->BeginUpload(where, token, size);
   }
-  std::future<Result<std::string>> Download(const cluster::ShardPlacement& where,
-                                            const std::string& token, uint64_t offset,
-                                            uint64_t length) override {
-    return inner_->Download(where, token, offset, length);
-  }
-  std::future<Status> Delete(const cluster::ShardPlacement& where,
-                             const std::string& token) override {
-    return inner_->Delete(where, token);
-  }
 
  private:
-  cluster::ShardTransport* inner_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = true;  // guarded by mu_
