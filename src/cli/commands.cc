@@ -29,8 +29,8 @@
 
 namespace vaultfs::cli {
 
-using cluster::Attr;
-using cluster::Vault;
+using client::Attr;
+using client::Vault;
 using nlohmann::json;
 
 namespace {
@@ -171,8 +171,8 @@ Status PutFile(Vault& v, const GlobalOptions& g, const std::string& local,
   VFS_ASSIGN_OR_RETURN(auto parent_name, v.tree().ResolveParent(remote));
   auto& [parent, name] = parent_name;
   Progress progress("put " + Basename(local), in.size(), !g.quiet);
-  cluster::ContentReport report;
-  cluster::StoreOptions so;
+  client::ContentReport report;
+  client::StoreOptions so;
   so.progress = [&](uint64_t done) { progress.Update(done); };
   so.report = &report;
   auto stored = v.content().Store(
@@ -239,7 +239,7 @@ Status GetFile(Vault& v, const GlobalOptions& g, const Attr& a, const std::strin
   }
   VFS_ASSIGN_OR_RETURN(LocalWriter out, LocalWriter::Open(local));
   Progress progress("get " + Basename(remote), a.size, !g.quiet);
-  cluster::ContentReport report;
+  client::ContentReport report;
   VFS_RETURN_IF_ERROR(v.content().ReadContent(
       a, 0, a.size, [&](std::string_view piece) { return out.Write(piece); },
       [&](uint64_t done) { progress.Update(done); }, &report));
@@ -619,8 +619,7 @@ Status CmdStatus(const GlobalOptions& g, const StatusOptions& o) {
   dopts.connect_timeout = std::chrono::milliseconds(1000);
   dopts.request_timeout = std::chrono::milliseconds(2000);
   cluster::DataClient data(dopts);
-  const cluster::ClusterHealth h =
-      cluster::QueryClusterHealth(config, asked, data, vault != nullptr);
+  const client::ClusterHealth h = client::QueryClusterHealth(config, asked, data, vault != nullptr);
 
   json out;
   if (h.map_status.ok()) {

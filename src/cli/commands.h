@@ -1,4 +1,4 @@
-// The `vaultfs` subcommands, one function each, on top of cluster::Vault. main.cc parses the
+// The `vaultfs` subcommands, one function each, on top of client::Vault. main.cc parses the
 // command line (CLI11) and calls these; they print results to stdout, messages to stderr,
 // and return a Status that main.cc turns into an exit code (ExitCodeFor).
 #pragma once

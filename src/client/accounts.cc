@@ -7,7 +7,7 @@
 #include "src/crypto/key_wrap.h"
 #include "src/crypto/random.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 using nlohmann::json;
 
@@ -36,8 +36,8 @@ Status Accounts::Login(const std::string& user, const std::string& password) {
     }
     return salt_reply.status().Annotate("login");
   }
-  VFS_ASSIGN_OR_RETURN(std::string salt, HexField(*salt_reply, "salt"));
-  VFS_ASSIGN_OR_RETURN(json kdf_json, Field<json>(*salt_reply, "kdf"));
+  VFS_ASSIGN_OR_RETURN(std::string salt, cluster::HexField(*salt_reply, "salt"));
+  VFS_ASSIGN_OR_RETURN(json kdf_json, cluster::Field<json>(*salt_reply, "kdf"));
   VFS_ASSIGN_OR_RETURN(crypto::KdfParams kdf, crypto::KdfParamsFromJson(kdf_json));
   auto keys = crypto::DerivePasswordKeys(password, salt, kdf, options_.kdf_limits);
   if (!keys.ok()) return keys.status().Annotate("the server's key-derivation parameters");
@@ -51,9 +51,9 @@ Status Accounts::Login(const std::string& user, const std::string& password) {
     }
     return login.status().Annotate("login");
   }
-  VFS_ASSIGN_OR_RETURN(std::string wrapped, HexField(*login, "wrapped_master_key"));
-  VFS_ASSIGN_OR_RETURN(std::string user_id, Field<std::string>(*login, "user_id"));
-  VFS_ASSIGN_OR_RETURN(uint64_t root, Field<uint64_t>(*login, "root"));
+  VFS_ASSIGN_OR_RETURN(std::string wrapped, cluster::HexField(*login, "wrapped_master_key"));
+  VFS_ASSIGN_OR_RETURN(std::string user_id, cluster::Field<std::string>(*login, "user_id"));
+  VFS_ASSIGN_OR_RETURN(uint64_t root, cluster::Field<uint64_t>(*login, "root"));
   VFS_ASSIGN_OR_RETURN(crypto::Key master, crypto::UnwrapMasterKey(keys->kek, wrapped, user));
   VFS_ASSIGN_OR_RETURN(crypto::NameCipher names, crypto::NameCipher::Create(master));
   keys_->user_name = user;
@@ -73,8 +73,8 @@ Status Accounts::ChangePassword(const std::string& old_password, const std::stri
   if (!keys_->logged_in()) return PermissionDenied("log in first");
   auto salt_reply = meta_->Call("get_salt", {{"user", keys_->user_name}});
   if (!salt_reply.ok()) return salt_reply.status().Annotate("passwd");
-  VFS_ASSIGN_OR_RETURN(std::string old_salt, HexField(*salt_reply, "salt"));
-  VFS_ASSIGN_OR_RETURN(json kdf_json, Field<json>(*salt_reply, "kdf"));
+  VFS_ASSIGN_OR_RETURN(std::string old_salt, cluster::HexField(*salt_reply, "salt"));
+  VFS_ASSIGN_OR_RETURN(json kdf_json, cluster::Field<json>(*salt_reply, "kdf"));
   VFS_ASSIGN_OR_RETURN(crypto::KdfParams old_kdf, crypto::KdfParamsFromJson(kdf_json));
   VFS_ASSIGN_OR_RETURN(auto old_keys, crypto::DerivePasswordKeys(old_password, old_salt, old_kdf,
                                                                  options_.kdf_limits));
@@ -100,4 +100,4 @@ Status Accounts::ChangePassword(const std::string& old_password, const std::stri
   return Status::Ok();
 }
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -14,7 +14,7 @@
 #include "src/cluster/meta_client.h"
 #include "src/common/status.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 class Accounts {
  public:
@@ -38,4 +38,4 @@ class Accounts {
   SessionKeys* keys_;
 };
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -5,11 +5,12 @@
 #include <future>
 #include <set>
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 using nlohmann::json;
 
-std::vector<DataServerStatus> ProbeDataServers(const ClusterConfig& config, DataClient& data) {
+std::vector<DataServerStatus> ProbeDataServers(const ClusterConfig& config,
+                                               cluster::DataClient& data) {
   std::vector<std::future<Result<HealthInfo>>> asks;
   for (const auto& d : config.data) asks.push_back(data.Health(d.address));
   std::vector<DataServerStatus> out;
@@ -47,8 +48,8 @@ Result<FsStats> UsableCapacity(const ClusterConfig& config,
   return st;
 }
 
-ClusterHealth QueryClusterHealth(const ClusterConfig& config, MetaClient& meta, DataClient& data,
-                                 bool with_user_queue) {
+ClusterHealth QueryClusterHealth(const ClusterConfig& config, MetaClient& meta,
+                                 cluster::DataClient& data, bool with_user_queue) {
   ClusterHealth h;
   // Started first: the data servers answer while the metadata service is asked.
   std::vector<std::future<Result<HealthInfo>>> asks;
@@ -104,4 +105,4 @@ ClusterHealth QueryClusterHealth(const ClusterConfig& config, MetaClient& meta, 
   return h;
 }
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -20,7 +20,7 @@
 #include "src/common/data_protocol.h"
 #include "src/common/status.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 struct FsStats {
   uint64_t total_bytes = 0;  // usable, after erasure-coding overhead
@@ -61,8 +61,8 @@ struct ClusterHealth {
 
 // Asks the metadata service (cluster_map; repair_list if `with_user_queue`, which needs a
 // logged-in `meta`) and every data server in `config` (in parallel, through `data`).
-ClusterHealth QueryClusterHealth(const ClusterConfig& config, MetaClient& meta, DataClient& data,
-                                 bool with_user_queue);
+ClusterHealth QueryClusterHealth(const ClusterConfig& config, MetaClient& meta,
+                                 cluster::DataClient& data, bool with_user_queue);
 
 // Usable capacity of the servers whose probe answered, after erasure-coding overhead: with n
 // servers up and RS(k,m), min(per-server free) * n * k/(k+m) (placement is uniform; a
@@ -71,6 +71,7 @@ Result<FsStats> UsableCapacity(const ClusterConfig& config,
                                const std::vector<DataServerStatus>& servers);
 
 // Health checks of every data server in `config`, in parallel (nothing recorded).
-std::vector<DataServerStatus> ProbeDataServers(const ClusterConfig& config, DataClient& data);
+std::vector<DataServerStatus> ProbeDataServers(const ClusterConfig& config,
+                                               cluster::DataClient& data);
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -12,7 +12,7 @@
 #include "src/crypto/random.h"
 #include "src/crypto/segment_cipher.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 using nlohmann::json;
 
@@ -25,13 +25,13 @@ Status FileTooBig(uint64_t size, uint64_t max) {
 }
 
 // One entry of a version's "shards" array: {index, server, address, chunk, ...}.
-Result<ShardPlacement> ParsePlacement(const json& s, int shard_count) {
-  ShardPlacement p;
-  VFS_ASSIGN_OR_RETURN(p.index, Field<int>(s, "index"));
+Result<cluster::ShardPlacement> ParsePlacement(const json& s, int shard_count) {
+  cluster::ShardPlacement p;
+  VFS_ASSIGN_OR_RETURN(p.index, cluster::Field<int>(s, "index"));
   if (p.index < 0 || p.index >= shard_count) return Status(EPROTO, "shard index out of range");
-  VFS_ASSIGN_OR_RETURN(p.server, Field<uint64_t>(s, "server"));
-  VFS_ASSIGN_OR_RETURN(p.chunk, Field<std::string>(s, "chunk"));
-  VFS_ASSIGN_OR_RETURN(std::string addr, Field<std::string>(s, "address"));
+  VFS_ASSIGN_OR_RETURN(p.server, cluster::Field<uint64_t>(s, "server"));
+  VFS_ASSIGN_OR_RETURN(p.chunk, cluster::Field<std::string>(s, "chunk"));
+  VFS_ASSIGN_OR_RETURN(std::string addr, cluster::Field<std::string>(s, "address"));
   auto hp = ParseHostPort(addr);
   if (!hp.ok()) return Status(EPROTO, "shard address: " + hp.status().message());
   p.address = *hp;
@@ -51,8 +51,8 @@ Result<uint64_t> VersionNumber(std::string_view version_id) {
 }
 
 Content::Content(const ClusterConfig* config, const VaultOptions* options, MetaClient* meta,
-                 ShardTransport* transport, DataClient* data, ServerHealth* health,
-                 const SessionKeys* keys, Tree* tree)
+                 cluster::ShardTransport* transport, cluster::DataClient* data,
+                 cluster::ServerHealth* health, const SessionKeys* keys, Tree* tree)
     : config_(*config),
       options_(*options),
       meta_(meta),
@@ -76,7 +76,8 @@ Result<const erasure::Codec*> Content::CodecFor(int k, int m) {
   return c.get();
 }
 
-Result<Attr> Content::WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
+Result<Attr> Content::WriteContent(const Attr& attr, uint64_t size,
+                                   const cluster::PlaintextReader& read,
                                    const std::function<void(uint64_t)>& progress,
                                    ContentReport* report) {
   WriteOptions o;
@@ -132,7 +133,8 @@ class PendingRenewer {
 
 }  // namespace
 
-Result<Attr> Content::WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
+Result<Attr> Content::WriteContent(const Attr& attr, uint64_t size,
+                                   const cluster::PlaintextReader& read,
                                    const WriteOptions& options) {
   for (int attempt = 0;; ++attempt) {
     auto r = WriteContentOnce(attr, size, read, options);
@@ -143,7 +145,8 @@ Result<Attr> Content::WriteContent(const Attr& attr, uint64_t size, const Plaint
   }
 }
 
-Result<Attr> Content::WriteContentOnce(const Attr& attr, uint64_t size, const PlaintextReader& read,
+Result<Attr> Content::WriteContentOnce(const Attr& attr, uint64_t size,
+                                       const cluster::PlaintextReader& read,
                                        const WriteOptions& options) {
   const auto& progress = options.progress;
   ContentReport* report = options.report;
@@ -166,7 +169,7 @@ Result<Attr> Content::WriteContentOnce(const Attr& attr, uint64_t size, const Pl
     json args = {{"ino", attr.ino}, {"size", size}};
     if (options.create) args["new_entry"] = new_entry;
     VFS_ASSIGN_OR_RETURN(begin, meta_->Call("begin_version", args));
-    VFS_ASSIGN_OR_RETURN(vid, Field<std::string>(begin, "version"));
+    VFS_ASSIGN_OR_RETURN(vid, cluster::Field<std::string>(begin, "version"));
   }
   VFS_ASSIGN_OR_RETURN(uint64_t vnum, VersionNumber(vid));
   crypto::VersionBinding binding{keys_->user_id, attr.ino, vnum};
@@ -187,14 +190,15 @@ Result<Attr> Content::WriteContentOnce(const Attr& attr, uint64_t size, const Pl
         HexEncode(std::string_view(reinterpret_cast<char*>(buf.data()), buf.size()));
     if (progress) progress(size);
   } else {
-    VFS_ASSIGN_OR_RETURN(int k, Field<int>(begin, "k"));
-    VFS_ASSIGN_OR_RETURN(int m, Field<int>(begin, "m"));
-    VFS_ASSIGN_OR_RETURN(uint32_t segment_size, Field<uint32_t>(begin, "segment_size"));
-    VFS_ASSIGN_OR_RETURN(std::string token, Field<std::string>(begin, "token"));
-    VFS_ASSIGN_OR_RETURN(json shards, Field<json>(begin, "shards"));
-    VFS_ASSIGN_OR_RETURN(SegmentLayout layout, SegmentLayout::Make(size, segment_size, k, m));
+    VFS_ASSIGN_OR_RETURN(int k, cluster::Field<int>(begin, "k"));
+    VFS_ASSIGN_OR_RETURN(int m, cluster::Field<int>(begin, "m"));
+    VFS_ASSIGN_OR_RETURN(uint32_t segment_size, cluster::Field<uint32_t>(begin, "segment_size"));
+    VFS_ASSIGN_OR_RETURN(std::string token, cluster::Field<std::string>(begin, "token"));
+    VFS_ASSIGN_OR_RETURN(json shards, cluster::Field<json>(begin, "shards"));
+    VFS_ASSIGN_OR_RETURN(cluster::SegmentLayout layout,
+                         cluster::SegmentLayout::Make(size, segment_size, k, m));
     VFS_ASSIGN_OR_RETURN(const erasure::Codec* codec, CodecFor(k, m));
-    WriteRequest req;
+    cluster::WriteRequest req;
     req.layout = &layout;
     req.token = token;
     req.quorum = std::min(config_.write_quorum, k + m);
@@ -203,12 +207,12 @@ Result<Attr> Content::WriteContentOnce(const Attr& attr, uint64_t size, const Pl
       return Status(EPROTO, "begin_version placed the wrong number of shards");
     }
     for (const json& s : shards) {
-      VFS_ASSIGN_OR_RETURN(ShardPlacement p, ParsePlacement(s, k + m));
+      VFS_ASSIGN_OR_RETURN(cluster::ShardPlacement p, ParsePlacement(s, k + m));
       if (!req.shards[p.index].chunk.empty()) return Status(EPROTO, "shard index placed twice");
       req.shards[p.index] = std::move(p);
     }
-    ObjectWriter writer(transport_, health_, codec);
-    std::vector<ShardResult> results;
+    cluster::ObjectWriter writer(transport_, health_, codec);
+    std::vector<cluster::ShardResult> results;
     {
       PendingRenewer renewer(meta_, attr.ino, vid, options_.pending_renew_interval);
       VFS_ASSIGN_OR_RETURN(results, writer.Write(req, cipher, read, progress));
@@ -247,8 +251,8 @@ Result<std::unique_ptr<VersionReader>> Content::OpenVersion(const Attr& attr) {
   }
   VFS_ASSIGN_OR_RETURN(json v,
                        meta_->Call("get_version", {{"ino", attr.ino}, {"version", attr.version}}));
-  VFS_ASSIGN_OR_RETURN(uint64_t size, Field<uint64_t>(v, "size"));
-  VFS_ASSIGN_OR_RETURN(std::string wrapped, HexField(v, "wrapped_key"));
+  VFS_ASSIGN_OR_RETURN(uint64_t size, cluster::Field<uint64_t>(v, "size"));
+  VFS_ASSIGN_OR_RETURN(std::string wrapped, cluster::HexField(v, "wrapped_key"));
   VFS_ASSIGN_OR_RETURN(uint64_t vnum, VersionNumber(attr.version));
   crypto::VersionBinding binding{keys_->user_id, attr.ino, vnum};
   VFS_ASSIGN_OR_RETURN(crypto::Key file_key,
@@ -258,7 +262,7 @@ Result<std::unique_ptr<VersionReader>> Content::OpenVersion(const Attr& attr) {
   vr->size_ = size;
 
   if (v.value("inline", false)) {
-    VFS_ASSIGN_OR_RETURN(std::string sealed, HexField(v, "content"));
+    VFS_ASSIGN_OR_RETURN(std::string sealed, cluster::HexField(v, "content"));
     if (sealed.size() != size + crypto::SegmentCipher::kTagSize) {
       return Corruption("inline content has the wrong size for its version");
     }
@@ -270,20 +274,21 @@ Result<std::unique_ptr<VersionReader>> Content::OpenVersion(const Attr& attr) {
     return vr;
   }
 
-  VFS_ASSIGN_OR_RETURN(int k, Field<int>(v, "k"));
-  VFS_ASSIGN_OR_RETURN(int m, Field<int>(v, "m"));
-  VFS_ASSIGN_OR_RETURN(uint32_t segment_size, Field<uint32_t>(v, "segment_size"));
-  VFS_ASSIGN_OR_RETURN(std::string token, Field<std::string>(v, "token"));
-  VFS_ASSIGN_OR_RETURN(json shards, Field<json>(v, "shards"));
-  VFS_ASSIGN_OR_RETURN(SegmentLayout layout, SegmentLayout::Make(size, segment_size, k, m));
+  VFS_ASSIGN_OR_RETURN(int k, cluster::Field<int>(v, "k"));
+  VFS_ASSIGN_OR_RETURN(int m, cluster::Field<int>(v, "m"));
+  VFS_ASSIGN_OR_RETURN(uint32_t segment_size, cluster::Field<uint32_t>(v, "segment_size"));
+  VFS_ASSIGN_OR_RETURN(std::string token, cluster::Field<std::string>(v, "token"));
+  VFS_ASSIGN_OR_RETURN(json shards, cluster::Field<json>(v, "shards"));
+  VFS_ASSIGN_OR_RETURN(cluster::SegmentLayout layout,
+                       cluster::SegmentLayout::Make(size, segment_size, k, m));
   VFS_ASSIGN_OR_RETURN(const erasure::Codec* codec, CodecFor(k, m));
   if (shards.size() != static_cast<size_t>(k + m)) {
     return Status(EPROTO, "get_version returned the wrong number of shards");
   }
-  std::vector<ShardSource> sources(k + m);
+  std::vector<cluster::ShardSource> sources(k + m);
   for (const json& s : shards) {
-    VFS_ASSIGN_OR_RETURN(ShardPlacement where, ParsePlacement(s, k + m));
-    ShardSource& src = sources[where.index];
+    VFS_ASSIGN_OR_RETURN(cluster::ShardPlacement where, ParsePlacement(s, k + m));
+    cluster::ShardSource& src = sources[where.index];
     if (!src.where.chunk.empty()) return Status(EPROTO, "shard index listed twice");
     src.where = std::move(where);
     if (s.value("state", std::string()) == "ok" && s["root"].is_string()) {
@@ -291,7 +296,7 @@ Result<std::unique_ptr<VersionReader>> Content::OpenVersion(const Attr& attr) {
     }
   }
   vr->segment_size_ = segment_size;
-  vr->reader_ = std::make_unique<ObjectReader>(
+  vr->reader_ = std::make_unique<cluster::ObjectReader>(
       transport_, health_, codec, std::make_unique<crypto::SegmentCipher>(std::move(cipher)),
       layout, std::move(sources), token, options_.read);
   return vr;
@@ -299,7 +304,7 @@ Result<std::unique_ptr<VersionReader>> Content::OpenVersion(const Attr& attr) {
 
 VersionReader::~VersionReader() = default;
 
-Status VersionReader::Read(uint64_t offset, uint64_t length, const PlaintextSink& sink) {
+Status VersionReader::Read(uint64_t offset, uint64_t length, const cluster::PlaintextSink& sink) {
   if (offset >= size_) return Status::Ok();
   length = std::min(length, size_ - offset);
   if (length == 0) return Status::Ok();
@@ -309,15 +314,16 @@ Status VersionReader::Read(uint64_t offset, uint64_t length, const PlaintextSink
   return st;
 }
 
-Status VersionReader::ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink) {
+Status VersionReader::ReadSegments(uint64_t first, uint64_t last,
+                                   const cluster::SegmentSink& sink) {
   if (!reader_) return InvalidArgument("inline content has no segments");
   Status st = reader_->ReadSegments(first, last, sink);
   ReportNewProblems();
   return st;
 }
 
-std::vector<ShardProblem> VersionReader::problems() const {
-  return reader_ ? reader_->problems() : std::vector<ShardProblem>{};
+std::vector<cluster::ShardProblem> VersionReader::problems() const {
+  return reader_ ? reader_->problems() : std::vector<cluster::ShardProblem>{};
 }
 
 // Tells the metadata service what we found, so repair can start; a failure to report is
@@ -325,7 +331,7 @@ std::vector<ShardProblem> VersionReader::problems() const {
 void VersionReader::ReportNewProblems() {
   const auto& problems = reader_->problems();
   for (; reported_ < problems.size(); ++reported_) {
-    const ShardProblem& p = problems[reported_];
+    const cluster::ShardProblem& p = problems[reported_];
     VFS_LOG(kWarn) << "read of inode " << attr_.ino << ": " << p.detail;
     // An unreachable server says nothing about its shards; its absence is handled by server
     // membership, not by per-shard repair.
@@ -337,7 +343,7 @@ void VersionReader::ReportNewProblems() {
 }
 
 Status Content::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
-                            const PlaintextSink& sink,
+                            const cluster::PlaintextSink& sink,
                             const std::function<void(uint64_t)>& progress, ContentReport* report) {
   VFS_ASSIGN_OR_RETURN(std::unique_ptr<VersionReader> reader, OpenVersion(attr));
   uint64_t done = 0;
@@ -353,10 +359,10 @@ Status Content::ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
 
 Result<size_t> Content::CollectGarbage(std::chrono::seconds grace) {
   if (!logged_in()) return PermissionDenied("log in first");
-  GcOptions o;
+  cluster::GcOptions o;
   o.grace = grace;
   o.may_try = [this](uint64_t server) { return health_->ShouldTry(server); };
-  VFS_ASSIGN_OR_RETURN(GcOutcome out, cluster::CollectGarbage(*meta_, *transport_, o));
+  VFS_ASSIGN_OR_RETURN(cluster::GcOutcome out, cluster::CollectGarbage(*meta_, *transport_, o));
   if (!out.first_failure.ok()) {
     VFS_LOG(kInfo) << "garbage collection: " << out.first_failure.ToString()
                    << " (will retry later)";
@@ -390,7 +396,7 @@ Result<FsStats> Content::StatFs() {
 // ---- store under a name ----
 
 Result<Stored> Content::Store(uint64_t parent, std::string_view name, uint64_t size,
-                              const PlaintextReader& read, const StoreOptions& options) {
+                              const cluster::PlaintextReader& read, const StoreOptions& options) {
   if (!logged_in()) return PermissionDenied("log in first");
   WriteOptions w;
   w.progress = options.progress;
@@ -424,4 +430,4 @@ Result<Stored> Content::Store(uint64_t parent, std::string_view name, uint64_t s
   return out;
 }
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -42,12 +42,12 @@
 #include "src/common/status.h"
 #include "src/erasure/codec.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 // Content read from or written to a version, for reports to the user (`status`, `get`).
 struct ContentReport {
-  std::vector<ShardProblem> problems;  // shards found missing or corrupt while reading
-  int shards_missing = 0;              // shards that could not be stored while writing
+  std::vector<cluster::ShardProblem> problems;  // shards found missing or corrupt while reading
+  int shards_missing = 0;                       // shards that could not be stored while writing
 };
 
 struct WriteOptions {
@@ -92,8 +92,8 @@ class Content {
   // Everything but `config` belongs to the Vault and outlives this object; `transport` is
   // where shards go (the data servers, or a test's fake); `data` answers health checks.
   Content(const ClusterConfig* config, const VaultOptions* options, MetaClient* meta,
-          ShardTransport* transport, DataClient* data, ServerHealth* health,
-          const SessionKeys* keys, Tree* tree);
+          cluster::ShardTransport* transport, cluster::DataClient* data,
+          cluster::ServerHealth* health, const SessionKeys* keys, Tree* tree);
   ~Content();
   Content(const Content&) = delete;
   Content& operator=(const Content&) = delete;
@@ -110,21 +110,22 @@ class Content {
   //  - `name` is a directory: EISDIR; anything else (symlink, device...): EEXIST.
   // The caller collects garbage after a replacement (Stored::replaced) when it suits it.
   Result<Stored> Store(uint64_t parent, std::string_view name, uint64_t size,
-                       const PlaintextReader& read, const StoreOptions& options = {});
+                       const cluster::PlaintextReader& read, const StoreOptions& options = {});
 
   // Writes a new version of `ino` holding `size` bytes from `read` and commits it if the
   // inode's version is still `attr.version` (else ESTALE). Returns the new attributes.
-  Result<Attr> WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
+  Result<Attr> WriteContent(const Attr& attr, uint64_t size, const cluster::PlaintextReader& read,
                             const std::function<void(uint64_t)>& progress = {},
                             ContentReport* report = nullptr);
-  Result<Attr> WriteContent(const Attr& attr, uint64_t size, const PlaintextReader& read,
+  Result<Attr> WriteContent(const Attr& attr, uint64_t size, const cluster::PlaintextReader& read,
                             const WriteOptions& options);
   // A reader of version `attr.version` for many reads (the FUSE daemon keeps one per open
   // file): the version's placement and key are fetched once.
   Result<std::unique_ptr<VersionReader>> OpenVersion(const Attr& attr);
   // Reads [offset, offset+length) of the version `attr.version` (clipped to its size).
   // Shards found missing or corrupt are reported to the metadata service for repair.
-  Status ReadContent(const Attr& attr, uint64_t offset, uint64_t length, const PlaintextSink& sink,
+  Status ReadContent(const Attr& attr, uint64_t offset, uint64_t length,
+                     const cluster::PlaintextSink& sink,
                      const std::function<void(uint64_t)>& progress = {},
                      ContentReport* report = nullptr);
 
@@ -134,7 +135,7 @@ class Content {
   // mount, a download in the web gateway); the repairer collects with the same default.
   // Shards on servers that are down stay queued for the next pass. Returns how many were
   // removed.
-  Result<size_t> CollectGarbage(std::chrono::seconds grace = kDefaultGcGrace);
+  Result<size_t> CollectGarbage(std::chrono::seconds grace = cluster::kDefaultGcGrace);
 
   // Usable capacity of the data servers that answer, after erasure-coding overhead
   // (cluster_health.h: UsableCapacity).
@@ -148,16 +149,16 @@ class Content {
  private:
   friend class VersionReader;
   Result<const erasure::Codec*> CodecFor(int k, int m);
-  Result<Attr> WriteContentOnce(const Attr& attr, uint64_t size, const PlaintextReader& read,
-                                const WriteOptions& options);
+  Result<Attr> WriteContentOnce(const Attr& attr, uint64_t size,
+                                const cluster::PlaintextReader& read, const WriteOptions& options);
   bool logged_in() const { return keys_->logged_in(); }
 
   const ClusterConfig& config_;
   const VaultOptions& options_;
   MetaClient* meta_;
-  ShardTransport* transport_;
-  DataClient* data_;
-  ServerHealth* health_;
+  cluster::ShardTransport* transport_;
+  cluster::DataClient* data_;
+  cluster::ServerHealth* health_;
   const SessionKeys* keys_;
   Tree* tree_;
 
@@ -173,11 +174,11 @@ class VersionReader {
   // Plaintext bytes per segment (0 for inline content).
   uint64_t segment_size() const { return segment_size_; }
   // Hands [offset, offset+length) (clipped to the size) to `sink` in order.
-  Status Read(uint64_t offset, uint64_t length, const PlaintextSink& sink);
+  Status Read(uint64_t offset, uint64_t length, const cluster::PlaintextSink& sink);
   // Erasure-coded versions only: whole segments [first, last], each handed over without a copy.
-  Status ReadSegments(uint64_t first, uint64_t last, const SegmentSink& sink);
+  Status ReadSegments(uint64_t first, uint64_t last, const cluster::SegmentSink& sink);
   // Shards found missing or corrupt so far (also reported to the metadata service).
-  std::vector<ShardProblem> problems() const;
+  std::vector<cluster::ShardProblem> problems() const;
 
  private:
   friend class Content;
@@ -189,8 +190,8 @@ class VersionReader {
   uint64_t size_ = 0;
   uint64_t segment_size_ = 0;
   std::optional<std::string> inline_plain_;
-  std::unique_ptr<ObjectReader> reader_;
+  std::unique_ptr<cluster::ObjectReader> reader_;
   size_t reported_ = 0;
 };
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -14,7 +14,7 @@
 #include "src/crypto/key.h"
 #include "src/crypto/name_cipher.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 struct SessionKeys {
   std::string user_name;
@@ -27,4 +27,4 @@ struct SessionKeys {
   bool logged_in() const { return master != nullptr; }
 };
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -6,7 +6,7 @@
 #include "src/common/log.h"
 #include "src/crypto/aead.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 using nlohmann::json;
 
@@ -95,7 +95,7 @@ Result<Attr> Tree::Lookup(uint64_t parent, std::string_view name) {
   VFS_ASSIGN_OR_RETURN(Attr a, Attr::FromJson((*r)["attr"]));
   // The entry's sealed name opens only for the inode it was sealed for: a metadata service
   // that pointed the name at another inode is caught here.
-  auto sealed = HexField(*r, "name");
+  auto sealed = cluster::HexField(*r, "name");
   if (!sealed.ok()) return Status(EPROTO, "lookup reply without a sealed name");
   auto opened = keys_->names->OpenName(parent, a.ino, key, *sealed);
   if (!opened.ok()) {
@@ -195,8 +195,8 @@ Result<uint64_t> Tree::ReserveInode() {
   if (next_reserved_ == reserved_end_) {
     // One replicated entry per batch; numbers a daemon never uses are simply skipped.
     VFS_ASSIGN_OR_RETURN(json r, meta_->Call("reserve_inodes", {{"count", 256}}));
-    VFS_ASSIGN_OR_RETURN(uint64_t first, Field<uint64_t>(r, "first"));
-    VFS_ASSIGN_OR_RETURN(uint64_t count, Field<uint64_t>(r, "count"));
+    VFS_ASSIGN_OR_RETURN(uint64_t first, cluster::Field<uint64_t>(r, "first"));
+    VFS_ASSIGN_OR_RETURN(uint64_t count, cluster::Field<uint64_t>(r, "count"));
     if (count == 0) return Status(EPROTO, "reserve_inodes returned no numbers");
     next_reserved_ = first;
     reserved_end_ = first + count;
@@ -258,7 +258,7 @@ Result<Attr> Tree::Symlink(uint64_t parent, std::string_view name, std::string_v
 Result<std::string> Tree::ReadLink(uint64_t ino) {
   if (!logged_in()) return PermissionDenied("log in first");
   VFS_ASSIGN_OR_RETURN(json r, meta_->Call("readlink", {{"ino", ino}}));
-  VFS_ASSIGN_OR_RETURN(std::string stored, Field<std::string>(r, "target"));
+  VFS_ASSIGN_OR_RETURN(std::string stored, cluster::Field<std::string>(r, "target"));
   auto sealed = HexDecode(stored);
   if (!sealed.ok()) return Corruption("symlink " + std::to_string(ino) + ": target is not hex");
   auto target = keys_->names->OpenSymlinkTarget(ino, *sealed);
@@ -350,12 +350,12 @@ Result<Tree::DirPage> Tree::ReadDirPage(uint64_t dir, const std::string& cursor,
   if (with_attrs) args["attrs"] = true;
   if (!cursor.empty()) args["cursor"] = cursor;
   VFS_ASSIGN_OR_RETURN(json page, meta_->Call("readdir", std::move(args)));
-  VFS_ASSIGN_OR_RETURN(json entries, Field<json>(page, "entries"));
+  VFS_ASSIGN_OR_RETURN(json entries, cluster::Field<json>(page, "entries"));
   DirPage out;
   for (const json& e : entries) {
-    auto key = HexField(e, "key");
-    auto sealed = HexField(e, "name");
-    auto ino = Field<uint64_t>(e, "ino");
+    auto key = cluster::HexField(e, "key");
+    auto sealed = cluster::HexField(e, "name");
+    auto ino = cluster::Field<uint64_t>(e, "ino");
     if (!key.ok() || !sealed.ok() || !ino.ok()) return Status(EPROTO, "malformed readdir entry");
     auto name = keys_->names->OpenName(dir, *ino, *key, *sealed);
     if (!name.ok()) {
@@ -413,4 +413,4 @@ Result<std::pair<Attr, std::string>> Tree::ResolveParent(std::string_view path) 
   return std::make_pair(std::move(parent), last);
 }
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

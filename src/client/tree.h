@@ -23,7 +23,7 @@
 #include "src/cluster/meta_client.h"
 #include "src/common/status.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 struct Attr {
   uint64_t ino = 0;
@@ -149,4 +149,4 @@ class Tree {
   std::unordered_map<uint64_t, uint64_t> symlink_sizes_;  // ino -> target length; guarded
 };
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -3,7 +3,7 @@
 
 #include "src/common/tls_options.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 namespace {
 
@@ -23,8 +23,8 @@ Vault::Vault(ClusterConfig config, VaultOptions options)
     : config_(std::move(config)),
       options_(WithTls(config_, std::move(options))),
       meta_(std::make_unique<MetaClient>(config_, options_.meta)),
-      data_(std::make_unique<DataClient>(options_.data)),
-      real_transport_(std::make_unique<DataClientTransport>(data_.get())),
+      data_(std::make_unique<cluster::DataClient>(options_.data)),
+      real_transport_(std::make_unique<cluster::DataClientTransport>(data_.get())),
       health_(options_.health),
       accounts_(std::make_unique<Accounts>(meta_.get(), &options_, &keys_)),
       tree_(std::make_unique<Tree>(meta_.get(), &keys_)),
@@ -37,4 +37,4 @@ Vault::~Vault() = default;
 
 ClusterHealth Vault::Health() { return QueryClusterHealth(config_, *meta_, *data_, logged_in()); }
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -32,7 +32,7 @@
 #include "src/common/cluster_config.h"
 #include "src/common/file_limits.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 class Vault {
  public:
@@ -58,16 +58,16 @@ class Vault {
   ClusterHealth Health();
 
   MetaClient& meta() { return *meta_; }
-  ServerHealth& health() { return health_; }
+  cluster::ServerHealth& health() { return health_; }
 
  private:
   // Declaration order is construction order: the modules come last and point at the rest.
   ClusterConfig config_;
   VaultOptions options_;
   std::unique_ptr<MetaClient> meta_;
-  std::unique_ptr<DataClient> data_;
-  std::unique_ptr<DataClientTransport> real_transport_;
-  ServerHealth health_;
+  std::unique_ptr<cluster::DataClient> data_;
+  std::unique_ptr<cluster::DataClientTransport> real_transport_;
+  cluster::ServerHealth health_;
   SessionKeys keys_;
 
   std::unique_ptr<Accounts> accounts_;
@@ -75,4 +75,4 @@ class Vault {
   std::unique_ptr<Content> content_;
 };
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -13,13 +13,13 @@
 #include "src/crypto/password_kdf.h"
 #include "src/erasure/codec.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 
 // Client-side defaults: a dead data server costs one 1 s connect timeout, after which the
 // health view skips it; a server that stops answering mid-transfer is given up after 10 s
 // without progress (reads hedge to parity long before that).
-inline DataClientOptions DefaultVaultDataOptions() {
-  DataClientOptions o;
+inline cluster::DataClientOptions DefaultVaultDataOptions() {
+  cluster::DataClientOptions o;
   o.connect_timeout = std::chrono::milliseconds(1000);
   o.request_timeout = std::chrono::milliseconds(10000);
   return o;
@@ -28,10 +28,10 @@ inline DataClientOptions DefaultVaultDataOptions() {
 struct VaultOptions {
   crypto::KdfParams kdf;         // used when registering or changing the password
   crypto::KdfLimits kdf_limits;  // what this client accepts from the server
-  DataClientOptions data = DefaultVaultDataOptions();
-  ReaderOptions read;
+  cluster::DataClientOptions data = DefaultVaultDataOptions();
+  cluster::ReaderOptions read;
   MetaClientOptions meta;
-  ServerHealth::Options health;
+  cluster::ServerHealth::Options health;
   erasure::Engine engine = erasure::Engine::kDefault;
   // How often a large write renews its pending version while its shards upload, so the
   // repairer (--pending-grace, an hour by default) never expires a slow upload.
@@ -39,7 +39,7 @@ struct VaultOptions {
   // Where shards go and come from; not owned. Null: the data servers, through a DataClient of
   // the vault's own. Tests pass a transport that injects faults or keeps shards in memory
   // (tests/cluster).
-  ShardTransport* transport = nullptr;
+  cluster::ShardTransport* transport = nullptr;
 };
 
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

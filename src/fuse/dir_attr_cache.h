@@ -19,13 +19,13 @@ class DirAttrCache {
   explicit DirAttrCache(double ttl_seconds) : ttl_(ttl_seconds) {}
 
   // Remembers `a` if it is a directory's.
-  void Remember(const cluster::Attr& a);
-  std::optional<cluster::Attr> Get(uint64_t ino);
+  void Remember(const client::Attr& a);
+  std::optional<client::Attr> Get(uint64_t ino);
 
  private:
   const std::chrono::duration<double> ttl_;
   std::mutex mu_;  // a leaf lock
-  std::map<uint64_t, std::pair<cluster::Attr, std::chrono::steady_clock::time_point>>
+  std::map<uint64_t, std::pair<client::Attr, std::chrono::steady_clock::time_point>>
       dirs_;  // guarded by mu_
 };
 

@@ -16,7 +16,7 @@
 namespace vaultfs::fuse {
 namespace {
 
-using cluster::Attr;
+using client::Attr;
 
 VaultFs* Fs(fuse_req_t req) { return static_cast<VaultFs*>(fuse_req_userdata(req)); }
 
@@ -172,7 +172,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
-  cluster::AttrUpdate u;
+  client::AttrUpdate u;
   if (to_set & FUSE_SET_ATTR_MODE) u.mode = attr->st_mode & 07777;
   if (to_set & FUSE_SET_ATTR_UID) u.uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) u.gid = attr->st_gid;

@@ -132,7 +132,7 @@ Status RunDaemon(const ClusterConfig& config, const std::string& user, const std
   }
   VFS_LOG(kInfo) << "mounting the vault of '" << user << "' on " << o.mountpoint;
 
-  cluster::Vault vault(config);
+  client::Vault vault(config);
   VFS_RETURN_IF_ERROR(vault.accounts().Login(user, password));
   VaultFs fs(&vault, {o.attr_timeout, o.attr_timeout, staging});
 

@@ -17,8 +17,8 @@ int64_t NowNs() {
       .count();
 }
 
-cluster::Attr NewFileAttr(uint64_t ino, const cluster::NewEntry& e, int64_t now) {
-  cluster::Attr a;
+client::Attr NewFileAttr(uint64_t ino, const client::NewEntry& e, int64_t now) {
+  client::Attr a;
   a.ino = ino;
   a.type = "file";
   a.mode = e.mode;
@@ -37,17 +37,17 @@ constexpr auto kReaderLifetime = std::chrono::minutes(15);
 
 }  // namespace
 
-OpenFile::OpenFile(OpenFileContext* ctx, const cluster::Attr& fresh)
+OpenFile::OpenFile(OpenFileContext* ctx, const client::Attr& fresh)
     : ctx_(ctx), ino_(fresh.ino), base_(fresh), size_(fresh.size), base_limit_(fresh.size) {}
 
-OpenFile::OpenFile(OpenFileContext* ctx, uint64_t ino, const cluster::NewEntry& e)
+OpenFile::OpenFile(OpenFileContext* ctx, uint64_t ino, const client::NewEntry& e)
     : ctx_(ctx), ino_(ino), base_(NewFileAttr(ino, e, NowNs())) {
   dirty_ = true;  // close() commits it, even empty
   write_mtime_ns_ = base_.mtime_ns;
   creating_ = e;
 }
 
-OpenFile::OpenFile(OpenFileContext* ctx, const cluster::Attr& now, const StagedJournal& j,
+OpenFile::OpenFile(OpenFileContext* ctx, const client::Attr& now, const StagedJournal& j,
                    std::unique_ptr<StagedFile> staged)
     : ctx_(ctx), ino_(j.ino), base_(now) {
   base_.version = j.base_version;  // the content builds on this one, even if replaced
@@ -62,7 +62,7 @@ OpenFile::OpenFile(OpenFileContext* ctx, const cluster::Attr& now, const StagedJ
   next_retry_ = std::chrono::steady_clock::now();
 }
 
-void OpenFile::Refresh(const cluster::Attr& fresh) {
+void OpenFile::Refresh(const client::Attr& fresh) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (dirty_) return;  // unflushed local changes win (and a commit in flight is not awaited)
@@ -80,7 +80,7 @@ void OpenFile::Refresh(const cluster::Attr& fresh) {
 }
 
 Status OpenFile::PinVersion() {
-  cluster::Attr base;
+  client::Attr base;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (reader_ || base_.version.empty() || base_limit_ == 0) return Status::Ok();
@@ -89,7 +89,7 @@ Status OpenFile::PinVersion() {
   return ReaderFor(base, nullptr).status();
 }
 
-Result<std::shared_ptr<BaseReader>> OpenFile::ReaderFor(const cluster::Attr& base,
+Result<std::shared_ptr<BaseReader>> OpenFile::ReaderFor(const client::Attr& base,
                                                         std::shared_ptr<BaseReader> have) {
   if (have) return have;
   // A metadata round trip (placement and key of the version): without mu_.
@@ -108,7 +108,7 @@ Status OpenFile::ReadRange(uint64_t offset, size_t n, char* out) {
     uint64_t len;
   };
   std::vector<Run> from_base;
-  cluster::Attr base;
+  client::Attr base;
   std::shared_ptr<BaseReader> cache;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -203,7 +203,7 @@ Status OpenFile::Truncate(uint64_t size) {
   return TruncateHeld(size);
 }
 
-void OpenFile::OverlayLocked(cluster::Attr* a) const {
+void OpenFile::OverlayLocked(client::Attr* a) const {
   a->size = size_;
   if (dirty_) {
     a->mtime_ns = write_mtime_ns_;
@@ -215,7 +215,7 @@ void OpenFile::OverlayLocked(cluster::Attr* a) const {
 
 // Attributes the service answered for this file. The version is a content field: it moves
 // only with the content (Refresh, Commit), never from an attribute change.
-void OpenFile::ApplyServiceAttrLocked(const cluster::Attr& a) {
+void OpenFile::ApplyServiceAttrLocked(const client::Attr& a) {
   if (!dirty_ && a.version == base_.version) {
     base_ = a;
     return;
@@ -229,23 +229,22 @@ void OpenFile::ApplyServiceAttrLocked(const cluster::Attr& a) {
   base_.ctime_ns = a.ctime_ns;
 }
 
-cluster::Attr OpenFile::Attr() {
+client::Attr OpenFile::Attr() {
   std::lock_guard<std::mutex> lock(mu_);
-  cluster::Attr a = base_;
+  client::Attr a = base_;
   OverlayLocked(&a);
   return a;
 }
 
-std::optional<cluster::Attr> OpenFile::UncreatedAttr() {
+std::optional<client::Attr> OpenFile::UncreatedAttr() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!creating_) return std::nullopt;
-  cluster::Attr a = base_;
+  client::Attr a = base_;
   OverlayLocked(&a);
   return a;
 }
 
-Result<cluster::Attr> OpenFile::SetAttr(const cluster::AttrUpdate& u,
-                                        std::optional<uint64_t> size) {
+Result<client::Attr> OpenFile::SetAttr(const client::AttrUpdate& u, std::optional<uint64_t> size) {
   const int64_t now = NowNs();
   if (size) {
     std::lock_guard<std::timed_mutex> commit(commit_mu_);
@@ -263,19 +262,19 @@ Result<cluster::Attr> OpenFile::SetAttr(const cluster::AttrUpdate& u,
     }
     if (!merged) {
       // A clean file: the change goes to the service now, without holding mu_.
-      VFS_ASSIGN_OR_RETURN(cluster::Attr a, ctx_->store->SetAttr(ino_, u));
+      VFS_ASSIGN_OR_RETURN(client::Attr a, ctx_->store->SetAttr(ino_, u));
       std::lock_guard<std::mutex> lock(mu_);
       ApplyServiceAttrLocked(a);
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
-  cluster::Attr a = base_;
+  client::Attr a = base_;
   OverlayLocked(&a);
   if (dirty_) a.ctime_ns = now;
   return a;
 }
 
-void OpenFile::NoteLinked(const cluster::Attr& a) {
+void OpenFile::NoteLinked(const client::Attr& a) {
   std::lock_guard<std::mutex> lock(mu_);
   base_.nlink = a.nlink;  // open files answer getattr locally
   base_.ctime_ns = a.ctime_ns;
@@ -290,10 +289,10 @@ void OpenFile::NoteUnlinked() {
 void OpenFile::NoteRead() {
   const int64_t now = NowNs();
   std::lock_guard<std::mutex> lock(mu_);
-  cluster::Attr a = base_;
+  client::Attr a = base_;
   OverlayLocked(&a);
   if (a.atime_ns <= a.mtime_ns || a.atime_ns < now - 86400LL * 1000000000) {
-    cluster::AttrUpdate u;
+    client::AttrUpdate u;
     u.atime_ns = now;
     pending_.Merge(u);
   }
@@ -334,7 +333,7 @@ Status OpenFile::CreateReserved(std::chrono::milliseconds wait) {
   // no listing or rename waits behind its whole upload.
   std::unique_lock<std::timed_mutex> commit(commit_mu_, std::defer_lock);
   if (!commit.try_lock_for(wait)) return Status::Ok();
-  std::optional<cluster::NewEntry> e;
+  std::optional<client::NewEntry> e;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!creating_) return Status::Ok();  // committed meanwhile
@@ -382,7 +381,7 @@ Status OpenFile::Commit() {
 }
 
 Status OpenFile::CommitHeld() {
-  cluster::AttrUpdate attrs;
+  client::AttrUpdate attrs;
   bool dirty = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -403,7 +402,7 @@ Status OpenFile::CommitHeld() {
   Status st = UploadHeld(std::move(attrs));
   std::unique_lock<std::mutex> lock(mu_);
   if (!inflight_.empty()) {  // not sent: back under the newer changes (newer win)
-    cluster::AttrUpdate merged = std::exchange(inflight_, {});
+    client::AttrUpdate merged = std::exchange(inflight_, {});
     merged.Merge(pending_);
     pending_ = merged;
   }
@@ -463,12 +462,12 @@ Status OpenFile::Materialize() {
   return Status::Ok();
 }
 
-Status OpenFile::UploadHeld(cluster::AttrUpdate attrs) {
+Status OpenFile::UploadHeld(client::AttrUpdate attrs) {
   VFS_RETURN_IF_ERROR(Materialize());
-  cluster::Attr base;
+  client::Attr base;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
-  std::optional<cluster::NewEntry> creating;
+  std::optional<client::NewEntry> creating;
   {
     std::lock_guard<std::mutex> lock(mu_);
     base = base_;
@@ -483,7 +482,7 @@ Status OpenFile::UploadHeld(cluster::AttrUpdate attrs) {
     pos += n;
     return st;
   };
-  cluster::WriteOptions o;
+  client::WriteOptions o;
   o.rewind = [&pos] {
     pos = 0;
     return Status::Ok();
@@ -572,14 +571,14 @@ bool OpenFile::InodeGone() {
 // kept as a new file "<name>.conflict-<ino>" beside it (in the root if the name or the
 // directory is unknown), the file keeps the other client's content, and close() reports
 // EEXIST.
-Status OpenFile::SaveConflictCopy(const cluster::Attr& base, uint64_t size, int64_t mtime_ns,
-                                  const cluster::PlaintextReader& source, cluster::WriteOptions o) {
+Status OpenFile::SaveConflictCopy(const client::Attr& base, uint64_t size, int64_t mtime_ns,
+                                  const cluster::PlaintextReader& source, client::WriteOptions o) {
   FileStore* store = ctx_->store;
   std::pair<uint64_t, std::string> where{store->root(), "inode-" + std::to_string(ino_)};
   if (auto hint = ctx_->names->Get(ino_)) where = *hint;
   VFS_ASSIGN_OR_RETURN(uint64_t copy_ino, store->ReserveInode());
-  cluster::NewEntry e{where.first, PendingCreates::ConflictName(where.second, copy_ino), base.mode,
-                      base.uid, base.gid};
+  client::NewEntry e{where.first, PendingCreates::ConflictName(where.second, copy_ino), base.mode,
+                     base.uid, base.gid};
   o.create = e;
   auto a = store->WriteContent(NewFileAttr(copy_ino, e, mtime_ns), size, source, o);
   if (!a.ok() && a.status().code() == ENOENT && e.parent != store->root()) {

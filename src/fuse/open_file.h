@@ -59,12 +59,12 @@ struct OpenFileContext {
 class OpenFile {
  public:
   // An existing file, as `fresh` attributes from the metadata service describe it.
-  OpenFile(OpenFileContext* ctx, const cluster::Attr& fresh);
+  OpenFile(OpenFileContext* ctx, const client::Attr& fresh);
   // A new empty file named `e` as reserved inode `ino`, not created in the service yet.
-  OpenFile(OpenFileContext* ctx, uint64_t ino, const cluster::NewEntry& e);
+  OpenFile(OpenFileContext* ctx, uint64_t ino, const client::NewEntry& e);
   // Staged changes a daemon journaled before it stopped; `now` is the file's attributes in
   // the service (or as if created, for a file never created). Retried at once.
-  OpenFile(OpenFileContext* ctx, const cluster::Attr& now, const StagedJournal& j,
+  OpenFile(OpenFileContext* ctx, const client::Attr& now, const StagedJournal& j,
            std::unique_ptr<StagedFile> staged);
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;
@@ -73,7 +73,7 @@ class OpenFile {
 
   // Another open of the file with `fresh` attributes (close-to-open): unflushed local changes
   // win over a newer version elsewhere; otherwise the state moves to `fresh`.
-  void Refresh(const cluster::Attr& fresh);
+  void Refresh(const client::Attr& fresh);
   // Fetches the base version's placement and key now, so the open file stays readable after
   // it is unlinked or replaced elsewhere (POSIX), until it is closed.
   Status PinVersion();
@@ -86,14 +86,14 @@ class OpenFile {
   // chmod/chown/utimens (and truncate if `size`): merged into pending attributes if the file
   // has uncommitted content (they go with its commit), else sent to the service now.
   // Returns the attributes as this daemon sees them.
-  Result<cluster::Attr> SetAttr(const cluster::AttrUpdate& u, std::optional<uint64_t> size);
+  Result<client::Attr> SetAttr(const client::AttrUpdate& u, std::optional<uint64_t> size);
   // Attributes as this daemon sees them: the base with the local size, write time and pending
   // attributes (also those of a commit in flight).
-  cluster::Attr Attr();
+  client::Attr Attr();
   // The attributes while the file is not created in the service yet.
-  std::optional<cluster::Attr> UncreatedAttr();
+  std::optional<client::Attr> UncreatedAttr();
   // Another name of the file appeared (link) or went away (unlink, replaced by a rename).
-  void NoteLinked(const cluster::Attr& a);
+  void NoteLinked(const client::Attr& a);
   void NoteUnlinked();
   // relatime at release: the access time moves when it is older than the last change, or a
   // day old.
@@ -117,21 +117,21 @@ class OpenFile {
 
  private:
   Status CommitHeld();  // commit_mu_ held
-  Status UploadHeld(cluster::AttrUpdate attrs);
-  Status SaveConflictCopy(const cluster::Attr& base, uint64_t size, int64_t mtime_ns,
-                          const cluster::PlaintextReader& source, cluster::WriteOptions o);
+  Status UploadHeld(client::AttrUpdate attrs);
+  Status SaveConflictCopy(const client::Attr& base, uint64_t size, int64_t mtime_ns,
+                          const cluster::PlaintextReader& source, client::WriteOptions o);
   Status Materialize();         // commit_mu_ held
   Status EnsureStagedLocked();  // both held
   Status CheckSize(uint64_t offset, uint64_t length) const;
   // A reader of `base` (the base when the read was planned): `have` if set, else one opened
   // without mu_ and kept if the base is still the same.
-  Result<std::shared_ptr<BaseReader>> ReaderFor(const cluster::Attr& base,
+  Result<std::shared_ptr<BaseReader>> ReaderFor(const client::Attr& base,
                                                 std::shared_ptr<BaseReader> have);
   void MoveToConflictName();  // both held
   void DoneCreatingLocked();  // both held
   bool InodeGone();
-  void OverlayLocked(cluster::Attr* a) const;
-  void ApplyServiceAttrLocked(const cluster::Attr& a);
+  void OverlayLocked(client::Attr* a) const;
+  void ApplyServiceAttrLocked(const client::Attr& a);
   Status TruncateHeld(uint64_t size);  // both held
   // Content at [offset, offset+n) (the caller keeps it inside the file): staged bytes and
   // holes under mu_, then the base without it.
@@ -143,19 +143,19 @@ class OpenFile {
   mutable std::mutex mu_;
 
   // Content fields: changed with commit_mu_ and mu_ held.
-  cluster::Attr base_;       // the committed version the content builds on
+  client::Attr base_;        // the committed version the content builds on
   uint64_t size_ = 0;        // current size
   uint64_t base_limit_ = 0;  // bytes of the base version that still show through
   std::unique_ptr<StagedFile> staged_;
   bool dirty_ = false;
-  std::optional<cluster::NewEntry> creating_;  // not created in the metadata service yet
+  std::optional<client::NewEntry> creating_;  // not created in the metadata service yet
   // Guarded by mu_.
   std::shared_ptr<BaseReader> reader_;  // of base_.version, opened on first need
   std::chrono::steady_clock::time_point reader_opened_;
-  int64_t write_mtime_ns_ = 0;    // of the last write or truncate
-  cluster::AttrUpdate pending_;   // attribute changes to send with the next commit
-  cluster::AttrUpdate inflight_;  // those a commit in flight is sending
-  bool failed_ = false;           // last commit failed; the retrier owns it
+  int64_t write_mtime_ns_ = 0;   // of the last write or truncate
+  client::AttrUpdate pending_;   // attribute changes to send with the next commit
+  client::AttrUpdate inflight_;  // those a commit in flight is sending
+  bool failed_ = false;          // last commit failed; the retrier owns it
   std::chrono::steady_clock::time_point next_retry_;
   std::chrono::seconds backoff_{2};
 };
@@ -163,6 +163,6 @@ class OpenFile {
 // Nanoseconds since the epoch, for mtimes.
 int64_t NowNs();
 // The attributes of a file created as `e` under reserved inode `ino` at `now`.
-cluster::Attr NewFileAttr(uint64_t ino, const cluster::NewEntry& e, int64_t now);
+client::Attr NewFileAttr(uint64_t ino, const client::NewEntry& e, int64_t now);
 
 }  // namespace vaultfs::fuse

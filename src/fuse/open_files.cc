@@ -46,7 +46,7 @@ void OpenFiles::RecoverJournals() {
   retrier_->Wake();
 }
 
-std::shared_ptr<OpenFile> OpenFiles::Open(const cluster::Attr& fresh) {
+std::shared_ptr<OpenFile> OpenFiles::Open(const client::Attr& fresh) {
   std::shared_ptr<OpenFile> f;
   bool joined = false;
   {
@@ -61,7 +61,7 @@ std::shared_ptr<OpenFile> OpenFiles::Open(const cluster::Attr& fresh) {
   return f;
 }
 
-std::shared_ptr<OpenFile> OpenFiles::OpenNew(uint64_t ino, const cluster::NewEntry& e) {
+std::shared_ptr<OpenFile> OpenFiles::OpenNew(uint64_t ino, const client::NewEntry& e) {
   auto f = std::make_shared<OpenFile>(&ctx_, ino, e);
   creates_.Add(e.parent, e.name, ino);
   std::lock_guard<std::mutex> lock(mu_);
@@ -69,14 +69,14 @@ std::shared_ptr<OpenFile> OpenFiles::OpenNew(uint64_t ino, const cluster::NewEnt
   return f;
 }
 
-std::optional<cluster::Attr> OpenFiles::Uncreated(uint64_t parent, const std::string& name) {
+std::optional<client::Attr> OpenFiles::Uncreated(uint64_t parent, const std::string& name) {
   if (creates_.empty()) return std::nullopt;  // the usual case
   auto ino = creates_.Find(parent, name);
   if (!ino) return std::nullopt;
   return Uncreated(*ino);
 }
 
-std::optional<cluster::Attr> OpenFiles::Uncreated(uint64_t ino) {
+std::optional<client::Attr> OpenFiles::Uncreated(uint64_t ino) {
   auto f = Find(ino);
   if (!f) return std::nullopt;
   return f->UncreatedAttr();

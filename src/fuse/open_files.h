@@ -39,14 +39,14 @@ class OpenFiles {
 
   // An open of `fresh` (attributes just read from the metadata service): joins the file if
   // another handle holds it (OpenFile::Refresh), else starts one.
-  std::shared_ptr<OpenFile> Open(const cluster::Attr& fresh);
+  std::shared_ptr<OpenFile> Open(const client::Attr& fresh);
   // A new empty file named `e`, not yet created (see PendingCreates), as inode `ino`
   // (reserved), open once.
-  std::shared_ptr<OpenFile> OpenNew(uint64_t ino, const cluster::NewEntry& e);
+  std::shared_ptr<OpenFile> OpenNew(uint64_t ino, const client::NewEntry& e);
   // The attributes of a file created here and not yet in the metadata service, by name or by
   // inode.
-  std::optional<cluster::Attr> Uncreated(uint64_t parent, const std::string& name);
-  std::optional<cluster::Attr> Uncreated(uint64_t ino);
+  std::optional<client::Attr> Uncreated(uint64_t parent, const std::string& name);
+  std::optional<client::Attr> Uncreated(uint64_t ino);
   // Creates every such file in the metadata service now (their content follows at close);
   // one that fails is logged and left to its close().
   void CreatePending();

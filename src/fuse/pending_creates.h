@@ -4,7 +4,7 @@
 // then this daemon answers lookups of its name from here. If another client takes the name
 // meanwhile, the file moves to "<name>.conflict-<ino>" beside it (ConflictName).
 //
-// Only the (parent, name) -> inode map lives here; the entry itself (cluster::NewEntry) is the
+// Only the (parent, name) -> inode map lives here; the entry itself (client::NewEntry) is the
 // OpenFile's, which creates itself (OpenFile::CreateReserved).
 #pragma once
 

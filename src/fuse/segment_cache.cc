@@ -6,7 +6,7 @@
 
 namespace vaultfs::fuse {
 
-SegmentCache::SegmentCache(std::unique_ptr<cluster::VersionReader> reader, Options options)
+SegmentCache::SegmentCache(std::unique_ptr<client::VersionReader> reader, Options options)
     : reader_(std::move(reader)),
       options_(options),
       size_(reader_->size()),

@@ -26,7 +26,7 @@ class SegmentCache : public BaseReader {
     int run = 8;         // segments per pipelined fetch
     int capacity = 24;   // segments kept
   };
-  SegmentCache(std::unique_ptr<cluster::VersionReader> reader, Options options);
+  SegmentCache(std::unique_ptr<client::VersionReader> reader, Options options);
   ~SegmentCache() override;
   SegmentCache(const SegmentCache&) = delete;
   SegmentCache& operator=(const SegmentCache&) = delete;
@@ -41,7 +41,7 @@ class SegmentCache : public BaseReader {
   void Worker();
   void EvictLocked(uint64_t first_wanted);
 
-  std::unique_ptr<cluster::VersionReader> reader_;
+  std::unique_ptr<client::VersionReader> reader_;
   const Options options_;
   const uint64_t size_;
   const uint64_t seg_size_;  // 0: inline content, read directly

@@ -26,14 +26,14 @@ std::string JournalPathFor(const std::string& data_path) {
   return data_path.substr(0, data_path.size() - 5) + ".json";  // "<x>.data" -> "<x>.json"
 }
 
-nlohmann::json AttrsToJson(const cluster::AttrUpdate& u) {
+nlohmann::json AttrsToJson(const client::AttrUpdate& u) {
   nlohmann::json j = nlohmann::json::object();
   u.AddTo(j);
   return j;
 }
 
-cluster::AttrUpdate AttrsFromJson(const nlohmann::json& j) {
-  cluster::AttrUpdate u;
+client::AttrUpdate AttrsFromJson(const nlohmann::json& j) {
+  client::AttrUpdate u;
   if (j.contains("mode")) u.mode = j["mode"].get<uint32_t>();
   if (j.contains("uid")) u.uid = j["uid"].get<uint32_t>();
   if (j.contains("gid")) u.gid = j["gid"].get<uint32_t>();
@@ -99,8 +99,8 @@ Result<std::unique_ptr<StagedFile>> StagedFile::Recover(const std::string& journ
       auto name = HexDecode(c.at("name").get<std::string>());
       if (!name.ok()) return Corruption("staging journal " + journal_path + ": bad name");
       journal->create =
-          cluster::NewEntry{c.at("parent").get<uint64_t>(), *name, c.at("mode").get<uint32_t>(),
-                            c.at("uid").get<uint32_t>(), c.at("gid").get<uint32_t>()};
+          client::NewEntry{c.at("parent").get<uint64_t>(), *name, c.at("mode").get<uint32_t>(),
+                           c.at("uid").get<uint32_t>(), c.at("gid").get<uint32_t>()};
     }
     for (const auto& r : j.at("present")) {
       f->present_.Add(r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>());

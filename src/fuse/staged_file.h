@@ -26,8 +26,8 @@ struct StagedJournal {
   uint64_t size = 0;
   uint64_t base_limit = 0;  // bytes of the base version that still show through
   int64_t mtime_ns = 0;
-  cluster::AttrUpdate attrs;
-  std::optional<cluster::NewEntry> create;  // set: the file is not created yet
+  client::AttrUpdate attrs;
+  std::optional<client::NewEntry> create;  // set: the file is not created yet
 };
 
 class StagedFile {

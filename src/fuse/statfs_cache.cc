@@ -3,7 +3,7 @@
 
 namespace vaultfs::fuse {
 
-Result<cluster::FsStats> StatFsCache::Get() {
+Result<client::FsStats> StatFsCache::Get() {
   std::lock_guard<std::mutex> lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   if (stats_.servers == 0 || now - at_ > std::chrono::seconds(5)) {

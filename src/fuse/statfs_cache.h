@@ -12,14 +12,14 @@ namespace vaultfs::fuse {
 
 class StatFsCache {
  public:
-  explicit StatFsCache(cluster::Vault* vault) : vault_(vault) {}
-  Result<cluster::FsStats> Get();
+  explicit StatFsCache(client::Vault* vault) : vault_(vault) {}
+  Result<client::FsStats> Get();
 
  private:
-  cluster::Vault* const vault_;
+  client::Vault* const vault_;
   std::mutex mu_;  // held across the refresh: concurrent callers share one round trip
   std::chrono::steady_clock::time_point at_;  // guarded by mu_
-  cluster::FsStats stats_;                    // guarded by mu_
+  client::FsStats stats_;                     // guarded by mu_
 };
 
 }  // namespace vaultfs::fuse

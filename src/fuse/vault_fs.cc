@@ -10,7 +10,7 @@
 namespace vaultfs::fuse {
 namespace {
 
-using cluster::Attr;
+using client::Attr;
 
 Status CheckName(const std::string& name) {
   if (name.size() > crypto::kMaxNameSize) return Status(ENAMETOOLONG, "name too long");
@@ -19,7 +19,7 @@ Status CheckName(const std::string& name) {
 
 }  // namespace
 
-VaultFs::VaultFs(cluster::Vault* vault, VaultFsOptions options)
+VaultFs::VaultFs(client::Vault* vault, VaultFsOptions options)
     : vault_(vault),
       options_(std::move(options)),
       store_(vault),
@@ -66,7 +66,7 @@ Result<Attr> VaultFs::GetAttr(uint64_t ino) {
   return Seen(vault_->tree().GetAttr(ino));
 }
 
-Result<Attr> VaultFs::SetAttr(uint64_t ino, const cluster::AttrUpdate& u,
+Result<Attr> VaultFs::SetAttr(uint64_t ino, const client::AttrUpdate& u,
                               std::optional<uint64_t> size, FileHandle* h) {
   std::shared_ptr<OpenFile> f;
   if (h != nullptr) {

@@ -61,8 +61,8 @@ class DirHandle {
  private:
   friend class VaultFs;
   struct Entry {
-    cluster::DirEntry entry;
-    cluster::Attr attr;
+    client::DirEntry entry;
+    client::Attr attr;
   };
   std::mutex mu_;
   std::vector<Entry> entries_;  // guarded by mu_
@@ -76,41 +76,41 @@ struct DirItem {
   uint64_t ino = 0;  // metadata inode
   std::string type;  // "dir", "file", ...
   // readdirplus: the entry's attributes; null for "." and "..".
-  const cluster::Attr* attr = nullptr;
+  const client::Attr* attr = nullptr;
   uint64_t next_offset = 0;  // where a later call continues after this entry
 };
 
 class VaultFs {
  public:
-  VaultFs(cluster::Vault* vault, VaultFsOptions options);
+  VaultFs(client::Vault* vault, VaultFsOptions options);
 
   const VaultFsOptions& options() const { return options_; }
   uint64_t root() const { return vault_->root(); }
   OpenFiles& files() { return files_; }
 
-  Result<cluster::Attr> Lookup(uint64_t parent, const std::string& name);
+  Result<client::Attr> Lookup(uint64_t parent, const std::string& name);
   // Attributes as this daemon sees them (with unflushed local changes).
-  Result<cluster::Attr> GetAttr(uint64_t ino);
+  Result<client::Attr> GetAttr(uint64_t ino);
   // chmod/chown/utimens, and truncate if `size`; `h` is the handle of an ftruncate/fchmod.
-  Result<cluster::Attr> SetAttr(uint64_t ino, const cluster::AttrUpdate& u,
-                                std::optional<uint64_t> size, FileHandle* h);
+  Result<client::Attr> SetAttr(uint64_t ino, const client::AttrUpdate& u,
+                               std::optional<uint64_t> size, FileHandle* h);
   Result<std::string> ReadLink(uint64_t ino);
-  Result<cluster::Attr> Mknod(uint64_t parent, const std::string& name, uint32_t mode,
-                              uint64_t rdev, Caller caller);
-  Result<cluster::Attr> Mkdir(uint64_t parent, const std::string& name, uint32_t mode,
-                              Caller caller);
+  Result<client::Attr> Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev,
+                             Caller caller);
+  Result<client::Attr> Mkdir(uint64_t parent, const std::string& name, uint32_t mode,
+                             Caller caller);
   Status Unlink(uint64_t parent, const std::string& name);
   Status Rmdir(uint64_t parent, const std::string& name);
-  Result<cluster::Attr> Symlink(const std::string& target, uint64_t parent, const std::string& name,
-                                Caller caller);
+  Result<client::Attr> Symlink(const std::string& target, uint64_t parent, const std::string& name,
+                               Caller caller);
   Status Rename(uint64_t parent, const std::string& name, uint64_t newparent,
                 const std::string& newname, unsigned int flags);
-  Result<cluster::Attr> Link(uint64_t ino, uint64_t newparent, const std::string& newname);
+  Result<client::Attr> Link(uint64_t ino, uint64_t newparent, const std::string& newname);
 
   // `flags` as open(2)'s. The handle goes back with Release.
   Result<std::unique_ptr<FileHandle>> Open(uint64_t ino, int flags);
   struct Created {
-    cluster::Attr attr;
+    client::Attr attr;
     std::unique_ptr<FileHandle> handle;
   };
   Result<Created> Create(uint64_t parent, const std::string& name, uint32_t mode, Caller caller);
@@ -127,7 +127,7 @@ class VaultFs {
   // i + 2. An error after some entries were added is reported by the next call.
   Status ReadDir(DirHandle* d, uint64_t ino, uint64_t offset, bool plus,
                  const std::function<bool(const DirItem&)>& add);
-  Result<cluster::FsStats> StatFs() { return statfs_.Get(); }
+  Result<client::FsStats> StatFs() { return statfs_.Get(); }
   // With default_permissions the kernel checks modes itself; this says whether it exists.
   Status Access(uint64_t ino) { return GetAttr(ino).status(); }
 
@@ -136,13 +136,13 @@ class VaultFs {
     uint32_t uid, gid, extra_mode;
   };
   Result<Owner> OwnerFor(Caller caller, uint64_t parent, bool is_dir);
-  Result<cluster::Attr> DirAttr(uint64_t ino);
+  Result<client::Attr> DirAttr(uint64_t ino);
   // The inode `name` in `parent` refers to, if a file of it is open here.
   std::optional<uint64_t> OpenInodeAt(uint64_t parent, const std::string& name);
   // The attributes handed to the kernel: directories' are remembered for OwnerFor.
-  Result<cluster::Attr> Seen(Result<cluster::Attr> a);
+  Result<client::Attr> Seen(Result<client::Attr> a);
 
-  cluster::Vault* vault_;
+  client::Vault* vault_;
   VaultFsOptions options_;
   VaultFileStore store_;
   OpenFiles files_;

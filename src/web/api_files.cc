@@ -9,8 +9,8 @@
 
 namespace vaultfs::web {
 
-using cluster::Attr;
-using cluster::Vault;
+using client::Attr;
+using client::Vault;
 using nlohmann::json;
 
 namespace {
@@ -55,15 +55,15 @@ Status Gateway::GetList(const Request& req, Response& res, const Session& s) {
 }
 
 Status Gateway::GetHealth(const Request&, Response& res, const Session& s) {
-  const cluster::ClusterHealth h = s.vault->Health();
+  const client::ClusterHealth h = s.vault->Health();
   json out = {{"servers", config_.data.size()}, {"k", config_.k}, {"m", config_.m}};
-  auto fs = cluster::UsableCapacity(config_, h.data);
+  auto fs = client::UsableCapacity(config_, h.data);
   out["servers_up"] = fs.ok() ? fs->servers_up : 0;
   if (fs.ok()) out["free_bytes"] = fs->free_bytes;
   // The user's versions the metadata service has queued for repair, and the files they are.
   if (h.user_queue_status.ok()) {
     out["repair_queue"] = h.degraded_versions;
-    out["repair_queue_capped"] = h.degraded_versions >= cluster::ClusterHealth::kUserQueueLimit;
+    out["repair_queue_capped"] = h.degraded_versions >= client::ClusterHealth::kUserQueueLimit;
     out["degraded_files"] = h.degraded_files;
   } else {
     out["repair_queue"] = nullptr;

@@ -47,7 +47,7 @@ void Gateway::PostLogin(const Request& req, Response& res, const ContentReader& 
     return ReplyError(res, InvalidArgument("enter a user name and a password"));
   }
 
-  auto vault = std::make_shared<cluster::Vault>(config_, options_.vault);
+  auto vault = std::make_shared<client::Vault>(config_, options_.vault);
   login_slots_.acquire();
   Status st = vault->accounts().Login(*user, *password);
   login_slots_.release();

@@ -17,7 +17,7 @@
 
 namespace vaultfs::web {
 
-using cluster::Attr;
+using client::Attr;
 using nlohmann::json;
 
 namespace {
@@ -44,7 +44,7 @@ json FilesJson(const std::vector<UploadedFile>& files) {
 }
 
 // Replies with the upload's outcome: the files stored, and the error that stopped it, if any.
-void ReplyUpload(httplib::Response& res, cluster::Vault& v, const std::vector<UploadedFile>& files,
+void ReplyUpload(httplib::Response& res, client::Vault& v, const std::vector<UploadedFile>& files,
                  const Status& st) {
   if (std::any_of(files.begin(), files.end(), [](const auto& f) { return f.replaced; })) {
     auto n = v.content().CollectGarbage();  // the replaced versions' shards
@@ -147,10 +147,10 @@ Status Gateway::GetDownload(const Request& req, Response& res, const Session& s)
     return Status::Ok();
   }
   VFS_ASSIGN_OR_RETURN(auto opened, s.vault->content().OpenVersion(a));
-  std::shared_ptr<cluster::VersionReader> version(std::move(opened));
+  std::shared_ptr<client::VersionReader> version(std::move(opened));
   // The provider runs after this handler returned, on the same connection thread; it keeps
   // the vault alive even if the session ends meanwhile.
-  std::shared_ptr<cluster::Vault> vault = s.vault;
+  std::shared_ptr<client::Vault> vault = s.vault;
   res.set_content_provider(
       static_cast<size_t>(length), type,
       [version, vault, offset, path](size_t done, size_t left, httplib::DataSink& sink) {

@@ -3,7 +3,7 @@
 
 namespace vaultfs::web {
 
-FileUpload::FileUpload(std::shared_ptr<cluster::Vault> vault, cluster::Attr dir, std::string name,
+FileUpload::FileUpload(std::shared_ptr<client::Vault> vault, client::Attr dir, std::string name,
                        uint64_t size, size_t pipe_bytes)
     : vault_(std::move(vault)), dir_(std::move(dir)), pipe_(pipe_bytes) {
   file_.name = std::move(name);

@@ -29,7 +29,7 @@ struct UploadedFile {
 class FileUpload {
  public:
   // Starts the worker for `name` (already checked with ValidateName) in directory `dir`.
-  FileUpload(std::shared_ptr<cluster::Vault> vault, cluster::Attr dir, std::string name,
+  FileUpload(std::shared_ptr<client::Vault> vault, client::Attr dir, std::string name,
              uint64_t size, size_t pipe_bytes = kDefaultPipeBytes);
   // Abandons an unfinished upload (its temporary file is removed) and waits for the worker.
   ~FileUpload();
@@ -50,8 +50,8 @@ class FileUpload {
   Status Store();
   void Join();
 
-  std::shared_ptr<cluster::Vault> vault_;
-  cluster::Attr dir_;
+  std::shared_ptr<client::Vault> vault_;
+  client::Attr dir_;
   UploadedFile file_;
   uint64_t received_ = 0;
   Status overflow_;  // set by Write when more than file_.size bytes came

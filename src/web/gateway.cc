@@ -110,15 +110,15 @@ Result<std::string> JsonString(const json& j, const char* key) {
   return it->get<std::string>();
 }
 
-Result<cluster::Attr> ResolveChecked(cluster::Vault& v, const std::string& path) {
+Result<client::Attr> ResolveChecked(client::Vault& v, const std::string& path) {
   VFS_ASSIGN_OR_RETURN(auto parts, SplitVaultPath(path));
   auto a = v.tree().Resolve(JoinVaultPath(parts));
   if (!a.ok() && a.status().code() == ENOENT) return NotFound(path + " does not exist");
   return a;
 }
 
-Result<cluster::Attr> ResolveDir(cluster::Vault& v, const std::string& dir) {
-  VFS_ASSIGN_OR_RETURN(cluster::Attr a, ResolveChecked(v, dir));
+Result<client::Attr> ResolveDir(client::Vault& v, const std::string& dir) {
+  VFS_ASSIGN_OR_RETURN(client::Attr a, ResolveChecked(v, dir));
   if (!a.is_dir()) return Status(ENOTDIR, dir + " is not a folder");
   return a;
 }

@@ -42,7 +42,7 @@ namespace vaultfs::web {
 
 struct GatewayOptions {
   SessionStore::Options sessions;
-  cluster::VaultOptions vault;
+  client::VaultOptions vault;
   // Answer only Host headers that name loopback and `port` (set when bound to loopback).
   bool loopback_hosts_only = true;
   uint16_t port = 0;
@@ -116,8 +116,8 @@ void DrainBody(const httplib::Request& req, const httplib::ContentReader& reader
 // A string member of a JSON object, or EINVAL naming it.
 Result<std::string> JsonString(const nlohmann::json& j, const char* key);
 // Resolves a checked absolute path in the session's vault.
-Result<cluster::Attr> ResolveChecked(cluster::Vault& v, const std::string& path);
+Result<client::Attr> ResolveChecked(client::Vault& v, const std::string& path);
 // Resolves `dir` (a checked path) and insists on a directory.
-Result<cluster::Attr> ResolveDir(cluster::Vault& v, const std::string& dir);
+Result<client::Attr> ResolveDir(client::Vault& v, const std::string& dir);
 
 }  // namespace vaultfs::web

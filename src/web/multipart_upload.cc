@@ -9,7 +9,7 @@ namespace {
 constexpr size_t kMaxSizeField = 20;  // digits of a uint64
 }
 
-MultipartUpload::MultipartUpload(std::shared_ptr<cluster::Vault> vault, cluster::Attr dir)
+MultipartUpload::MultipartUpload(std::shared_ptr<client::Vault> vault, client::Attr dir)
     : vault_(std::move(vault)), dir_(std::move(dir)) {}
 
 void MultipartUpload::Fail(Status st) {

@@ -23,7 +23,7 @@ namespace vaultfs::web {
 
 class MultipartUpload {
  public:
-  MultipartUpload(std::shared_ptr<cluster::Vault> vault, cluster::Attr dir);
+  MultipartUpload(std::shared_ptr<client::Vault> vault, client::Attr dir);
 
   // A new part begins: form field `field`, `filename` ("" for a plain field). Always true: a
   // failure is kept for Finish() and the rest of the body is drained.
@@ -41,8 +41,8 @@ class MultipartUpload {
   void EndPart();
   void Fail(Status st);
 
-  std::shared_ptr<cluster::Vault> vault_;
-  cluster::Attr dir_;
+  std::shared_ptr<client::Vault> vault_;
+  client::Attr dir_;
   enum class PartKind { kNone, kSize, kFile, kIgnored } part_ = PartKind::kNone;
   std::string size_text_;  // the current "size" field
   bool have_size_ = false;

@@ -25,7 +25,7 @@ void SessionStore::SweepLocked(Clock::time_point now) {
 }
 
 Result<SessionStore::Created> SessionStore::Create(std::string user,
-                                                   std::shared_ptr<cluster::Vault> vault) {
+                                                   std::shared_ptr<client::Vault> vault) {
   VFS_ASSIGN_OR_RETURN(std::string id, crypto::RandomHexId(32));
   VFS_ASSIGN_OR_RETURN(std::string csrf, crypto::RandomHexId(32));
   auto session =

@@ -6,7 +6,7 @@
 // `idle_timeout`, when it reaches `max_lifetime`, on logout, or when the store is full and it
 // is the least recently used one.
 //
-// Each session owns its own logged-in cluster::Vault (Vault is thread-safe after Login, so the
+// Each session owns its own logged-in client::Vault (Vault is thread-safe after Login, so the
 // HTTP thread pool may use it from several requests at once). Find() hands out a shared_ptr,
 // so a download that is still streaming keeps its vault alive after a logout.
 //
@@ -29,7 +29,7 @@ namespace vaultfs::web {
 struct Session {
   std::string user;
   std::string csrf_token;  // 32 random bytes, hex; sent back in X-CSRF-Token
-  std::shared_ptr<cluster::Vault> vault;
+  std::shared_ptr<client::Vault> vault;
 };
 
 class SessionStore {
@@ -51,7 +51,7 @@ class SessionStore {
     std::shared_ptr<const Session> session;
   };
   // A new session for `user` with fresh random id and CSRF token.
-  Result<Created> Create(std::string user, std::shared_ptr<cluster::Vault> vault);
+  Result<Created> Create(std::string user, std::shared_ptr<client::Vault> vault);
 
   // The live session with this id (and restarts its idle timer), or nullptr.
   std::shared_ptr<const Session> Find(std::string_view id);

@@ -30,7 +30,7 @@ std::string JoinVaultPath(const std::vector<std::string>& parts);
 
 // Names Content::Store gives files while they are being uploaded (by the gateway or the CLI);
 // listings hide them.
-inline constexpr std::string_view kUploadTempPrefix = cluster::kStoreTempPrefix;
+inline constexpr std::string_view kUploadTempPrefix = client::kStoreTempPrefix;
 bool IsUploadTempName(std::string_view name);
 
 }  // namespace vaultfs::web

@@ -417,7 +417,7 @@ void ChaosTest::ReviveEverything() {
 // Waits until the repairer has run a whole scrub pass that started after the faults stopped,
 // and the repair queue is empty.
 Status ChaosTest::Settle() {
-  auto vault = std::make_unique<cluster::Vault>(cluster_->config());
+  auto vault = std::make_unique<client::Vault>(cluster_->config());
   VFS_RETURN_IF_ERROR(vault->accounts().Login(kUser, kPassword));
   const int64_t calm_since = crypto::UnixNow();  // a scrub we ask for starts after this
   VFS_RETURN_IF_ERROR(vault->meta().Call("request_scrub").status());
@@ -440,7 +440,7 @@ Status ChaosTest::Settle() {
 }
 
 void ChaosTest::VerifyAll(const std::string& root) {
-  auto vault = std::make_unique<cluster::Vault>(cluster_->config());
+  auto vault = std::make_unique<client::Vault>(cluster_->config());
   ASSERT_TRUE(vault->accounts().Login(kUser, kPassword).ok());
   size_t strict = 0;
   for (const auto& [name, f] : files_) {

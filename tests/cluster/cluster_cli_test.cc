@@ -61,17 +61,17 @@ class ClusterCliTest : public ::testing::Test {
 
   // A logged-in in-process vault for alice.
   // `transport`: where its shard traffic goes (null: the data servers directly).
-  std::unique_ptr<cluster::Vault> AliceVault(cluster::ShardTransport* transport = nullptr) {
-    cluster::VaultOptions opts;
+  std::unique_ptr<client::Vault> AliceVault(cluster::ShardTransport* transport = nullptr) {
+    client::VaultOptions opts;
     opts.transport = transport;
-    auto v = std::make_unique<cluster::Vault>(cluster_->config(), opts);
+    auto v = std::make_unique<client::Vault>(cluster_->config(), opts);
     Status st = v->accounts().Login(kAlice, kAlicePw);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return v;
   }
 
   // Where each shard of the current version of `path` lives on disk.
-  std::vector<std::string> ShardFiles(cluster::Vault& v, const std::string& path) {
+  std::vector<std::string> ShardFiles(client::Vault& v, const std::string& path) {
     auto a = v.tree().Resolve(path);
     EXPECT_TRUE(a.ok());
     auto gv = v.meta().Call("get_version", {{"ino", a->ino}});
@@ -85,7 +85,7 @@ class ClusterCliTest : public ::testing::Test {
   }
 
   // Whether `version` is in the metadata service's repair queue.
-  ::testing::AssertionResult QueuedForRepair(cluster::Vault& v, const std::string& version) {
+  ::testing::AssertionResult QueuedForRepair(client::Vault& v, const std::string& version) {
     auto rq = v.meta().Call("repair_list", {{"limit", 100}});
     if (!rq.ok()) return ::testing::AssertionFailure() << rq.status().ToString();
     for (const auto& item : (*rq)["items"]) {
@@ -313,7 +313,7 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
     expired = -1;
     FirstUploadHook hook(&real, expire_all);
     seam.Set(&hook);
-    cluster::WriteOptions o;
+    client::WriteOptions o;
     o.rewind = [&] {
       pos = 0;
       return Status::Ok();
@@ -337,10 +337,10 @@ TEST_F(ClusterCliTest, ExpiredPendingVersionIsUploadedAgainAndRenewalKeepsAStall
   // A stalled upload (3 s without progress) renewed every 100 ms survives an expiry of
   // versions older than 2 s, and commits on its first upload.
   {
-    cluster::VaultOptions opts;
+    client::VaultOptions opts;
     opts.pending_renew_interval = std::chrono::milliseconds(100);
     opts.transport = &seam;
-    cluster::Vault renewing(cluster_->config(), opts);
+    client::Vault renewing(cluster_->config(), opts);
     ASSERT_TRUE(renewing.accounts().Login(kAlice, kAlicePw).ok());
     pos = 0;
     expired = -1;
@@ -569,7 +569,7 @@ TEST_F(ClusterCliTest, UsersAreIsolatedEvenWithTheSameClusterJson) {
   auto alice = AliceVault();
   auto a = alice->tree().Resolve("/alice-only");
   ASSERT_TRUE(a.ok());
-  cluster::Vault bob(cluster_->config());
+  client::Vault bob(cluster_->config());
   ASSERT_TRUE(bob.accounts().Login("bob", "bobs password").ok());
   for (const char* op : {"getattr", "get_version", "begin_version"}) {
     auto r = bob.meta().Call(op, {{"ino", a->ino}});

@@ -273,8 +273,8 @@ CommandResult TestCluster::Vaultfs(const std::vector<std::string>& args, const s
       timeout);
 }
 
-Result<std::vector<uint64_t>> ShardServers(cluster::Vault& v, const std::string& path) {
-  VFS_ASSIGN_OR_RETURN(cluster::Attr a, v.tree().Resolve(path));
+Result<std::vector<uint64_t>> ShardServers(client::Vault& v, const std::string& path) {
+  VFS_ASSIGN_OR_RETURN(client::Attr a, v.tree().Resolve(path));
   VFS_ASSIGN_OR_RETURN(nlohmann::json gv, v.meta().Call("get_version", {{"ino", a.ino}}));
   std::vector<uint64_t> servers(gv["shards"].size(), 0);
   for (const auto& s : gv["shards"]) {

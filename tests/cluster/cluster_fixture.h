@@ -44,7 +44,7 @@ std::string FileSha256(const std::string& path);
 void WriteFile(const std::string& path, const std::string& data);
 std::string ReadFile(const std::string& path);
 // The data server holding each shard of the current version of `path`, by shard index.
-Result<std::vector<uint64_t>> ShardServers(cluster::Vault& v, const std::string& path);
+Result<std::vector<uint64_t>> ShardServers(client::Vault& v, const std::string& path);
 
 class TestCluster {
  public:

@@ -12,7 +12,7 @@
 #include "tests/cluster/memory_transport.h"
 #include "tests/meta/meta_cluster.h"
 
-namespace vaultfs::cluster {
+namespace vaultfs::client {
 namespace {
 
 using testing::MetaCluster;
@@ -24,7 +24,7 @@ std::string RandomBytes(size_t n) {
 }
 
 // A PlaintextReader over `data`; fails with EIO once `fail_at` bytes have been handed out.
-PlaintextReader ReaderOf(const std::string& data, uint64_t fail_at = UINT64_MAX) {
+cluster::PlaintextReader ReaderOf(const std::string& data, uint64_t fail_at = UINT64_MAX) {
   auto pos = std::make_shared<uint64_t>(0);
   return [&data, pos, fail_at](uint8_t* buf, size_t n) -> Status {
     if (*pos + n > fail_at) return IoError("the sender went away mid-stream");
@@ -91,7 +91,7 @@ class ContentTest : public ::testing::Test {
   }
 
   inline static MetaCluster* meta_ = nullptr;
-  MemoryTransport shards_;
+  cluster::MemoryTransport shards_;
   std::unique_ptr<Vault> vault_;
 };
 
@@ -275,4 +275,4 @@ TEST_F(ContentTest, StoreRefusesADirectoryOrANonFile) {
 }
 
 }  // namespace
-}  // namespace vaultfs::cluster
+}  // namespace vaultfs::client

@@ -86,7 +86,7 @@ class GatedTransport : public cluster::ForwardingTransport {
 // A VaultFs mounted in this process on a temp dir; the destructor always unmounts.
 class InProcessMount {
  public:
-  static Result<std::unique_ptr<InProcessMount>> Start(cluster::Vault* vault) {
+  static Result<std::unique_ptr<InProcessMount>> Start(client::Vault* vault) {
     std::unique_ptr<InProcessMount> m(new InProcessMount());
     char tmpl[] = "/tmp/vaultfs-inproc-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return Status(errno, "mkdtemp");
@@ -185,9 +185,9 @@ TEST(CommitConcurrencyTest, MetadataAndOtherReadsAnswerWhileALargeCommitIsHeld) 
   cluster::DataClient data(cluster::DataClientOptions{.tls = (*cluster)->ClientTls()});
   cluster::DataClientTransport real(&data);
   GatedTransport gate(&real);
-  cluster::VaultOptions vo;
+  client::VaultOptions vo;
   vo.transport = &gate;
-  cluster::Vault vault((*cluster)->config(), vo);
+  client::Vault vault((*cluster)->config(), vo);
   ASSERT_TRUE(vault.accounts().Login(kUser, kPassword).ok());
 
   auto mount = InProcessMount::Start(&vault);

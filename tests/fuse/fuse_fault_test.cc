@@ -153,7 +153,7 @@ class FuseFaultTest : public ::testing::Test {
 
   // Data server id holding each shard index of `path`'s current version.
   std::vector<uint64_t> Servers(const std::string& path) {
-    cluster::Vault v(cluster_->config());
+    client::Vault v(cluster_->config());
     Status st = v.accounts().Login(kUser, kPassword);
     EXPECT_TRUE(st.ok()) << st.ToString();
     auto servers = ShardServers(v, path);

@@ -49,10 +49,10 @@ class FakeStore : public FileStore {
  public:
   static constexpr uint64_t kRoot = 1;
 
-  cluster::Attr Add(uint64_t parent, const std::string& name, const std::string& content) {
+  client::Attr Add(uint64_t parent, const std::string& name, const std::string& content) {
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t ino = next_ino_++;
-    cluster::Attr a = NewFileAttr(ino, {parent, name, 0644, 0, 0}, NowNs());
+    client::Attr a = NewFileAttr(ino, {parent, name, 0644, 0, 0}, NowNs());
     names_[{parent, name}] = ino;
     attrs_[ino] = a;
     CommitLocked(ino, content);
@@ -73,7 +73,7 @@ class FakeStore : public FileStore {
     if (it == names_.end()) return std::nullopt;
     return it->second;
   }
-  cluster::Attr AttrOf(uint64_t ino) {
+  client::Attr AttrOf(uint64_t ino) {
     std::lock_guard<std::mutex> lock(mu_);
     return attrs_[ino];
   }
@@ -97,13 +97,13 @@ class FakeStore : public FileStore {
 
   uint64_t root() const override { return kRoot; }
   uint64_t max_file_size() const override { return 1ull << 40; }
-  Result<cluster::Attr> GetAttr(uint64_t ino) override {
+  Result<client::Attr> GetAttr(uint64_t ino) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = attrs_.find(ino);
     if (it == attrs_.end()) return Status(ENOENT, "no such inode");
     return it->second;
   }
-  Result<cluster::Attr> SetAttr(uint64_t ino, const cluster::AttrUpdate& u) override {
+  Result<client::Attr> SetAttr(uint64_t ino, const client::AttrUpdate& u) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = attrs_.find(ino);
     if (it == attrs_.end()) return Status(ENOENT, "no such inode");
@@ -114,14 +114,14 @@ class FakeStore : public FileStore {
     std::lock_guard<std::mutex> lock(mu_);
     return next_ino_++;
   }
-  Result<cluster::Attr> CreateReserved(uint64_t ino, const cluster::NewEntry& e) override {
+  Result<client::Attr> CreateReserved(uint64_t ino, const client::NewEntry& e) override {
     std::lock_guard<std::mutex> lock(mu_);
     VFS_RETURN_IF_ERROR(CreateLocked(ino, e));
     return attrs_[ino];
   }
-  Result<cluster::Attr> WriteContent(const cluster::Attr& base, uint64_t size,
-                                     const cluster::PlaintextReader& source,
-                                     const cluster::WriteOptions& o) override {
+  Result<client::Attr> WriteContent(const client::Attr& base, uint64_t size,
+                                    const cluster::PlaintextReader& source,
+                                    const client::WriteOptions& o) override {
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (hold_) {
@@ -150,7 +150,7 @@ class FakeStore : public FileStore {
     o.attrs.ApplyTo(attrs_[base.ino]);
     return attrs_[base.ino];
   }
-  Result<std::shared_ptr<BaseReader>> OpenVersion(const cluster::Attr& a) override {
+  Result<std::shared_ptr<BaseReader>> OpenVersion(const client::Attr& a) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = versions_.find(a.version);
     if (it == versions_.end()) return Status(ENOENT, "no such version");
@@ -160,7 +160,7 @@ class FakeStore : public FileStore {
   Result<size_t> CollectGarbage() override { return size_t{0}; }
 
  private:
-  Status CreateLocked(uint64_t ino, const cluster::NewEntry& e) {
+  Status CreateLocked(uint64_t ino, const client::NewEntry& e) {
     auto it = names_.find({e.parent, e.name});
     if (it != names_.end()) {
       return it->second == ino ? Status::Ok() : Status(EEXIST, "name taken");
@@ -181,7 +181,7 @@ class FakeStore : public FileStore {
   uint64_t next_ino_ = 100;
   int next_version_ = 1;
   std::map<std::pair<uint64_t, std::string>, uint64_t> names_;
-  std::map<uint64_t, cluster::Attr> attrs_;
+  std::map<uint64_t, client::Attr> attrs_;
   std::map<std::string, std::string> versions_;
   Status fail_;
   bool hold_ = false;
@@ -290,7 +290,7 @@ TEST_F(OpenFileTest, AChmodDuringAHeldCommitAnswersAtOnceAndIsNotLost) {
   auto commit = std::async(std::launch::async, [&] { return f->Commit(); });
   ASSERT_TRUE(store_.WaitHeld());
 
-  cluster::AttrUpdate u;
+  client::AttrUpdate u;
   u.mode = 0600;
   auto chmod = std::async(std::launch::async, [&] { return f->SetAttr(u, std::nullopt); });
   ASSERT_EQ(chmod.wait_for(kDeadline), std::future_status::ready) << "chmod waited for the commit";
@@ -313,7 +313,7 @@ TEST_F(OpenFileTest, AChmodDuringAHeldCommitAnswersAtOnceAndIsNotLost) {
 TEST_F(OpenFileTest, AttributesOfAFailedCommitComeBackUnderNewerOnes) {
   auto f = files_->Open(store_.Add(FakeStore::kRoot, "merge", Pattern(1000, 'm')));
   ASSERT_TRUE(f->Write(0, "x").ok());
-  cluster::AttrUpdate before;
+  client::AttrUpdate before;
   before.uid = 5;
   before.mode = 0640;
   ASSERT_TRUE(f->SetAttr(before, std::nullopt).ok());  // pending: goes with the commit
@@ -321,7 +321,7 @@ TEST_F(OpenFileTest, AttributesOfAFailedCommitComeBackUnderNewerOnes) {
   store_.FailWrites(Status(EIO, "servers down"));
   auto commit = std::async(std::launch::async, [&] { return f->Commit(); });
   ASSERT_TRUE(store_.WaitHeld());
-  cluster::AttrUpdate during;
+  client::AttrUpdate during;
   during.mode = 0600;
   ASSERT_TRUE(f->SetAttr(during, std::nullopt).ok());
   store_.Release();

@@ -111,7 +111,7 @@ TEST_F(StagedFileTest, JournaledDataSurvivesAndRecovers) {
   j.mtime_ns = 1234567890123;
   j.attrs.mode = 0640;
   j.attrs.uid = 1000;
-  j.create = cluster::NewEntry{7, std::string("na\xffme", 5), 0600, 1000, 100};  // not UTF-8
+  j.create = client::NewEntry{7, std::string("na\xffme", 5), 0600, 1000, 100};  // not UTF-8
   {
     auto f = StagedFile::Create(dir_, j.ino);
     ASSERT_TRUE(f.ok());

@@ -50,7 +50,7 @@ class RepairTest : public ::testing::Test {
     char tmpl[] = "/tmp/vaultfs-repair-local-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     local_ = tmpl;
-    vault_ = std::make_unique<cluster::Vault>(cluster_->config());
+    vault_ = std::make_unique<client::Vault>(cluster_->config());
     Status st = vault_->accounts().Login(kUser, kPassword);
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
@@ -133,7 +133,7 @@ class RepairTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestCluster> cluster_;
-  std::unique_ptr<cluster::Vault> vault_;
+  std::unique_ptr<client::Vault> vault_;
   std::string local_;
 };
 

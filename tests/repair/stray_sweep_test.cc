@@ -224,10 +224,10 @@ class StrayClusterTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     local_ = tmpl;
   }
-  std::unique_ptr<cluster::Vault> Register(const std::string& user) {
+  std::unique_ptr<client::Vault> Register(const std::string& user) {
     auto r = cluster_->Vaultfs({"register", user}, user, kPassword);
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto v = std::make_unique<cluster::Vault>(cluster_->config());
+    auto v = std::make_unique<client::Vault>(cluster_->config());
     Status st = v->accounts().Login(user, kPassword);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return st.ok() ? std::move(v) : nullptr;
@@ -297,7 +297,7 @@ class StrayClusterTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestCluster> cluster_;
-  std::unique_ptr<cluster::Vault> vault_;
+  std::unique_ptr<client::Vault> vault_;
   std::string local_;
 };
 

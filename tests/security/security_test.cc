@@ -591,7 +591,7 @@ std::unique_ptr<MetaClient> NodeClient(const TestCluster& c, const std::string& 
 // attacker once minted a session for any user. Each server now holds only its audience's key.
 TEST_F(SecurityTest, ServerFilesOpenOnlyTheirAudience) {
   const Markers m;
-  cluster::Vault vault(tls_->config());
+  client::Vault vault(tls_->config());
   ASSERT_TRUE(vault.accounts().Register(m.user, m.password).ok());
   ASSERT_TRUE(vault.accounts().Login(m.user, m.password).ok());
   ASSERT_TRUE(vault.tree().ReadDir(vault.root()).ok());
@@ -676,7 +676,7 @@ TEST_F(SecurityTest, WriteTokenStoresOnlyTheChunksOfItsUpload) {
   const Markers m;
   auto reg = c->Vaultfs({"register", m.user}, m.user, m.password);
   ASSERT_EQ(reg.exit_code, 0) << reg.err;
-  cluster::Vault vault(c->config());
+  client::Vault vault(c->config());
   ASSERT_TRUE(vault.accounts().Login(m.user, m.password).ok());
   auto root = vault.tree().Resolve("/");
   ASSERT_TRUE(root.ok()) << root.status().ToString();
@@ -802,7 +802,7 @@ void ReplayUpload(TestCluster* c, bool expect_stored_again) {
   ASSERT_EQ(rm.exit_code, 0) << rm.err;
   {
     // The removed version's shards wait out a grace period; collect them now.
-    cluster::Vault vault(c->config());
+    client::Vault vault(c->config());
     ASSERT_TRUE(vault.accounts().Login(m.user, m.password).ok());
     auto gc = vault.content().CollectGarbage(std::chrono::seconds(0));
     ASSERT_TRUE(gc.ok()) << gc.status().ToString();

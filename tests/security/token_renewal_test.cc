@@ -40,10 +40,10 @@ class TokenRenewalTest : public ::testing::Test {
   }
   void SetUp() override { ASSERT_NE(cluster_, nullptr) << "the cluster did not start"; }
 
-  static std::unique_ptr<cluster::Vault> Login(std::chrono::milliseconds renew_every) {
-    cluster::VaultOptions o;
+  static std::unique_ptr<client::Vault> Login(std::chrono::milliseconds renew_every) {
+    client::VaultOptions o;
     o.pending_renew_interval = renew_every;
-    auto v = std::make_unique<cluster::Vault>(cluster_->config(), o);
+    auto v = std::make_unique<client::Vault>(cluster_->config(), o);
     Status st = v->accounts().Login(kUser, kPassword);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return v;
@@ -118,7 +118,7 @@ TEST_F(TokenRenewalTest, UploadLongerThanTheTokenLifetimeSucceeds) {
     pos += n;
     return Status::Ok();
   };
-  cluster::ContentReport report;
+  client::ContentReport report;
   auto written = v->content().WriteContent(*f, data.size(), read, {}, &report);
   ASSERT_TRUE(written.ok()) << written.status().ToString();
   EXPECT_EQ(waited, kSegments - 1);
