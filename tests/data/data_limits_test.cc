@@ -23,6 +23,7 @@
 #include "src/common/tls_stream.h"
 #include "tests/common/loopback_peer.h"
 #include "tests/common/proc_status.h"
+#include "tests/common/wait.h"
 #include "tests/data/test_server.h"
 
 namespace vaultfs::testing {
@@ -37,16 +38,6 @@ constexpr bool kSanitized = true;  // shadow memory and quarantine inflate RSS
 #else
 constexpr bool kSanitized = false;
 #endif
-
-template <typename F>
-bool WaitFor(F cond, milliseconds limit) {
-  Deadline d = DeadlineIn(limit);
-  while (Clock::now() < d) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(20));  // polling interval, not synchronisation
-  }
-  return cond();
-}
 
 std::string Op(char op, const std::string& json) { return std::string(1, op) + *EncodeFrame(json); }
 

@@ -23,6 +23,7 @@
 #include "src/common/tls_stream.h"
 #include "tests/common/loopback_peer.h"
 #include "tests/common/proc_status.h"
+#include "tests/common/wait.h"
 #include "tests/meta/meta_single_fixture.h"
 
 namespace vaultfs::testing {
@@ -30,16 +31,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-template <typename F>
-bool WaitFor(F cond, milliseconds limit) {
-  Deadline d = DeadlineIn(limit);
-  while (Clock::now() < d) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(20));  // polling interval, not synchronisation
-  }
-  return cond();
-}
 
 // node_info answered on fd (plain TCP): the connection is being served.
 bool Served(int fd) {

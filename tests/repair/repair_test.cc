@@ -17,6 +17,7 @@
 #include "src/client/vault.h"
 #include "src/cluster/data_client.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/common/wait.h"
 
 namespace vaultfs::testing {
 namespace {
@@ -28,16 +29,6 @@ using ::testing::HasSubstr;
 constexpr char kUser[] = "rita";
 constexpr char kPassword[] = "repair me gently";
 constexpr char kFastRepair[] = "--interval 1 --scrub-interval 0 --gc-grace 0";
-
-// Polls `done` until it holds or `seconds` pass; `what` describes the state for the failure.
-bool WaitUntil(int seconds, const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return done();
-}
 
 class RepairTest : public ::testing::Test {
  protected:

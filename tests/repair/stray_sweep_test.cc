@@ -19,6 +19,7 @@
 #include "src/cluster/data_client.h"
 #include "src/crypto/random.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/common/wait.h"
 
 namespace vaultfs::testing {
 namespace {
@@ -194,15 +195,6 @@ constexpr char kPassword[] = "strays go home";
 // holds deleted versions for an hour too.
 constexpr char kSweepOpts[] =
     "--interval 1 --scrub-interval 0 --gc-grace 3600 --stray-interval 0 --stray-grace 3600";
-
-bool WaitUntil(int seconds, const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return done();
-}
 
 // Sets a file's mtime to `seconds_ago` before now.
 void Age(const std::string& path, int seconds_ago) {

@@ -41,6 +41,7 @@
 #include "src/crypto/random.h"
 #include "src/crypto/token.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/common/wait.h"
 #include "tests/security/packet_capture.h"
 #include "tests/security/recording_proxy.h"
 
@@ -56,16 +57,6 @@ std::string RandomHex(size_t bytes) {
   auto r = crypto::RandomHexId(bytes);
   EXPECT_TRUE(r.ok());
   return r.ok() ? *r : std::string(bytes * 2, '0');
-}
-
-// Polls `done` until it holds or `seconds` pass.
-bool WaitUntil(int seconds, const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return done();
 }
 
 // tools/NAME, next to the mkcluster the build told us about.
