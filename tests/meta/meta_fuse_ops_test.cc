@@ -39,18 +39,6 @@ class MetaFuseOpsTest : public MetaSingleTest {
   static void Age(MetaClient& c, int64_t ino) {
     ASSERT_TRUE(c.Call("setattr", {{"ino", ino}, {"atime", 1}, {"mtime", 1}}).ok());
   }
-
-  // 14 shard results with `ok` durable shards, for a non-inline commit.
-  static Json Shards(int ok) {
-    Json sh = Json::array();
-    for (int i = 0; i < 14; ++i) {
-      if (i < ok)
-        sh.push_back({{"index", i}, {"state", "ok"}, {"root", std::string(64, 'a')}});
-      else
-        sh.push_back({{"index", i}, {"state", "missing"}});
-    }
-    return sh;
-  }
 };
 
 TEST_F(MetaFuseOpsTest, SymlinkTargetsFitASealedPathMax) {

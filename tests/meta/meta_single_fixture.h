@@ -21,6 +21,19 @@ using Json = nlohmann::json;
 inline std::string K(const std::string& name) { return HexEncode(name); }
 inline const std::string kAuth = std::string(64, 'a');
 
+// commit_version's 14 shard results: the first `ok` stored, the rest missing.
+inline Json Shards(int ok) {
+  Json sh = Json::array();
+  for (int i = 0; i < 14; ++i) {
+    if (i < ok) {
+      sh.push_back({{"index", i}, {"state", "ok"}, {"root", std::string(64, 'a')}});
+    } else {
+      sh.push_back({{"index", i}, {"state", "missing"}});
+    }
+  }
+  return sh;
+}
+
 class MetaSingleTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

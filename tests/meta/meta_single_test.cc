@@ -405,16 +405,11 @@ TEST_F(MetaSingleTest, VersionsPlacementRepairAndGc) {
   std::string v1 = (*b1)["version"];
 
   auto commit = [&](const std::string& v, Json expected, int ok_shards) {
-    Json sh = Json::array();
-    for (int i = 0; i < 14; ++i) {
-      if (i < ok_shards)
-        sh.push_back({{"index", i}, {"state", "ok"}, {"root", std::string(64, 'a')}});
-      else
-        sh.push_back({{"index", i}, {"state", "missing"}});
-    }
-    return c.Call(
-        "commit_version",
-        {{"ino", f}, {"version", v}, {"expected", expected}, {"size", 5000000}, {"shards", sh}});
+    return c.Call("commit_version", {{"ino", f},
+                                     {"version", v},
+                                     {"expected", expected},
+                                     {"size", 5000000},
+                                     {"shards", Shards(ok_shards)}});
   };
   EXPECT_ERRNO(commit(v1, nullptr, 11), EIO);    // below the write quorum of 12
   EXPECT_ERRNO(commit(v1, "0123", 14), ESTALE);  // compare-and-swap on the current version
@@ -1069,15 +1064,11 @@ TEST_F(MetaSingleTest, StorageIsCountedPerUserAndAQuotaRefusesGrowth) {
                                    {"wrapped_key", "wk"}});
   };
   auto commit = [&](int64_t ino, const Json& version, int64_t size) {
-    Json sh = Json::array();
-    for (int i = 0; i < 14; ++i) {
-      sh.push_back({{"index", i}, {"state", "ok"}, {"root", std::string(64, 'a')}});
-    }
     return c.Call("commit_version", {{"ino", ino},
                                      {"version", version},
                                      {"expected", nullptr},
                                      {"size", size},
-                                     {"shards", sh}});
+                                     {"shards", Shards(14)}});
   };
   EXPECT_EQ(used(c), 0);
   const int64_t f = file("f"), g = file("g"), h = file("h");
@@ -1177,16 +1168,11 @@ TEST_F(MetaSingleTest, ChunkRefsKnowsPlacementPendingGcAndRebuildsAndOnlyTheClus
   EXPECT_EQ(refs(u.id, server, {chunk0, chunk1, "ffff00"}), (Json{{chunk0, "pending"}}));
   EXPECT_EQ(refs(other.id, server, {chunk0}), Json::object());  // not the other owner's
   auto commit = [&](const std::string& v, Json expected, int ok_shards) {
-    Json sh = Json::array();
-    for (int i = 0; i < 14; ++i) {
-      if (i < ok_shards)
-        sh.push_back({{"index", i}, {"state", "ok"}, {"root", std::string(64, 'a')}});
-      else
-        sh.push_back({{"index", i}, {"state", "missing"}});
-    }
-    return c.Call(
-        "commit_version",
-        {{"ino", f}, {"version", v}, {"expected", expected}, {"size", 5000}, {"shards", sh}});
+    return c.Call("commit_version", {{"ino", f},
+                                     {"version", v},
+                                     {"expected", expected},
+                                     {"size", 5000},
+                                     {"shards", Shards(ok_shards)}});
   };
   const std::string v1 = (*b1)["version"];
   ASSERT_TRUE(commit(v1, nullptr, 13).ok());
