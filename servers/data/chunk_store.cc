@@ -15,6 +15,7 @@
 #include <queue>
 #include <vector>
 
+#include "src/common/format_marker.h"
 #include "src/common/hex.h"
 #include "src/common/log.h"
 #include "src/common/shard_format.h"
@@ -28,10 +29,6 @@ constexpr char kTmpDir[] = ".tmp";
 constexpr char kStorageIdFile[] = ".storage-id";
 constexpr char kSuffix[] = ".chunk";
 constexpr size_t kSuffixLen = sizeof(kSuffix) - 1;
-
-Status Errno(int err, const std::string& what) {
-  return Status(err, what + ": " + std::strerror(err));
-}
 
 // The token format already restricts user ids; this re-check keeps the path safe even if a
 // caller passes something else.
@@ -48,11 +45,11 @@ Status ValidateUser(std::string_view user) {
 
 Status FsyncPath(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno(errno, "open " + path);
+  if (fd < 0) return SystemError(errno, "open " + path);
   int rc = fsync(fd);
   int err = errno;
   close(fd);
-  if (rc != 0) return Errno(err, "fsync " + path);
+  if (rc != 0) return SystemError(err, "fsync " + path);
   return Status::Ok();
 }
 
@@ -72,18 +69,18 @@ Result<std::string> LoadOrCreateStorageId(const std::string& root) {
     }
     return Status(EBADMSG, path + " is damaged; move it aside only if this disk is new");
   }
-  if (errno != ENOENT) return Errno(errno, "open " + path);
+  if (errno != ENOENT) return SystemError(errno, "open " + path);
   VFS_ASSIGN_OR_RETURN(std::string id, crypto::RandomHexId(16));
   const std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno(errno, "create " + tmp);
+  if (fd < 0) return SystemError(errno, "create " + tmp);
   const std::string line = id + "\n";
   bool ok =
       write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
   int err = errno;
   close(fd);
-  if (!ok) return Errno(err, "write " + tmp);
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno(errno, "rename " + tmp);
+  if (!ok) return SystemError(err, "write " + tmp);
+  if (rename(tmp.c_str(), path.c_str()) != 0) return SystemError(errno, "rename " + tmp);
   VFS_RETURN_IF_ERROR(FsyncPath(root));
   return id;
 }
@@ -95,7 +92,7 @@ Status MakeDir(const std::string& path, bool* created) {
     return Status::Ok();
   }
   if (errno == EEXIST) return Status::Ok();
-  return Errno(errno, "mkdir " + path);
+  return SystemError(errno, "mkdir " + path);
 }
 
 Status PreadFull(int fd, char* buf, size_t n, uint64_t off) {
@@ -103,7 +100,7 @@ Status PreadFull(int fd, char* buf, size_t n, uint64_t off) {
     ssize_t r = pread(fd, buf, n, static_cast<off_t>(off));
     if (r < 0) {
       if (errno == EINTR) continue;
-      return Errno(errno, "read");
+      return SystemError(errno, "read");
     }
     if (r == 0) return IoError("object shrank while being read");
     buf += r;
@@ -160,6 +157,9 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& root) {
   std::unique_ptr<ChunkStore> store(new ChunkStore(root));
   bool created = false;
   VFS_RETURN_IF_ERROR(MakeDir(root, &created));
+  // Before anything else is created, so an old store is never half-upgraded.
+  VFS_RETURN_IF_ERROR(CheckOrCreateFormat(
+      root, {"data-store", kDataStoreFormat, {kStorageIdFile, kTmpDir}}, "data folder " + root));
   const std::string tmp = root + "/" + kTmpDir;
   VFS_RETURN_IF_ERROR(MakeDir(tmp, &created));
   if (created) VFS_RETURN_IF_ERROR(FsyncPath(root));
@@ -167,12 +167,12 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& root) {
 
   // Leftover uploads from a crash: never acknowledged, so they are garbage.
   std::unique_ptr<DIR, DirCloser> d(opendir(tmp.c_str()));
-  if (!d) return Errno(errno, "opendir " + tmp);
+  if (!d) return SystemError(errno, "opendir " + tmp);
   int removed = 0;
   while (dirent* e = readdir(d.get())) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    if (unlink((tmp + "/" + name).c_str()) != 0) return Errno(errno, "unlink temp " + name);
+    if (unlink((tmp + "/" + name).c_str()) != 0) return SystemError(errno, "unlink temp " + name);
     ++removed;
   }
   if (removed > 0) {
@@ -182,7 +182,7 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& root) {
 
   // Usage counters: every <user>/<chunk>.chunk.
   std::unique_ptr<DIR, DirCloser> r(opendir(root.c_str()));
-  if (!r) return Errno(errno, "opendir " + root);
+  if (!r) return SystemError(errno, "opendir " + root);
   while (dirent* e = readdir(r.get())) {
     std::string user = e->d_name;
     if (!ValidateUser(user).ok()) continue;  // skips ".", "..", ".tmp" and strays
@@ -232,15 +232,16 @@ Result<TempFile> ChunkStore::CreateTemp(uint64_t size) {
       t.direct = true;
       return t;
     }
-    if (errno != EINVAL) return Errno(errno, "create temp file");
+    if (errno != EINVAL) return SystemError(errno, "create temp file");
     // No O_DIRECT on this filesystem (tmpfs before Linux 6.6, ...). The kernel may have
     // created the file before refusing the flag; the name is ours alone, so remove it.
-    if (unlink(t.path.c_str()) != 0 && errno != ENOENT) return Errno(errno, "unlink temp file");
+    if (unlink(t.path.c_str()) != 0 && errno != ENOENT)
+      return SystemError(errno, "unlink temp file");
     VFS_LOG(kInfo) << "storage does not support O_DIRECT; using buffered writes";
     try_direct_.store(false, std::memory_order_relaxed);
   }
   t.fd = open(t.path.c_str(), kFlags, 0600);
-  if (t.fd < 0) return Errno(errno, "create temp file");
+  if (t.fd < 0) return SystemError(errno, "create temp file");
   return t;
 }
 
@@ -251,7 +252,7 @@ Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
     ssize_t w = pwrite(fd, data, n, static_cast<off_t>(offset));
     if (w < 0) {
       if (errno == EINTR) continue;
-      return Errno(errno, "write upload");
+      return SystemError(errno, "write upload");
     }
     data += w;
     n -= static_cast<size_t>(w);
@@ -263,7 +264,7 @@ Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
 Status ClearDirect(TempFile* file) {
   const int flags = fcntl(file->fd, F_GETFL);
   if (flags < 0 || fcntl(file->fd, F_SETFL, flags & ~O_DIRECT) != 0) {
-    return Errno(errno, "clear O_DIRECT");
+    return SystemError(errno, "clear O_DIRECT");
   }
   file->direct = false;
   return Status::Ok();
@@ -300,13 +301,13 @@ Result<CommitResult> ChunkStore::Commit(int fd, const std::string& temp_path, st
                                         std::string_view chunk) {
   Status st = ValidateUser(user);
   if (st.ok()) st = ValidateChunkId(chunk);
-  if (st.ok() && fsync(fd) != 0) st = Errno(errno, "fsync upload");
+  if (st.ok() && fsync(fd) != 0) st = SystemError(errno, "fsync upload");
   if (!st.ok()) {
     Abandon(fd, temp_path);
     return st;
   }
   if (close(fd) != 0) {
-    st = Errno(errno, "close upload");
+    st = SystemError(errno, "close upload");
     Abandon(-1, temp_path);
     return st;
   }
@@ -333,7 +334,7 @@ Result<CommitResult> ChunkStore::Commit(int fd, const std::string& temp_path, st
       result.old_size = static_cast<uint64_t>(old.st_size);
     }
     if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
-      st = Errno(errno, "rename upload into place");
+      st = SystemError(errno, "rename upload into place");
       if (replaced_fd >= 0) close(replaced_fd);
       Abandon(-1, temp_path);
       return st;
@@ -356,13 +357,13 @@ Result<uint64_t> ChunkStore::Remove(std::string_view user, std::string_view chun
     removed_fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st {};
     if (removed_fd >= 0 ? fstat(removed_fd, &st) != 0 : stat(path.c_str(), &st) != 0) {
-      Status s = Errno(errno, "object " + std::string(chunk));
+      Status s = SystemError(errno, "object " + std::string(chunk));
       if (removed_fd >= 0) close(removed_fd);
       return s;
     }
     size = static_cast<uint64_t>(st.st_size);
     if (unlink(path.c_str()) != 0) {
-      Status s = Errno(errno, "remove " + std::string(chunk));
+      Status s = SystemError(errno, "remove " + std::string(chunk));
       if (removed_fd >= 0) close(removed_fd);
       return s;
     }
@@ -378,10 +379,10 @@ Result<OpenObject> ChunkStore::OpenForRead(std::string_view user, std::string_vi
   VFS_RETURN_IF_ERROR(ValidateChunkId(chunk));
   OpenObject o;
   o.fd = open(ObjectPath(user, chunk).c_str(), O_RDONLY | O_CLOEXEC);
-  if (o.fd < 0) return Errno(errno, "object " + std::string(chunk));
+  if (o.fd < 0) return SystemError(errno, "object " + std::string(chunk));
   struct stat st {};
   if (fstat(o.fd, &st) != 0) {
-    Status s = Errno(errno, "stat " + std::string(chunk));
+    Status s = SystemError(errno, "stat " + std::string(chunk));
     close(o.fd);
     return s;
   }
@@ -404,7 +405,7 @@ Result<ListPage> ChunkStore::List(std::string_view user, std::string_view cursor
   std::unique_ptr<DIR, DirCloser> d(opendir(dir.c_str()));
   if (!d) {
     if (errno == ENOENT) return page;  // a user with no objects yet
-    return Errno(errno, "opendir");
+    return SystemError(errno, "opendir");
   }
   // The `limit` + 1 smallest names past the cursor, in a max-heap: memory stays bounded by the
   // page, not by the folder (a server may hold millions of one owner's objects).
@@ -414,7 +415,7 @@ Result<ListPage> ChunkStore::List(std::string_view user, std::string_view cursor
     dirent* e = readdir(d.get());
     if (e == nullptr) {
       // A listing cut short by a read error would look complete to the caller.
-      if (errno != 0) return Errno(errno, "readdir " + dir);
+      if (errno != 0) return SystemError(errno, "readdir " + dir);
       break;
     }
     std::string name = e->d_name;
@@ -492,7 +493,7 @@ Result<VerifyReport> ChunkStore::Verify(std::string_view user, std::string_view 
 
 Result<DiskSpace> ChunkStore::Space() {
   struct statvfs sv {};
-  if (statvfs(root_.c_str(), &sv) != 0) return Errno(errno, "statvfs " + root_);
+  if (statvfs(root_.c_str(), &sv) != 0) return SystemError(errno, "statvfs " + root_);
   DiskSpace s;
   s.total_bytes = static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
   s.free_bytes = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;

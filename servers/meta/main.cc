@@ -20,6 +20,7 @@
 #include "servers/meta/meta_store.h"
 #include "servers/meta/raft_replicator.h"
 #include "src/common/cluster_config.h"
+#include "src/common/format_marker.h"
 #include "src/common/log.h"
 #include "src/common/private_files.h"
 #include "src/common/socket.h"
@@ -377,6 +378,10 @@ int main(int argc, char** argv) {
   }
 
   Status st = EnsurePrivateDir(data_dir, "--data-dir");
+  if (st.ok()) {
+    st = CheckOrCreateFormat(data_dir, {"metadata-store", kMetaStoreFormat, {"meta.db", "raft"}},
+                             "--data-dir " + data_dir);
+  }
   if (!st.ok()) return Fail(st);
 
   uint64_t reserve_bytes = 0;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 
+#include "src/common/format_marker.h"
 #include "src/common/hex.h"
 #include "src/common/json_parse.h"
 #include "src/common/log.h"
@@ -637,6 +638,11 @@ void MetaService::RunRead(const std::string& op, const Json& id, const Json& req
       result["error"].value("code", "") == "ENOENT") {
     // An unknown name answers like a known one; its login then fails like a wrong password.
     result = UnknownUserSalt(args["user"].get<std::string>());
+  }
+  // Every login starts here: the client learns which storage format the cluster keeps and
+  // refuses one it does not write, before deriving keys.
+  if (op == "get_salt" && result.is_object() && result.value("ok", true) == true) {
+    result["format"] = kMetaStoreFormat;
   }
   if (op == "chunk_refs" && result.value("ok", false) == true) AddRebuildRefs(args, &result);
   Finish(op, id, std::move(result), s, reply);

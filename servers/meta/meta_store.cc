@@ -13,6 +13,7 @@
 #include <map>
 
 #include "servers/meta/store_ops.h"
+#include "src/common/format_marker.h"
 #include "src/common/json_parse.h"
 #include "src/common/log.h"
 #include "src/crypto/hash.h"
@@ -158,6 +159,18 @@ const std::map<std::string, ReadFn>& ReadOps() {
   return ops;
 }
 
+// The database's format (format_marker.h) lives in its meta table, so it travels with the
+// snapshots that replace a node's database. A database without a meta table is new; one with a
+// meta table but no format row predates format numbers.
+Status CheckDbFormat(SqliteDb& db, const std::string& what) {
+  Stmt t = db.Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'");
+  if (!t.Step()) return Status::Ok();
+  Stmt f = db.Prepare("SELECT value FROM meta WHERE key='format'");
+  const uint32_t found = f.Step() ? static_cast<uint32_t>(f.Int(0)) : 0;
+  if (found == kMetaStoreFormat) return Status::Ok();
+  return Status(EPROTO, FormatMismatchMessage(what, "metadata-store", found, kMetaStoreFormat));
+}
+
 [[noreturn]] void Fatal(const std::string& what) {
   VFS_LOG(kError) << "fatal metadata store error (stopping so this node cannot diverge): " << what;
   std::abort();
@@ -170,6 +183,10 @@ Status MetaStore::Open(const std::string& path) {
   try {
     db_.Open(path);
     db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;");
+    if (Status st = CheckDbFormat(db_, "metadata database " + path); !st.ok()) {
+      db_.Close();
+      return st;
+    }
     CreateSchema();
     LoadMeta();
   } catch (const SqlError& e) {
@@ -178,7 +195,10 @@ Status MetaStore::Open(const std::string& path) {
   return Status::Ok();
 }
 
-void MetaStore::CreateSchema() { db_.Exec(kSchema); }
+void MetaStore::CreateSchema() {
+  db_.Exec(kSchema);
+  db_.Exec("INSERT OR IGNORE INTO meta VALUES('format', " + std::to_string(kMetaStoreFormat) + ")");
+}
 
 void MetaStore::LoadMeta() {
   Stmt st = db_.Prepare("SELECT value FROM meta WHERE key='last_applied'");
@@ -430,6 +450,11 @@ Status MetaStore::Restore(std::string_view image) {
   try {
     SqliteDb probe;
     probe.Open(tmp);
+    if (Status f = CheckDbFormat(probe, "a snapshot from another node"); !f.ok()) {
+      probe.Close();
+      ::unlink(tmp.c_str());
+      return f;
+    }
     Stmt st = probe.Prepare("SELECT value FROM meta WHERE key='last_applied'");
     if (st.Step()) image_applied = static_cast<uint64_t>(st.Int(0));
   } catch (const SqlError& e) {

@@ -2,6 +2,7 @@
 #include "src/client/accounts.h"
 
 #include "src/cluster/reply_field.h"
+#include "src/common/format_marker.h"
 #include "src/common/hex.h"
 #include "src/common/log.h"
 #include "src/crypto/key_wrap.h"
@@ -35,6 +36,18 @@ Status Accounts::Login(const std::string& user, const std::string& password) {
                               user + ")");
     }
     return salt_reply.status().Annotate("login");
+  }
+  const uint32_t format = salt_reply->is_object() && (*salt_reply)["format"].is_number_unsigned()
+                              ? (*salt_reply)["format"].get<uint32_t>()
+                              : 0;
+  if (format != kMetaStoreFormat) {
+    return Status(
+        EPROTO,
+        "the cluster keeps vaultfs storage format " +
+            (format == 0 ? std::string("from before format numbers") : std::to_string(format)) +
+            " and this vaultfs reads and writes only format " + std::to_string(kMetaStoreFormat) +
+            "; run the same vaultfs version on the servers and this client "
+            "(there is no migration: recreate the cluster with tools/mkcluster)");
   }
   VFS_ASSIGN_OR_RETURN(std::string salt, cluster::HexField(*salt_reply, "salt"));
   VFS_ASSIGN_OR_RETURN(json kdf_json, cluster::Field<json>(*salt_reply, "kdf"));

@@ -13,10 +13,6 @@
 namespace vaultfs {
 namespace {
 
-Status Errno(int err, const std::string& what) {
-  return Status(err, what + ": " + std::strerror(err));
-}
-
 std::string Octal(mode_t mode) {
   char buf[8];
   std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
@@ -26,12 +22,12 @@ std::string Octal(mode_t mode) {
 // mkdir -p with mode 0700 for every folder it creates.
 Status MakeDirs(const std::string& path) {
   if (mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) return Status::Ok();
-  if (errno != ENOENT) return Errno(errno, "cannot create " + path);
+  if (errno != ENOENT) return SystemError(errno, "cannot create " + path);
   size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos || slash == 0) return Errno(ENOENT, "cannot create " + path);
+  if (slash == std::string::npos || slash == 0) return SystemError(ENOENT, "cannot create " + path);
   VFS_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
   if (mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) return Status::Ok();
-  return Errno(errno, "cannot create " + path);
+  return SystemError(errno, "cannot create " + path);
 }
 
 }  // namespace
@@ -41,9 +37,9 @@ Status EnsurePrivateDir(const std::string& path, std::string_view what, DirLinks
   std::string label = std::string(what) + " " + path;
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
-    if (errno != ENOENT) return Errno(errno, "cannot inspect " + label);
+    if (errno != ENOENT) return SystemError(errno, "cannot inspect " + label);
     VFS_RETURN_IF_ERROR(MakeDirs(path));
-    if (lstat(path.c_str(), &st) != 0) return Errno(errno, "cannot inspect " + label);
+    if (lstat(path.c_str(), &st) != 0) return SystemError(errno, "cannot inspect " + label);
   }
   if (S_ISLNK(st.st_mode)) {
     if (links == DirLinks::kRefuse) {
@@ -51,7 +47,7 @@ Status EnsurePrivateDir(const std::string& path, std::string_view what, DirLinks
                                " is a symbolic link; it must be a folder of your own (remove "
                                "the link, or point the setting at a folder you made)");
     }
-    if (stat(path.c_str(), &st) != 0) return Errno(errno, "cannot inspect " + label);
+    if (stat(path.c_str(), &st) != 0) return SystemError(errno, "cannot inspect " + label);
   }
   if (!S_ISDIR(st.st_mode)) return Status(ENOTDIR, label + " is not a folder");
   if (st.st_uid != geteuid()) {
@@ -74,7 +70,8 @@ Status WritePrivateFile(const std::string& dir, const std::string& name, std::st
   for (int attempt = 0; fd < 0; ++attempt) {
     tmp = dir + "/." + name + "." + std::to_string(rd()) + ".tmp";
     fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno != EEXIST || attempt >= 16)) return Errno(errno, "cannot create " + tmp);
+    if (fd < 0 && (errno != EEXIST || attempt >= 16))
+      return SystemError(errno, "cannot create " + tmp);
   }
   const char* p = content.data();
   size_t left = content.size();
@@ -82,7 +79,7 @@ Status WritePrivateFile(const std::string& dir, const std::string& name, std::st
     ssize_t n = write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      Status s = Errno(n < 0 ? errno : EIO, "cannot write " + tmp);
+      Status s = SystemError(n < 0 ? errno : EIO, "cannot write " + tmp);
       close(fd);
       unlink(tmp.c_str());
       return s;
@@ -91,13 +88,13 @@ Status WritePrivateFile(const std::string& dir, const std::string& name, std::st
     left -= static_cast<size_t>(n);
   }
   if (close(fd) != 0) {
-    Status s = Errno(errno, "cannot write " + tmp);
+    Status s = SystemError(errno, "cannot write " + tmp);
     unlink(tmp.c_str());
     return s;
   }
   // rename() replaces a link at `target` itself; it never writes through it.
   if (rename(tmp.c_str(), target.c_str()) != 0) {
-    Status s = Errno(errno, "cannot replace " + target);
+    Status s = SystemError(errno, "cannot replace " + target);
     unlink(tmp.c_str());
     return s;
   }

@@ -58,6 +58,10 @@ constexpr std::array<ErrnoEntry, 40> kErrnos = {{
 
 }  // namespace
 
+Status SystemError(int err, const std::string& what) {
+  return Status(err, what + ": " + std::strerror(err));
+}
+
 std::string ErrnoName(int code) {
   if (code == 0) return "OK";
   for (const auto& e : kErrnos) {

@@ -45,6 +45,8 @@ inline Status NotFound(std::string m) { return Status(ENOENT, std::move(m)); }
 inline Status IoError(std::string m) { return Status(EIO, std::move(m)); }
 inline Status PermissionDenied(std::string m) { return Status(EACCES, std::move(m)); }
 inline Status Corruption(std::string m) { return Status(EBADMSG, std::move(m)); }
+// A failed system call: code `err`, message "<what>: <strerror(err)>".
+Status SystemError(int err, const std::string& what);
 
 // errno value <-> its symbolic name ("ENOENT"). Unknown names map to EIO; unknown codes to
 // "E<number>".

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "servers/data/chunk_store.h"
+#include "src/common/format_marker.h"
 #include "tests/data/test_server.h"
 
 namespace vaultfs::data {
@@ -58,6 +59,31 @@ class ChunkStoreTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<ChunkStore> store_;
 };
+
+// The storage folder names its format; a folder of another format, or a store from before
+// format markers (a storage id but no FORMAT), is refused and left as it was.
+TEST(ChunkStoreFormat, OtherOrMissingFormatIsRefused) {
+  TempDir dir;
+  const std::string root = dir.path() + "/storage";
+  ASSERT_TRUE(ChunkStore::Open(root).ok());
+  const std::string marker = ReadAll(root + "/FORMAT");
+  EXPECT_EQ(marker, "vaultfs data-store " + std::to_string(kDataStoreFormat) + "\n");
+  ASSERT_TRUE(ChunkStore::Open(root).ok());  // reopens
+
+  std::ofstream(root + "/FORMAT", std::ios::trunc) << "vaultfs data-store 1\n";
+  auto old = ChunkStore::Open(root);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().code(), EPROTO);
+  EXPECT_NE(old.status().message().find("data folder " + root), std::string::npos)
+      << old.status().message();
+
+  ASSERT_EQ(unlink((root + "/FORMAT").c_str()), 0);
+  auto unmarked = ChunkStore::Open(root);
+  ASSERT_FALSE(unmarked.ok());
+  EXPECT_NE(unmarked.status().message().find("before format markers"), std::string::npos)
+      << unmarked.status().message();
+  EXPECT_NE(access((root + "/FORMAT").c_str(), F_OK), 0);  // not adopted
+}
 
 // Whole 1 MiB pieces at aligned offsets (the server's buffers), then an odd tail: the object
 // must read back exactly, and O_DIRECT is dropped only for the tail.

@@ -8,6 +8,7 @@
 #include <regex>
 #include <set>
 
+#include "src/common/format_marker.h"
 #include "src/common/hex.h"
 #include "src/crypto/password_kdf.h"
 #include "tests/meta/meta_single_fixture.h"
@@ -148,6 +149,9 @@ TEST(MetaProbes, UnknownUserGetsAStableFakeSaltAndFailsLikeAWrongPassword) {
   EXPECT_TRUE(HexDecode((*fake)["salt"].get<std::string>()).ok());
   EXPECT_EQ((*fake)["kdf"], (*real)["kdf"]);
   EXPECT_EQ((*fake)["kdf"].dump(), (*real)["kdf"].dump());
+  // Both name the cluster's storage format, which the client checks before deriving keys.
+  EXPECT_EQ((*real)["format"], kMetaStoreFormat);
+  EXPECT_EQ((*fake)["format"], kMetaStoreFormat);
 
   // Logins: an unknown name and a known name with a wrong key answer the same, attempt by
   // attempt (5 free failures, then the throttle), with the same errors and messages.

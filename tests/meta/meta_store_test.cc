@@ -5,9 +5,13 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "servers/meta/meta_store.h"
 #include "servers/meta/raft_replicator.h"
+#include "servers/meta/sqlite_db.h"
+#include "src/common/format_marker.h"
 
 namespace vaultfs::meta {
 namespace {
@@ -108,6 +112,50 @@ TEST_F(MetaStoreTest, SnapshotImageRoundTripsAndOlderImagesAreIgnored) {
   EXPECT_EQ(b.last_applied(), 2u);
   EXPECT_TRUE(b.UserByName("bob").has_value());
   EXPECT_FALSE(b.Restore("not a database at all, not at all").ok());
+}
+
+// The database names its format (format_marker.h); a database or a snapshot of another
+// format, or one from before format numbers, is refused with a message, never opened.
+TEST_F(MetaStoreTest, DatabaseOrSnapshotOfAnotherFormatIsRefused) {
+  const std::string path = dir_ + "/a.db";
+  {
+    MetaStore a(&config_);
+    ASSERT_TRUE(a.Open(path).ok());
+    ASSERT_EQ(a.Apply(1, Register("r1", "ann"))["ok"], true);
+  }
+  int round = 0;
+  for (const char* edit :
+       {"UPDATE meta SET value=1 WHERE key='format'", "DELETE FROM meta WHERE key='format'"}) {
+    const std::string copy = dir_ + "/old.db";
+    std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+    {
+      SqliteDb db;
+      db.Open(copy);
+      db.Exec(edit);
+    }
+    MetaStore old(&config_);
+    Status st = old.Open(copy);
+    ASSERT_FALSE(st.ok()) << edit;
+    EXPECT_EQ(st.code(), EPROTO);
+    EXPECT_NE(st.message().find("reads only format " + std::to_string(kMetaStoreFormat)),
+              std::string::npos)
+        << st.message();
+    EXPECT_NE(st.message().find("tools/mkcluster"), std::string::npos) << st.message();
+
+    // The same database offered as a snapshot: refused, the node keeps its own state.
+    std::string image;
+    {
+      std::ifstream in(copy, std::ios::binary);
+      image.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    MetaStore b(&config_);
+    ASSERT_TRUE(b.Open(dir_ + "/b" + std::to_string(++round) + ".db").ok());
+    Status restored = b.Restore(image);
+    EXPECT_EQ(restored.code(), EPROTO) << restored.message();
+    EXPECT_EQ(b.last_applied(), 0u);
+  }
+  MetaStore again(&config_);
+  EXPECT_TRUE(again.Open(path).ok());  // the original still opens
 }
 
 // Snapshots copy the whole database: a big one spaces the next out (bounded), a small one
