@@ -257,6 +257,15 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t of
   fuse_reply_write(req, size);
 }
 
+void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi) {
+  if (offset < 0 || length <= 0) return Reply(req, InvalidArgument("bad range"), "fallocate");
+  Reply(req,
+        Fs(req)->Fallocate(HandleOf(fi), mode, static_cast<uint64_t>(offset),
+                           static_cast<uint64_t>(length)),
+        "fallocate");
+}
+
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Reply(req, Fs(req)->Flush(HandleOf(fi)), "close");
 }
@@ -390,6 +399,7 @@ const fuse_lowlevel_ops& FuseOps() {
     o.open = OpOpen;
     o.read = OpRead;
     o.write = OpWrite;
+    o.fallocate = OpFallocate;
     o.flush = OpFlush;
     o.release = OpRelease;
     o.fsync = OpFsync;

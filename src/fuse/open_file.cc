@@ -1,6 +1,8 @@
 // OpenFile: see open_file.h.
 #include "src/fuse/open_file.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -201,6 +203,39 @@ Status OpenFile::Truncate(uint64_t size) {
   std::lock_guard<std::timed_mutex> commit(commit_mu_);
   std::lock_guard<std::mutex> lock(mu_);
   return TruncateHeld(size);
+}
+
+Status OpenFile::Allocate(int mode, uint64_t offset, uint64_t length) {
+  constexpr int kSupported = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+  const bool punch = (mode & FALLOC_FL_PUNCH_HOLE) != 0;
+  const bool zero = (mode & FALLOC_FL_ZERO_RANGE) != 0;
+  const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  // The kernel's own rules (vfs_fallocate); collapse, insert and unshare have no meaning here.
+  if ((mode & ~kSupported) != 0 || (punch && zero) || (punch && !keep_size)) {
+    return Status(EOPNOTSUPP, "fallocate mode " + std::to_string(mode) +
+                                  " is not supported (supported: 0, KEEP_SIZE, PUNCH_HOLE, "
+                                  "ZERO_RANGE)");
+  }
+  if (length == 0) return InvalidArgument("fallocate: the length must be positive");
+  VFS_RETURN_IF_ERROR(CheckSize(offset, length));
+  std::lock_guard<std::timed_mutex> commit(commit_mu_);
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t end = offset + length;
+  if ((punch || zero) && offset < size_) {
+    // Zeros staged like written bytes: the version format stores a hole as zeros.
+    VFS_RETURN_IF_ERROR(EnsureStagedLocked());
+    static const std::string kZeros(size_t{1} << 20, '\0');
+    for (uint64_t at = offset, stop = std::min(end, size_); at < stop;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros.size(), stop - at));
+      VFS_RETURN_IF_ERROR(staged_->Write(at, std::string_view(kZeros.data(), n)));
+      at += n;
+    }
+    dirty_ = true;
+    write_mtime_ns_ = NowNs();
+    pending_.mtime_ns.reset();
+  }
+  if (!keep_size && end > size_) return TruncateHeld(end);
+  return Status::Ok();
 }
 
 void OpenFile::OverlayLocked(client::Attr* a) const {

@@ -83,6 +83,11 @@ class OpenFile {
   Result<size_t> Read(uint64_t offset, size_t n, char* out);
   Status Write(uint64_t offset, std::string_view data);
   Status Truncate(uint64_t size);
+  // fallocate(2) `mode` over [offset, offset+length): 0 grows the file to cover the range;
+  // FALLOC_FL_KEEP_SIZE alone has nothing to reserve (space is the cluster's, taken at
+  // commit); FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE) and FALLOC_FL_ZERO_RANGE make the range
+  // read as zeros. Other modes: EOPNOTSUPP.
+  Status Allocate(int mode, uint64_t offset, uint64_t length);
   // chmod/chown/utimens (and truncate if `size`): merged into pending attributes if the file
   // has uncommitted content (they go with its commit), else sent to the service now.
   // Returns the attributes as this daemon sees them.

@@ -227,6 +227,11 @@ Status VaultFs::Write(FileHandle* h, uint64_t offset, std::string_view data) {
   return h->file_->Write(offset, data);
 }
 
+Status VaultFs::Fallocate(FileHandle* h, int mode, uint64_t offset, uint64_t length) {
+  h->wrote_ = true;
+  return h->file_->Allocate(mode, offset, length);
+}
+
 Status VaultFs::Flush(FileHandle* h) {
   if (!h->wrote_) return Status::Ok();
   return h->file_->Commit();

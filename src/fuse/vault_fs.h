@@ -116,6 +116,8 @@ class VaultFs {
   Result<Created> Create(uint64_t parent, const std::string& name, uint32_t mode, Caller caller);
   Result<size_t> Read(FileHandle* h, uint64_t offset, size_t n, char* out);
   Status Write(FileHandle* h, uint64_t offset, std::string_view data);
+  // fallocate(2); see OpenFile::Allocate.
+  Status Fallocate(FileHandle* h, int mode, uint64_t offset, uint64_t length);
   // close(): the upload and commit happen here, and close() gets their result.
   Status Flush(FileHandle* h);
   Status Fsync(FileHandle* h);

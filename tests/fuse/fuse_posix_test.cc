@@ -628,6 +628,38 @@ TEST_F(FusePosixTest, TruncateUpAndDown) {
   EXPECT_EQ(Content(f), "");
 }
 
+// fallocate(2) through the kernel: mode 0 (and posix_fallocate) grows, KEEP_SIZE keeps the
+// size, PUNCH_HOLE and ZERO_RANGE read as zeros, collapse/insert are refused with EOPNOTSUPP;
+// the result is what a remount reads.
+TEST_F(FusePosixTest, FallocateModes) {
+  const std::string f = Mnt("falloc");
+  std::string want = TestBytes(200000, 21);
+  ASSERT_OK(PutFile(f, want));
+  UniqueFd fd(open(f.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  EXPECT_EQ(ErrOf(fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, 1 << 20)), 0);
+  EXPECT_EQ(Stat(f).st_size, 200000);
+  EXPECT_EQ(ErrOf(fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 8192)), 0);
+  want.replace(4096, 8192, std::string(8192, '\0'));
+  EXPECT_EQ(ErrOf(fallocate(fd.get(), FALLOC_FL_ZERO_RANGE, 190000, 20000)), 0);
+  want.replace(190000, 10000, std::string(10000, '\0'));
+  want.append(10000, '\0');
+  EXPECT_EQ(posix_fallocate(fd.get(), 300000, 100000), 0);
+  want.resize(400000, '\0');
+  EXPECT_EQ(fallocate(fd.get(), FALLOC_FL_COLLAPSE_RANGE, 0, 4096), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  EXPECT_EQ(fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE, 0, 4096), -1);  // needs KEEP_SIZE
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  EXPECT_EQ(Stat(f).st_size, 400000);
+  ASSERT_EQ(ErrOf(close(fd.Release())), 0);
+  EXPECT_EQ(Content(f), want);
+  ASSERT_OK(mount_->Unmount());
+  MountAgain();
+  ASSERT_NE(mount_, nullptr) << setup_error_;
+  dir_ = mount_->Path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  EXPECT_EQ(Content(Mnt("falloc")), want);
+}
+
 TEST_F(FusePosixTest, SparseWriteAtFiveGiB) {
   const std::string f = Mnt("sparse");
   const off_t offset = (5ll << 30) + 12345;

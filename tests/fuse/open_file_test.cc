@@ -2,6 +2,7 @@
 // overlay of staged writes on a base version, truncation, commits that succeed, fail (the data
 // stays, journaled, and lands on retry) or find another client's version (a conflict copy),
 // and attribute changes made while a commit is held in the store. No cluster, no /dev/fuse.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -368,6 +369,44 @@ TEST_F(OpenFileTest, ANewFileIsCreatedByItsFirstCommitOrUnderAConflictName) {
   ASSERT_EQ(store_.InoOf(FakeStore::kRoot, kept), *ino);
   EXPECT_EQ(store_.Content(*ino), "first");
   EXPECT_FALSE(files_->Uncreated(FakeStore::kRoot, "new").has_value());
+  files_->Release(f);
+}
+
+// fallocate: mode 0 grows, KEEP_SIZE alone changes nothing, PUNCH_HOLE and ZERO_RANGE read
+// as zeros (ZERO_RANGE may grow), modes the kernel would refuse stay refused; the result
+// commits like written bytes.
+TEST_F(OpenFileTest, FallocateGrowsPunchesAndZeroes) {
+  const std::string base = Pattern(100000, 'f');
+  auto f = files_->Open(store_.Add(FakeStore::kRoot, "fa", base));
+  std::string want = base;
+  ASSERT_TRUE(f->Allocate(FALLOC_FL_KEEP_SIZE, 0, 1 << 20).ok());
+  EXPECT_EQ(f->Attr().size, base.size());
+  ASSERT_TRUE(f->Allocate(0, 10, 20).ok());  // inside the file: nothing to grow
+  EXPECT_EQ(f->Attr().size, base.size());
+  ASSERT_TRUE(f->Allocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1000, 5000).ok());
+  want.replace(1000, 5000, std::string(5000, '\0'));
+  // Past the end with KEEP_SIZE: the part inside is zeroed, the size stays.
+  ASSERT_TRUE(f->Allocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 99990, 100).ok());
+  want.replace(99990, 10, std::string(10, '\0'));
+  EXPECT_EQ(ReadAll(*f), want);
+  ASSERT_TRUE(f->Allocate(FALLOC_FL_ZERO_RANGE, 99000, 3000).ok());  // zeroes and grows
+  want.replace(99000, 1000, std::string(1000, '\0'));
+  want.append(2000, '\0');
+  ASSERT_TRUE(f->Allocate(0, 150000, 50000).ok());  // grows with zeros
+  want.resize(200000, '\0');
+  EXPECT_EQ(f->Attr().size, want.size());
+  EXPECT_EQ(ReadAll(*f), want);
+
+  for (int bad : {FALLOC_FL_PUNCH_HOLE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE,
+                  FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_UNSHARE_RANGE}) {
+    EXPECT_EQ(f->Allocate(bad, 0, 10).code(), EOPNOTSUPP) << bad;
+  }
+  EXPECT_EQ(f->Allocate(0, 0, 0).code(), EINVAL);
+  EXPECT_EQ(f->Allocate(0, store_.max_file_size(), 1).code(), EFBIG);
+  EXPECT_EQ(f->Attr().size, want.size());
+
+  ASSERT_TRUE(f->Commit().ok());
+  EXPECT_EQ(store_.Content(f->ino()), want);
   files_->Release(f);
 }
 
