@@ -30,6 +30,15 @@ std::string Pattern(size_t n, char seed) {
   return s;
 }
 
+// A staging area with fresh random keys, as a mount makes from the master key.
+std::unique_ptr<StagingArea> NewArea(const std::string& dir, uint64_t cap = uint64_t{1} << 30) {
+  auto seal = crypto::Key::Random();
+  auto mac = crypto::Key::Random();
+  EXPECT_TRUE(seal.ok() && mac.ok());
+  return std::make_unique<StagingArea>(
+      dir, client::StagingKeys{std::move(seal).value(), std::move(mac).value()}, cap);
+}
+
 class MemReader : public BaseReader {
  public:
   explicit MemReader(std::string content) : content_(std::move(content)) {}
@@ -194,7 +203,8 @@ class OpenFileTest : public ::testing::Test {
     char tmpl[] = "/tmp/vaultfs-openfile-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     staging_ = tmpl;
-    files_ = std::make_unique<OpenFiles>(&store_, staging_);
+    area_ = NewArea(staging_);
+    files_ = std::make_unique<OpenFiles>(&store_, area_.get());
   }
   void TearDown() override {
     files_.reset();
@@ -212,6 +222,7 @@ class OpenFileTest : public ::testing::Test {
 
   FakeStore store_;
   std::string staging_;
+  std::unique_ptr<StagingArea> area_;  // outlives files_
   std::unique_ptr<OpenFiles> files_;
 };
 
