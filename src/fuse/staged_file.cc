@@ -26,6 +26,7 @@ namespace vaultfs::fuse {
 namespace {
 
 constexpr std::string_view kAadPrefix = "vaultfs staged block";
+constexpr std::string_view kJournalAadPrefix = "vaultfs staging journal";
 // A journal is small (ranges and attributes); anything larger is not one of ours.
 constexpr size_t kMaxJournalSize = size_t{64} << 20;
 
@@ -79,6 +80,20 @@ Result<size_t> ReadAll(int fd, char* p, size_t n, uint64_t offset, const std::st
   return done;
 }
 
+// The key of one sealing: HKDF(staging key, salt).
+Result<crypto::Key> SealingKey(const StagingArea& area, std::string_view salt) {
+  VFS_ASSIGN_OR_RETURN(std::string raw,
+                       crypto::HkdfSha256(area.seal_key().bytes(), salt,
+                                          crypto::labels::kStagingBlock, crypto::Key::kSize));
+  return crypto::Key::FromBytes(raw);
+}
+
+std::string JournalAad(const std::string& id) {
+  std::string aad(kJournalAadPrefix);
+  aad.push_back(static_cast<char>(StagedFile::kJournalFormat));
+  return aad + id;
+}
+
 // The journal's content after its envelope checks out (format, checksum, MAC, identity).
 Result<nlohmann::json> OpenJournal(const StagingArea& area, const std::string& journal_path) {
   const std::string refused = "staging journal " + journal_path + " refused: ";
@@ -117,7 +132,21 @@ Result<nlohmann::json> OpenJournal(const StagingArea& area, const std::string& j
     return Corruption(refused +
                       "its MAC does not verify (edited, or written under another user's key)");
   }
-  auto content = ParseJson(body);
+  // The body is sealed like a block (file names of new files are in it), bound to the
+  // staging file it belongs to.
+  auto sealed = HexDecode(body);
+  if (!sealed.ok() || sealed->size() < StagedFile::kSaltSize) {
+    return Corruption(refused + "body is not a sealed journal");
+  }
+  VFS_ASSIGN_OR_RETURN(crypto::Key key, SealingKey(area, std::string_view(*sealed).substr(
+                                                             0, StagedFile::kSaltSize)));
+  auto plain = crypto::OpenBlob(key, std::string_view(*sealed).substr(StagedFile::kSaltSize),
+                                JournalAad(Stem(journal_path)));
+  if (!plain.ok()) {
+    return Corruption(refused + "it does not open for staging file " + Stem(journal_path) +
+                      " (moved or copied from another one)");
+  }
+  auto content = ParseJson(*plain);
   if (!content.ok() || !content->is_object()) return Corruption(refused + "body is not JSON");
   const nlohmann::json& j = *content;
   if (!j.contains("format") || j["format"] != StagedFile::kJournalFormat) {
@@ -243,10 +272,7 @@ Result<std::string> StagedFile::LoadBlock(uint64_t index) const {
   if (!it->second.empty() && salt != it->second) {
     return Corruption(where + " is not the one this daemon wrote last (replaced on disk)");
   }
-  VFS_ASSIGN_OR_RETURN(std::string raw,
-                       crypto::HkdfSha256(area_->seal_key().bytes(), salt,
-                                          crypto::labels::kStagingBlock, crypto::Key::kSize));
-  VFS_ASSIGN_OR_RETURN(crypto::Key key, crypto::Key::FromBytes(raw));
+  VFS_ASSIGN_OR_RETURN(crypto::Key key, SealingKey(*area_, salt));
   auto plain = crypto::OpenBlob(key, std::string_view(record).substr(1 + kSaltSize), Aad(index));
   if (!plain.ok() || plain->size() != kBlockSize) {
     return Corruption(where +
@@ -260,10 +286,7 @@ Result<std::string> StagedFile::LoadBlock(uint64_t index) const {
 
 Status StagedFile::StoreBlock(uint64_t index, std::string plaintext) {
   VFS_ASSIGN_OR_RETURN(std::string salt, crypto::RandomBytes(kSaltSize));
-  VFS_ASSIGN_OR_RETURN(std::string raw,
-                       crypto::HkdfSha256(area_->seal_key().bytes(), salt,
-                                          crypto::labels::kStagingBlock, crypto::Key::kSize));
-  VFS_ASSIGN_OR_RETURN(crypto::Key key, crypto::Key::FromBytes(raw));
+  VFS_ASSIGN_OR_RETURN(crypto::Key key, SealingKey(*area_, salt));
   VFS_ASSIGN_OR_RETURN(std::string blob, crypto::SealBlob(key, plaintext, Aad(index)));
   std::string record;
   record.reserve(kRecordSize);
@@ -383,7 +406,10 @@ Status StagedFile::SaveJournal(const StagedJournal& j) {
                      {"uid", j.create->uid},
                      {"gid", j.create->gid}};
   }
-  const std::string body = doc.dump();
+  VFS_ASSIGN_OR_RETURN(std::string salt, crypto::RandomBytes(kSaltSize));
+  VFS_ASSIGN_OR_RETURN(crypto::Key key, SealingKey(*area_, salt));
+  VFS_ASSIGN_OR_RETURN(std::string sealed, crypto::SealBlob(key, doc.dump(), JournalAad(id_)));
+  const std::string body = HexEncode(salt + sealed);
   const nlohmann::json envelope = {
       {"format", kJournalFormat},
       {"body", body},

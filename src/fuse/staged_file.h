@@ -28,11 +28,14 @@
 // never dropped. It is JSON:
 //   {"format": kJournalFormat, "body": B, "sha256": hex SHA-256(B),
 //    "mac": hex HMAC-SHA256(journal key, B)}
-// where the string B is the journal as JSON, holding the format again and the staging file's
-// name ("file"). Recover refuses (EBADMSG, with the reason) a journal that is cut short,
-// damaged (checksum), edited or written under another user's key (MAC), moved beside another
-// staging file (name), or of a format it does not know; the files are then left in place and
-// nothing is applied.
+//   B = hex(salt || SealBlob(HKDF(staging key, salt), J, "vaultfs staging journal" || format
+//       || id)), a new 128-bit salt per save, J the journal as JSON (holding the format again
+//       and the staging file's name "file"); sealed because it holds the names of files not
+//       created yet.
+// Recover refuses (EBADMSG, with the reason) a journal that is cut short, damaged (checksum),
+// edited or written under another user's key (MAC), moved beside another staging file (AAD,
+// name), or of a format it does not know; the files are then left in place and nothing is
+// applied.
 //
 // Not thread-safe: the owner (OpenFile) serialises calls; const calls may run concurrently
 // with SaveJournal only.
