@@ -293,6 +293,34 @@ TEST_F(OpenFileTest, AFailedCommitKeepsTheDataJournalsItAndLandsOnRetry) {
   files_->Release(f);
 }
 
+// The staging area's cap (issue 22 item 5): a write past it fails with ENOSPC and changes
+// nothing, a commit still goes through (copying the base may pass the cap), and the space
+// comes back with truncates and once a committed file is closed.
+TEST_F(OpenFileTest, TheStagingCapRefusesWritesButNotCommitsAndSpaceComesBack) {
+  constexpr uint64_t kBlock = StagedFile::kBlockSize;
+  auto area = NewArea(staging_, 2 * StagedFile::kSlotSize);
+  OpenFiles files(&store_, area.get());  // destroyed before `area`
+  const std::string base = Pattern(3 * kBlock, 'q');
+  auto f = files.Open(store_.Add(FakeStore::kRoot, "capped", base));
+  ASSERT_TRUE(f->Write(0, "x").ok());
+  EXPECT_EQ(f->Write(kBlock, Pattern(2 * kBlock, 'r')).code(), ENOSPC);
+  ASSERT_TRUE(f->Write(kBlock + 5, "y").ok());
+  EXPECT_EQ(f->Write(4 * kBlock, "z").code(), ENOSPC);
+  std::string want = base;
+  want[0] = 'x';
+  want[kBlock + 5] = 'y';
+  EXPECT_EQ(ReadAll(*f), want) << "what was staged before the cap stays readable";
+  ASSERT_TRUE(f->Truncate(kBlock).ok());
+  EXPECT_EQ(area->used(), StagedFile::kSlotSize) << "the truncate gave a block back";
+  ASSERT_TRUE(f->Write(kBlock, "w").ok());
+  want = want.substr(0, kBlock) + "w";
+  ASSERT_TRUE(f->Commit().ok());
+  EXPECT_EQ(store_.Content(f->ino()), want);
+  files.Release(f);
+  f.reset();
+  EXPECT_EQ(area->used(), 0u) << "a committed, closed file gives its staging space back";
+}
+
 TEST_F(OpenFileTest, AChmodDuringAHeldCommitAnswersAtOnceAndIsNotLost) {
   const std::string base = Pattern(100000, 'h');
   auto f = files_->Open(store_.Add(FakeStore::kRoot, "held", base));
