@@ -100,6 +100,12 @@ int Run(int argc, char** argv) {
       ->delimiter(',');
   mount->add_option("--attr-timeout", mo.attr_timeout,
                     "seconds the kernel may cache names and attributes (default 1)");
+  mount
+      ->add_option("--staging-cap", mo.staging_cap,
+                   "bytes staged files may take in the cache dir, e.g. 2G (default: 4 GiB or a "
+                   "quarter of the cache disk's free space, whichever is less); writes beyond "
+                   "it fail with ENOSPC")
+      ->transform(CLI::AsSizeValue(false));
   auto* umount = app.add_subcommand(
       "umount", "unmount, and wait until the daemon has committed everything it holds");
   umount->add_option("MOUNTPOINT", mountpoint, "the mount point")->required();

@@ -2,6 +2,8 @@
 #include "src/client/vault.h"
 
 #include "src/common/tls_options.h"
+#include "src/crypto/hkdf.h"
+#include "src/crypto/key_labels.h"
 
 namespace vaultfs::client {
 
@@ -34,6 +36,15 @@ Vault::Vault(ClusterConfig config, VaultOptions options)
           &health_, &keys_, tree_.get())) {}
 
 Vault::~Vault() = default;
+
+Result<StagingKeys> Vault::DeriveStagingKeys() const {
+  if (!keys_.logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(crypto::Key seal,
+                       crypto::DeriveSubkey(*keys_.master, crypto::labels::kStagingSeal));
+  VFS_ASSIGN_OR_RETURN(crypto::Key mac,
+                       crypto::DeriveSubkey(*keys_.master, crypto::labels::kStagingJournalMac));
+  return StagingKeys{std::move(seal), std::move(mac)};
+}
 
 ClusterHealth Vault::Health() { return QueryClusterHealth(config_, *meta_, *data_, logged_in()); }
 

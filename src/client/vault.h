@@ -34,6 +34,13 @@
 
 namespace vaultfs::client {
 
+// Keys for what this client keeps on its own disk (the mount's staging area), derived from
+// the master key with their own labels (key_labels.h). Never sent anywhere.
+struct StagingKeys {
+  crypto::Key seal;         // parent of the per-block sealing keys of staged blocks
+  crypto::Key journal_mac;  // HMAC-SHA256 key of staging journals
+};
+
 class Vault {
  public:
   explicit Vault(ClusterConfig config, VaultOptions options = {});
@@ -52,6 +59,9 @@ class Vault {
   const ClusterConfig& config() const { return config_; }
   // The largest file this cluster stores (file_limits.h); larger writes fail with EFBIG.
   uint64_t max_file_size() const { return MaxFileSize(config_.segment_size, config_.k); }
+
+  // The staging keys of this user (EPERM "log in first" before Login).
+  Result<StagingKeys> DeriveStagingKeys() const;
 
   // The cluster as this session sees it (cluster_health.h), through the vault's own
   // connections; the user's repair queue is included once logged in.

@@ -15,6 +15,11 @@
 //     HKDF(master, kXattrLookup)      -> HMAC lookup key of xattr names
 //     HKDF(master, kXattrNameSeal)    -> AEAD of xattr names
 //     HKDF(master, kXattrValueSeal)   -> AEAD of xattr values
+//     HKDF(master, kStagingSeal)      -> staging key of the mount's cache dir: never leaves the
+//                                        client (src/fuse/staged_file.h)
+//       HKDF(staging key, salt, kStagingBlock) -> one AES-256-GCM key per sealing of one
+//                                        staged block (128-bit random salt kept in the record)
+//     HKDF(master, kStagingJournalMac) -> HMAC key of staging journals
 //   file key (random, 256-bit, one per version) -> AES-256-GCM of segments (segment_cipher.h)
 //
 //   server secret (server-secret, metadata nodes only; token.h TokenKey)
@@ -45,15 +50,19 @@ inline constexpr std::string_view kSymlinkSeal = "vaultfs symlink seal v1";
 inline constexpr std::string_view kXattrLookup = "vaultfs xattr lookup v1";
 inline constexpr std::string_view kXattrNameSeal = "vaultfs xattr name seal v1";
 inline constexpr std::string_view kXattrValueSeal = "vaultfs xattr value seal v1";
+inline constexpr std::string_view kStagingSeal = "vaultfs staging seal key v1";
+inline constexpr std::string_view kStagingBlock = "vaultfs staging block subkey v1";
+inline constexpr std::string_view kStagingJournalMac = "vaultfs staging journal mac v1";
 inline constexpr std::string_view kMetaTokenKey = "vaultfs meta session token key v1";
 inline constexpr std::string_view kDataTokenKey = "vaultfs data token key v1";
 inline constexpr std::string_view kClusterTokenKey = "vaultfs cluster session token key v1";
 inline constexpr std::string_view kUnknownUserSalt = "vaultfs unknown-user salt key v1";
 
 inline constexpr std::array kAll = {
-    kAuthKey,        kKeyEncryptionKey, kAuthVerifier, kMasterKeyWrap,   kFileKeyWrap,
-    kNameLookup,     kNameSeal,         kSymlinkSeal,  kXattrLookup,     kXattrNameSeal,
-    kXattrValueSeal, kMetaTokenKey,     kDataTokenKey, kClusterTokenKey, kUnknownUserSalt,
+    kAuthKey,        kKeyEncryptionKey, kAuthVerifier,      kMasterKeyWrap,   kFileKeyWrap,
+    kNameLookup,     kNameSeal,         kSymlinkSeal,       kXattrLookup,     kXattrNameSeal,
+    kXattrValueSeal, kMetaTokenKey,     kDataTokenKey,      kClusterTokenKey, kUnknownUserSalt,
+    kStagingSeal,    kStagingBlock,     kStagingJournalMac,
 };
 
 }  // namespace vaultfs::crypto::labels

@@ -24,6 +24,7 @@
 #include "src/common/private_files.h"
 #include "src/fuse/daemon_registry.h"
 #include "src/fuse/fuse_ops.h"
+#include "src/fuse/staging_area.h"
 #include "src/fuse/vault_fs.h"
 
 namespace vaultfs::fuse {
@@ -134,7 +135,13 @@ Status RunDaemon(const ClusterConfig& config, const std::string& user, const std
 
   client::Vault vault(config);
   VFS_RETURN_IF_ERROR(vault.accounts().Login(user, password));
-  VaultFs fs(&vault, {o.attr_timeout, o.attr_timeout, staging});
+  // Staged data is sealed under keys derived from the master key: nothing on this disk is
+  // plaintext (staged_file.h).
+  VFS_ASSIGN_OR_RETURN(client::StagingKeys staging_keys, vault.DeriveStagingKeys());
+  const uint64_t cap = o.staging_cap != 0 ? o.staging_cap : StagingArea::DefaultCap(staging);
+  StagingArea staging_area(staging, std::move(staging_keys), cap);
+  VFS_LOG(kInfo) << "staging area " << staging << ": cap " << (cap >> 20) << " MiB";
+  VaultFs fs(&vault, {o.attr_timeout, o.attr_timeout, &staging_area});
 
   std::string opts = "fsname=vaultfs,subtype=vaultfs,default_permissions";
   for (const auto& opt : o.fuse_opts) opts += "," + opt;

@@ -23,6 +23,8 @@ struct MountOptions {
   bool debug = false;                  // libfuse request tracing (with --foreground)
   std::vector<std::string> fuse_opts;  // -o options passed to the kernel mount
   double attr_timeout = 1.0;
+  // Bytes staged files may take in the cache dir; 0: StagingArea::DefaultCap.
+  uint64_t staging_cap = 0;
 };
 
 // Returns once the mount is live (or failed); with `foreground`, only after it ends.

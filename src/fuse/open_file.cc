@@ -169,7 +169,7 @@ Status OpenFile::CheckSize(uint64_t offset, uint64_t length) const {
 
 Status OpenFile::EnsureStagedLocked() {
   if (staged_) return Status::Ok();
-  VFS_ASSIGN_OR_RETURN(staged_, StagedFile::Create(ctx_->staging_dir, ino_));
+  VFS_ASSIGN_OR_RETURN(staged_, StagedFile::Create(ctx_->staging, ino_));
   return Status::Ok();
 }
 
@@ -488,7 +488,9 @@ Status OpenFile::Materialize() {
       buf.resize(run);
       VFS_RETURN_IF_ERROR(ReadRange(pos, run, buf.data()));
       std::lock_guard<std::mutex> lock(mu_);
-      VFS_RETURN_IF_ERROR(staged_->Write(pos, buf));
+      // Past the cap if need be: a full staging area must not make staged changes
+      // uncommittable (StagingArea::ForceReserve).
+      VFS_RETURN_IF_ERROR(staged_->Write(pos, buf, StagedFile::Cap::kExempt));
     }
     pos += run;
   }

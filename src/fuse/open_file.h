@@ -42,6 +42,7 @@
 #include "src/fuse/name_hints.h"
 #include "src/fuse/pending_creates.h"
 #include "src/fuse/staged_file.h"
+#include "src/fuse/staging_area.h"
 
 namespace vaultfs::fuse {
 
@@ -50,7 +51,7 @@ class CommitRetrier;
 // What every OpenFile of one mount shares; outlives them all.
 struct OpenFileContext {
   FileStore* store = nullptr;
-  std::string staging_dir;
+  StagingArea* staging = nullptr;  // where staged files live, their keys and cap
   PendingCreates* creates = nullptr;
   NameHints* names = nullptr;
   CommitRetrier* retrier = nullptr;  // told of failed commits and replaced versions

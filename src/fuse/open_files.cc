@@ -5,9 +5,9 @@
 
 namespace vaultfs::fuse {
 
-OpenFiles::OpenFiles(FileStore* store, std::string staging_dir) : store_(store) {
+OpenFiles::OpenFiles(FileStore* store, StagingArea* staging) : store_(store) {
   ctx_.store = store;
-  ctx_.staging_dir = std::move(staging_dir);
+  ctx_.staging = staging;
   ctx_.creates = &creates_;
   ctx_.names = &names_;
   retrier_ = std::make_unique<CommitRetrier>(store, this);
@@ -18,12 +18,13 @@ OpenFiles::OpenFiles(FileStore* store, std::string staging_dir) : store_(store) 
 OpenFiles::~OpenFiles() { retrier_.reset(); }
 
 void OpenFiles::RecoverJournals() {
-  for (const std::string& path : StagedFile::FindJournals(ctx_.staging_dir)) {
+  for (const std::string& path : StagedFile::FindJournals(ctx_.staging->dir())) {
     StagedJournal j;
-    auto staged = StagedFile::Recover(path, &j);
+    auto staged = StagedFile::Recover(ctx_.staging, path, &j);
     if (!staged.ok()) {
       VFS_LOG(kError) << "cannot recover staged data: " << staged.status().ToString()
-                      << " (left in place)";
+                      << "; nothing of it is applied, and its files are left in place (move "
+                      << "them out of the cache dir to look at them, or delete them)";
       continue;
     }
     auto now = store_->GetAttr(j.ino);

@@ -30,8 +30,8 @@ namespace vaultfs::fuse {
 
 class OpenFiles {
  public:
-  // `store` outlives this object.
-  OpenFiles(FileStore* store, std::string staging_dir);
+  // `store` and `staging` outlive this object.
+  OpenFiles(FileStore* store, StagingArea* staging);
   ~OpenFiles();  // stops the retry thread (call FlushAll first)
 
   // Commits what earlier daemons left in the staging dir (in the background).

@@ -23,7 +23,7 @@ VaultFs::VaultFs(client::Vault* vault, VaultFsOptions options)
     : vault_(vault),
       options_(std::move(options)),
       store_(vault),
-      files_(&store_, options_.staging_dir),
+      files_(&store_, options_.staging),
       dirs_(options_.attr_timeout),
       statfs_(vault) {}
 

@@ -31,7 +31,7 @@ namespace vaultfs::fuse {
 struct VaultFsOptions {
   double entry_timeout = 1.0;  // seconds the kernel may cache names and attributes
   double attr_timeout = 1.0;
-  std::string staging_dir;
+  StagingArea* staging = nullptr;  // not owned; outlives the VaultFs
 };
 
 // Who asks: new entries belong to the caller (but see the setgid rule in VaultFs::OwnerFor).

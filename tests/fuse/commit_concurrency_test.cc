@@ -94,9 +94,12 @@ class InProcessMount {
     m->mnt_ = m->dir_ + "/mnt";
     fs::create_directories(m->mnt_);
     fs::create_directories(m->dir_ + "/staging");
+    VFS_ASSIGN_OR_RETURN(client::StagingKeys keys, vault->DeriveStagingKeys());
+    m->staging_ = std::make_unique<fuse::StagingArea>(m->dir_ + "/staging", std::move(keys),
+                                                      uint64_t{4} << 30);
     // Timeouts of 0: every stat reaches the daemon; the kernel's caches prove nothing here.
-    m->fs_ = std::make_unique<fuse::VaultFs>(vault,
-                                             fuse::VaultFsOptions{0.0, 0.0, m->dir_ + "/staging"});
+    m->fs_ =
+        std::make_unique<fuse::VaultFs>(vault, fuse::VaultFsOptions{0.0, 0.0, m->staging_.get()});
     std::vector<std::string> argv = {"vaultfs-test", "-o",
                                      "fsname=vaultfs-test,subtype=vaultfs,default_permissions"};
     std::vector<char*> cargv;
@@ -144,6 +147,7 @@ class InProcessMount {
  private:
   InProcessMount() = default;
   std::string dir_, mnt_;
+  std::unique_ptr<fuse::StagingArea> staging_;  // outlives fs_
   std::unique_ptr<fuse::VaultFs> fs_;
   fuse_session* se_ = nullptr;
   bool mounted_ = false;

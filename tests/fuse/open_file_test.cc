@@ -31,6 +31,15 @@ std::string Pattern(size_t n, char seed) {
   return s;
 }
 
+// A staging area with fresh random keys, as a mount makes from the master key.
+std::unique_ptr<StagingArea> NewArea(const std::string& dir, uint64_t cap = uint64_t{1} << 30) {
+  auto seal = crypto::Key::Random();
+  auto mac = crypto::Key::Random();
+  EXPECT_TRUE(seal.ok() && mac.ok());
+  return std::make_unique<StagingArea>(
+      dir, client::StagingKeys{std::move(seal).value(), std::move(mac).value()}, cap);
+}
+
 class MemReader : public BaseReader {
  public:
   explicit MemReader(std::string content) : content_(std::move(content)) {}
@@ -195,7 +204,8 @@ class OpenFileTest : public ::testing::Test {
     char tmpl[] = "/tmp/vaultfs-openfile-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     staging_ = tmpl;
-    files_ = std::make_unique<OpenFiles>(&store_, staging_);
+    area_ = NewArea(staging_);
+    files_ = std::make_unique<OpenFiles>(&store_, area_.get());
   }
   void TearDown() override {
     files_.reset();
@@ -213,6 +223,7 @@ class OpenFileTest : public ::testing::Test {
 
   FakeStore store_;
   std::string staging_;
+  std::unique_ptr<StagingArea> area_;  // outlives files_
   std::unique_ptr<OpenFiles> files_;
 };
 
@@ -281,6 +292,34 @@ TEST_F(OpenFileTest, AFailedCommitKeepsTheDataJournalsItAndLandsOnRetry) {
   EXPECT_EQ(store_.Content(f->ino()), want);
   EXPECT_TRUE(StagedFile::FindJournals(staging_).empty());
   files_->Release(f);
+}
+
+// The staging area's cap (issue 22 item 5): a write past it fails with ENOSPC and changes
+// nothing, a commit still goes through (copying the base may pass the cap), and the space
+// comes back with truncates and once a committed file is closed.
+TEST_F(OpenFileTest, TheStagingCapRefusesWritesButNotCommitsAndSpaceComesBack) {
+  constexpr uint64_t kBlock = StagedFile::kBlockSize;
+  auto area = NewArea(staging_, 2 * StagedFile::kSlotSize);
+  OpenFiles files(&store_, area.get());  // destroyed before `area`
+  const std::string base = Pattern(3 * kBlock, 'q');
+  auto f = files.Open(store_.Add(FakeStore::kRoot, "capped", base));
+  ASSERT_TRUE(f->Write(0, "x").ok());
+  EXPECT_EQ(f->Write(kBlock, Pattern(2 * kBlock, 'r')).code(), ENOSPC);
+  ASSERT_TRUE(f->Write(kBlock + 5, "y").ok());
+  EXPECT_EQ(f->Write(4 * kBlock, "z").code(), ENOSPC);
+  std::string want = base;
+  want[0] = 'x';
+  want[kBlock + 5] = 'y';
+  EXPECT_EQ(ReadAll(*f), want) << "what was staged before the cap stays readable";
+  ASSERT_TRUE(f->Truncate(kBlock).ok());
+  EXPECT_EQ(area->used(), StagedFile::kSlotSize) << "the truncate gave a block back";
+  ASSERT_TRUE(f->Write(kBlock, "w").ok());
+  want = want.substr(0, kBlock) + "w";
+  ASSERT_TRUE(f->Commit().ok());
+  EXPECT_EQ(store_.Content(f->ino()), want);
+  files.Release(f);
+  f.reset();
+  EXPECT_EQ(area->used(), 0u) << "a committed, closed file gives its staging space back";
 }
 
 TEST_F(OpenFileTest, AChmodDuringAHeldCommitAnswersAtOnceAndIsNotLost) {
