@@ -34,7 +34,10 @@ CREATE TABLE IF NOT EXISTS inodes(
   id INTEGER PRIMARY KEY, owner TEXT NOT NULL, type TEXT NOT NULL, mode INTEGER NOT NULL,
   uid INTEGER NOT NULL, gid INTEGER NOT NULL, rdev INTEGER NOT NULL, nlink INTEGER NOT NULL,
   size INTEGER NOT NULL, atime INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,
-  version TEXT, target TEXT, xattrs TEXT);
+  version TEXT, target TEXT);
+CREATE TABLE IF NOT EXISTS xattrs(
+  inode INTEGER NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY(inode, key));
 CREATE TABLE IF NOT EXISTS dentries(
   parent INTEGER NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, child INTEGER NOT NULL,
   PRIMARY KEY(parent, key));
@@ -83,6 +86,7 @@ const std::vector<std::pair<std::string, std::string>> kStateTables = {
     {"meta", "key"},
     {"users", "id"},
     {"inodes", "id"},
+    {"xattrs", "inode, key"},
     {"dentries", "parent, key"},
     {"versions", "id"},
     {"shards", "version, idx"},
@@ -108,6 +112,8 @@ const std::map<std::string, WriteFn>& WriteOps() {
       {"register", [](StoreOps& s, const Args& a, const Args& g) { return s.Register(a, g); }},
       {"passwd", [](StoreOps& s, const Args& a, const Args& g) { return s.Passwd(a, g); }},
       {"setattr", [](StoreOps& s, const Args& a, const Args&) { return s.SetAttr(a); }},
+      {"setxattr", [](StoreOps& s, const Args& a, const Args&) { return s.SetXattr(a); }},
+      {"removexattr", [](StoreOps& s, const Args& a, const Args&) { return s.RemoveXattr(a); }},
       {"mkdir", [](StoreOps& s, const Args& a, const Args&) { return s.Mkdir(a); }},
       {"create", [](StoreOps& s, const Args& a, const Args&) { return s.Create(a); }},
       {"reserve_inodes",
@@ -145,6 +151,8 @@ const std::map<std::string, ReadFn>& ReadOps() {
       {"lookup", [](StoreOps& s, const Args& a) { return s.Lookup(a); }},
       {"getattr", [](StoreOps& s, const Args& a) { return s.GetAttr(a); }},
       {"readlink", [](StoreOps& s, const Args& a) { return s.Readlink(a); }},
+      {"getxattr", [](StoreOps& s, const Args& a) { return s.GetXattr(a); }},
+      {"listxattr", [](StoreOps& s, const Args& a) { return s.ListXattr(a); }},
       {"readdir", [](StoreOps& s, const Args& a) { return s.Readdir(a); }},
       {"get_version", [](StoreOps& s, const Args& a) { return s.GetVersion(a); }},
       {"statfs", [](StoreOps& s, const Args& a) { return s.Statfs(a); }},
@@ -178,7 +186,17 @@ Status MetaStore::Open(const std::string& path) {
   return Status::Ok();
 }
 
-void MetaStore::CreateSchema() { db_.Exec(kSchema); }
+void MetaStore::CreateSchema() {
+  db_.Exec(kSchema);
+  // Databases made before the xattrs table kept an unused inodes.xattrs column (no client
+  // ever filled it); dropped, so every node's rows and digest have the same shape.
+  bool old_column = false;
+  {
+    Stmt cols = db_.Prepare("SELECT 1 FROM pragma_table_info('inodes') WHERE name='xattrs'");
+    old_column = cols.Step();
+  }
+  if (old_column) db_.Exec("ALTER TABLE inodes DROP COLUMN xattrs");
+}
 
 void MetaStore::LoadMeta() {
   Stmt st = db_.Prepare("SELECT value FROM meta WHERE key='last_applied'");

@@ -1,6 +1,7 @@
 // In-process tests of the replicated state machine's building blocks: the libraft entry
 // framing (8-byte padding with the real length inside) and MetaStore's replay skipping,
-// request-id dedup, snapshot image round trip and digest.
+// request-id dedup, snapshot image round trip and digest, extended-attribute rows and the
+// schema migration that dropped inodes.xattrs.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -8,6 +9,7 @@
 
 #include "servers/meta/meta_store.h"
 #include "servers/meta/raft_replicator.h"
+#include "servers/meta/sqlite_db.h"
 
 namespace vaultfs::meta {
 namespace {
@@ -108,6 +110,67 @@ TEST_F(MetaStoreTest, SnapshotImageRoundTripsAndOlderImagesAreIgnored) {
   EXPECT_EQ(b.last_applied(), 2u);
   EXPECT_TRUE(b.UserByName("bob").has_value());
   EXPECT_FALSE(b.Restore("not a database at all, not at all").ok());
+}
+
+// An entry of user `user` (register's "id-<name>") applying `op` with `args`.
+Json UserOp(const std::string& user, const std::string& rid, const std::string& op, Json args) {
+  return Json{{"op", op}, {"user", user}, {"rid", rid}, {"now", 5}, {"args", std::move(args)}};
+}
+
+int64_t CountRows(const std::string& db_path, const std::string& sql) {
+  SqliteDb db;
+  db.Open(db_path);
+  Stmt st = db.Prepare(sql);
+  return st.Step() ? st.Int(0) : -1;
+}
+
+// Extended attributes are state like any other (the digest covers them, so nodes that
+// disagree are caught) and leave no row behind once their inode is gone.
+TEST_F(MetaStoreTest, XattrsCountInTheDigestAndGoWithTheirInode) {
+  const std::string path = dir_ + "/x.db";
+  MetaStore s(&config_);
+  ASSERT_TRUE(s.Open(path).ok());
+  Json reg = s.Apply(1, Register("r1", "ann"));
+  ASSERT_EQ(reg["ok"], true) << reg.dump();
+  const int64_t root = reg["root"];
+  Json created = s.Apply(
+      2, UserOp("id-ann", "r2", "create", {{"parent", root}, {"key", "aa"}, {"name", "n"}}));
+  ASSERT_EQ(created["ok"], true) << created.dump();
+  const int64_t f = created["attr"]["ino"];
+  const std::string before = s.Digest();
+  Json set = s.Apply(3, UserOp("id-ann", "r3", "setxattr",
+                               {{"ino", f}, {"key", "bb"}, {"name", "cc"}, {"value", "dd"}}));
+  ASSERT_EQ(set["ok"], true) << set.dump();
+  EXPECT_NE(s.Digest(), before);
+  EXPECT_EQ(CountRows(path, "SELECT count(*) FROM xattrs"), 1);
+  Json unlinked = s.Apply(4, UserOp("id-ann", "r4", "unlink", {{"parent", root}, {"key", "aa"}}));
+  ASSERT_EQ(unlinked["ok"], true) << unlinked.dump();
+  EXPECT_EQ(CountRows(path, "SELECT count(*) FROM xattrs"), 0);
+}
+
+// Databases from before the xattrs table had an unused inodes.xattrs column: opening one
+// drops it, so old and new nodes dump (and digest) the same rows.
+TEST_F(MetaStoreTest, TheOldInodesXattrsColumnIsDropped) {
+  const std::string path = dir_ + "/old.db";
+  {
+    SqliteDb old;
+    old.Open(path);
+    old.Exec(
+        "CREATE TABLE inodes(id INTEGER PRIMARY KEY, owner TEXT NOT NULL, type TEXT NOT NULL,"
+        " mode INTEGER NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL, rdev INTEGER NOT"
+        " NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL, atime INTEGER NOT NULL, mtime"
+        " INTEGER NOT NULL, ctime INTEGER NOT NULL, version TEXT, target TEXT, xattrs TEXT);"
+        "INSERT INTO inodes VALUES(7,'o','file',420,0,0,0,1,0,1,1,1,NULL,NULL,NULL);");
+  }
+  MetaStore s(&config_);
+  ASSERT_TRUE(s.Open(path).ok());
+  EXPECT_EQ(CountRows(path, "SELECT count(*) FROM pragma_table_info('inodes') WHERE name='xattrs'"),
+            0);
+  EXPECT_EQ(CountRows(path, "SELECT count(*) FROM inodes WHERE id=7"), 1);
+  MetaStore fresh(&config_);
+  ASSERT_TRUE(fresh.Open(dir_ + "/fresh.db").ok());
+  EXPECT_EQ(CountRows(path, "SELECT count(*) FROM pragma_table_info('inodes')"),
+            CountRows(dir_ + "/fresh.db", "SELECT count(*) FROM pragma_table_info('inodes')"));
 }
 
 // Snapshots copy the whole database: a big one spaces the next out (bounded), a small one
