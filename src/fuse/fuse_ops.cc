@@ -56,7 +56,7 @@ int ErrnoOf(const Status& st, const char* op) {
     case ENOTSUP:
     case ERANGE:
     case E2BIG:
-      if (code == EACCES || code == EPERM || code == EINVAL) {
+      if (code == EACCES || code == EPERM || code == EINVAL || code == ENOTSUP) {
         VFS_LOG(kDebug) << op << ": " << st.ToString();
       }
       return code;
