@@ -50,7 +50,9 @@ const std::map<std::string, OpInfo>& Ops() {
       {"report_repair", {true, true, true}},   {"request_scrub", {true, true, true}},
       {"reserve_inodes", {true, true, false}}, {"renew_pending", {true, true, false}},
       {"set_quota", {true, true, true}},       {"chunk_refs", {false, true, true}},
-      {"sweep_owners", {false, true, true}},
+      {"sweep_owners", {false, true, true}},   {"setxattr", {true, true, false}},
+      {"getxattr", {false, true, false}},      {"listxattr", {false, true, false}},
+      {"removexattr", {true, true, false}},
   };
   return ops;
 }
@@ -92,9 +94,9 @@ Json OkOrError(const Json& result) { return result; }
 // (a version begun above the reserve can still be committed), or keep the cluster's view of
 // the data servers current. Their entries are small; the reserve has room for them.
 bool FreesOrFinishes(const std::string& op) {
-  static const std::set<std::string> ops = {"unlink",         "rmdir",          "rename",
-                                            "commit_version", "report_shard",   "report_server",
-                                            "gc_done",        "expire_pending", "repair_done"};
+  static const std::set<std::string> ops = {
+      "unlink",        "rmdir",   "rename",         "commit_version", "report_shard",
+      "report_server", "gc_done", "expire_pending", "repair_done",    "removexattr"};
   return ops.count(op) > 0;
 }
 

@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS inodes(
   id INTEGER PRIMARY KEY, owner TEXT NOT NULL, type TEXT NOT NULL, mode INTEGER NOT NULL,
   uid INTEGER NOT NULL, gid INTEGER NOT NULL, rdev INTEGER NOT NULL, nlink INTEGER NOT NULL,
   size INTEGER NOT NULL, atime INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,
-  version TEXT, target TEXT, xattrs TEXT);
+  version TEXT, target TEXT);
+CREATE TABLE IF NOT EXISTS xattrs(
+  inode INTEGER NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY(inode, key));
 CREATE TABLE IF NOT EXISTS dentries(
   parent INTEGER NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, child INTEGER NOT NULL,
   PRIMARY KEY(parent, key));
@@ -84,6 +87,7 @@ const std::vector<std::pair<std::string, std::string>> kStateTables = {
     {"meta", "key"},
     {"users", "id"},
     {"inodes", "id"},
+    {"xattrs", "inode, key"},
     {"dentries", "parent, key"},
     {"versions", "id"},
     {"shards", "version, idx"},
@@ -109,6 +113,8 @@ const std::map<std::string, WriteFn>& WriteOps() {
       {"register", [](StoreOps& s, const Args& a, const Args& g) { return s.Register(a, g); }},
       {"passwd", [](StoreOps& s, const Args& a, const Args& g) { return s.Passwd(a, g); }},
       {"setattr", [](StoreOps& s, const Args& a, const Args&) { return s.SetAttr(a); }},
+      {"setxattr", [](StoreOps& s, const Args& a, const Args&) { return s.SetXattr(a); }},
+      {"removexattr", [](StoreOps& s, const Args& a, const Args&) { return s.RemoveXattr(a); }},
       {"mkdir", [](StoreOps& s, const Args& a, const Args&) { return s.Mkdir(a); }},
       {"create", [](StoreOps& s, const Args& a, const Args&) { return s.Create(a); }},
       {"reserve_inodes",
@@ -146,6 +152,8 @@ const std::map<std::string, ReadFn>& ReadOps() {
       {"lookup", [](StoreOps& s, const Args& a) { return s.Lookup(a); }},
       {"getattr", [](StoreOps& s, const Args& a) { return s.GetAttr(a); }},
       {"readlink", [](StoreOps& s, const Args& a) { return s.Readlink(a); }},
+      {"getxattr", [](StoreOps& s, const Args& a) { return s.GetXattr(a); }},
+      {"listxattr", [](StoreOps& s, const Args& a) { return s.ListXattr(a); }},
       {"readdir", [](StoreOps& s, const Args& a) { return s.Readdir(a); }},
       {"get_version", [](StoreOps& s, const Args& a) { return s.GetVersion(a); }},
       {"statfs", [](StoreOps& s, const Args& a) { return s.Statfs(a); }},

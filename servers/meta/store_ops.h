@@ -1,6 +1,7 @@
 // Internal to MetaStore: the operations themselves, one method per protocol op, split by
 // concern over store_users.cc (accounts and sessions), store_tree.cc (inodes and directory
-// entries), store_data.cc (versions, placement, data servers, repair and GC queues).
+// entries), store_data.cc (versions, placement, data servers, repair and GC queues),
+// store_xattrs.cc (extended attributes).
 //
 // Each op reads its arguments through Args, which throws OpError(EINVAL) naming the field for
 // a missing or mistyped one; semantic failures throw OpError with their errno. MetaStore turns
@@ -74,6 +75,12 @@ class StoreOps {
   Json Rename(const Args& a);
   Json Readdir(const Args& a);
 
+  // Extended attributes (store_xattrs.cc).
+  Json SetXattr(const Args& a);
+  Json GetXattr(const Args& a);
+  Json ListXattr(const Args& a);
+  Json RemoveXattr(const Args& a);
+
   // Data (store_data.cc).
   Json BeginVersion(const Args& a, const Args& gen);
   Json CommitVersion(const Args& a, const Args& gen);
@@ -115,7 +122,6 @@ class StoreOps {
     int64_t atime = 0, mtime = 0, ctime = 0;
     std::optional<std::string> version;
     std::optional<std::string> target;
-    std::optional<std::string> xattrs;
   };
   // Loads an inode of the session's user: ENOENT if absent or another user's (alike).
   Inode LoadInode(int64_t id);
@@ -131,6 +137,8 @@ class StoreOps {
   Inode FileForWrite(const Args& a);
   // Drops one link to `ino`; at zero links deletes it and queues its chunks for GC.
   void DropLink(int64_t ino);
+  // Deletes every extended attribute of `ino` (the inode is going away).
+  void DeleteXattrs(int64_t ino);
   // Queues every chunk of every version of `ino` (or just `version`) for GC and deletes them.
   void DeleteVersions(int64_t ino, const std::optional<std::string>& only_version);
   void Touch(int64_t ino, bool mtime, bool ctime);

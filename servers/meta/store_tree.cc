@@ -15,16 +15,16 @@ constexpr size_t kMaxSealedName = 4096;
 // A sealed symlink target: the client sends hex of the sealed blob (target padded to 4096
 // bytes + 29) = 8250 chars for a 4095-byte target (PATH_MAX - 1); room to spare.
 constexpr size_t kMaxTarget = 16384;
-constexpr size_t kMaxXattrs = 64 * 1024;
-// Readdir stops a page early once its opaque strings (keys, names, xattrs) pass this many
-// bytes, so a page of long sealed names or large xattrs stays well inside a reply frame (the
-// client accepts 8 MiB; JSON escaping can grow odd bytes up to 6x).
+// Readdir stops a page early once its opaque strings (keys, names) pass this many bytes, so a
+// page of long sealed names stays well inside a reply frame (the client accepts 8 MiB; JSON
+// escaping can grow odd bytes up to 6x). Extended attributes live in their own table
+// (store_xattrs.cc) and never ride along.
 constexpr size_t kReaddirPageBytes = 1 << 20;
 
 // The inode columns in the order InodeFromRow reads them, for a table aliased `i`.
 constexpr const char* kInodeCols =
     "i.id, i.owner, i.type, i.mode, i.uid, i.gid, i.rdev, i.nlink, i.size, i.atime, i.mtime, "
-    "i.ctime, i.version, i.target, i.xattrs";
+    "i.ctime, i.version, i.target";
 
 // Reads the kInodeCols columns starting at column `c`.
 StoreOps::Inode InodeFromRow(const Stmt& st, int c) {
@@ -43,7 +43,6 @@ StoreOps::Inode InodeFromRow(const Stmt& st, int c) {
   n.ctime = st.Int(c + 11);
   n.version = st.OptText(c + 12);
   n.target = st.OptText(c + 13);
-  n.xattrs = st.OptText(c + 14);
   return n;
 }
 
@@ -121,7 +120,6 @@ Json StoreOps::InodeJson(const Inode& n) {
             {"gid", n.gid},     {"rdev", n.rdev},   {"nlink", n.nlink}, {"size", n.size},
             {"atime", n.atime}, {"mtime", n.mtime}, {"ctime", n.ctime}};
   j["version"] = n.version ? Json(*n.version) : Json(nullptr);
-  if (n.xattrs) j["xattrs"] = *n.xattrs;
   return j;
 }
 
@@ -170,7 +168,7 @@ int64_t StoreOps::NewInode(const std::string& type, int64_t mode, int64_t uid, i
   }
   Stmt ins = db_.Prepare(
       "INSERT INTO inodes(id, owner, type, mode, uid, gid, rdev, nlink, size, atime, mtime, ctime,"
-      " version, target, xattrs) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?10,?10,NULL,?11,NULL)");
+      " version, target) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?10,?10,NULL,?11)");
   int64_t size = target ? static_cast<int64_t>(target->size()) : 0;
   ins.Bind(1, id).Bind(2, user_).Bind(3, type).Bind(4, mode).Bind(5, uid).Bind(6, gid);
   ins.Bind(7, rdev).Bind(8, type == "dir" ? 2 : 1).Bind(9, size).Bind(10, now_).Bind(11, target);
@@ -197,6 +195,7 @@ void StoreOps::DropLink(int64_t ino) {
     return;
   }
   DeleteVersions(ino, std::nullopt);
+  DeleteXattrs(ino);
   Stmt st = db_.Prepare("DELETE FROM inodes WHERE id=?1");
   st.Bind(1, ino).Run();
 }
@@ -224,7 +223,6 @@ Json StoreOps::SetAttr(const Args& a) {
   Inode n = LoadInode(a.Ino("ino"));
   AttrChanges c = ParseAttrChanges(a);
   auto size = a.OptInt("size", 0, INT64_MAX);
-  auto xattrs = a.OptStr("xattrs", kMaxXattrs);
   if (size && IsDir(n)) throw OpError{EISDIR, "cannot set the size of a directory"};
   if (size && n.type != "file") throw OpError{EINVAL, "size applies to regular files only"};
   if (const ClusterConfig& cfg = store_->config();
@@ -238,13 +236,12 @@ Json StoreOps::SetAttr(const Args& a) {
   n.atime = c.atime.value_or(n.atime);
   n.mtime = c.mtime.value_or(n.mtime);
   if (size) n.size = *size;
-  if (xattrs) n.xattrs = xattrs->empty() ? std::nullopt : xattrs;
   n.ctime = now_;
   Stmt st = db_.Prepare(
-      "UPDATE inodes SET mode=?1, uid=?2, gid=?3, size=?4, atime=?5, mtime=?6, ctime=?7, "
-      "xattrs=?8 WHERE id=?9");
+      "UPDATE inodes SET mode=?1, uid=?2, gid=?3, size=?4, atime=?5, mtime=?6, ctime=?7 "
+      "WHERE id=?8");
   st.Bind(1, n.mode).Bind(2, n.uid).Bind(3, n.gid).Bind(4, n.size).Bind(5, n.atime);
-  st.Bind(6, n.mtime).Bind(7, n.ctime).Bind(8, n.xattrs).Bind(9, n.id).Run();
+  st.Bind(6, n.mtime).Bind(7, n.ctime).Bind(8, n.id).Run();
   return Json{{"attr", InodeJson(n)}};
 }
 
@@ -489,7 +486,7 @@ Json StoreOps::Readdir(const Args& a) {
   int64_t limit = a.OptInt("limit", 1, 1000).value_or(256);
   bool with_attrs = a.Bool("attrs", false);
   LoadDir(dir);
-  // Plain pages read four columns; only attrs pages pay for whole inode rows (xattrs, targets).
+  // Plain pages read four columns; only attrs pages pay for whole inode rows (targets).
   Stmt st = db_.Prepare(std::string("SELECT d.key, d.name, ") +
                         (with_attrs ? kInodeCols : "i.id, i.type") +
                         " FROM dentries d JOIN inodes i ON i.id=d.child"
@@ -508,7 +505,6 @@ Json StoreOps::Readdir(const Args& a) {
              e["name"].get_ref<const std::string&>().size();
     if (with_attrs) {
       Inode child = InodeFromRow(st, 2);
-      bytes += child.xattrs ? child.xattrs->size() : 0;
       e["type"] = child.type;
       e["attr"] = InodeJson(child);
     } else {

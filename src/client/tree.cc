@@ -381,6 +381,88 @@ Result<Tree::DirPage> Tree::ReadDirPage(uint64_t dir, const std::string& cursor,
   return out;
 }
 
+// ---- extended attributes ----
+
+Result<std::string> Tree::XattrKey(uint64_t ino, std::string_view name) const {
+  if (name.empty() || name.size() > crypto::kMaxNameSize) {
+    return Status(ERANGE, "extended attribute names are 1 to " +
+                              std::to_string(crypto::kMaxNameSize) + " bytes, not " +
+                              std::to_string(name.size()));
+  }
+  return keys_->names->XattrLookupKey(ino, name);
+}
+
+Status Tree::SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  if (value.size() > crypto::kMaxXattrValueSize) {
+    return Status(E2BIG, "extended attribute values are at most " +
+                             std::to_string(crypto::kMaxXattrValueSize) + " bytes, not " +
+                             std::to_string(value.size()));
+  }
+  VFS_ASSIGN_OR_RETURN(std::string key, XattrKey(ino, name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed_name, keys_->names->SealXattrName(ino, name));
+  VFS_ASSIGN_OR_RETURN(std::string sealed_value, keys_->names->SealXattrValue(ino, name, value));
+  json args = {{"ino", ino},
+               {"key", HexEncode(key)},
+               {"name", HexEncode(sealed_name)},
+               {"value", HexEncode(sealed_value)}};
+  if (flags != 0) args["flags"] = flags;
+  return meta_->Call("setxattr", std::move(args)).status();
+}
+
+Result<std::string> Tree::GetXattr(uint64_t ino, std::string_view name) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, XattrKey(ino, name));
+  VFS_ASSIGN_OR_RETURN(json r, meta_->Call("getxattr", {{"ino", ino}, {"key", HexEncode(key)}}));
+  auto sealed_name = cluster::HexField(r, "name");
+  auto sealed_value = cluster::HexField(r, "value");
+  if (!sealed_name.ok() || !sealed_value.ok()) {
+    return Status(EPROTO, "getxattr reply without a sealed name and value");
+  }
+  // The stored name must be this name sealed for this inode, and the value sealed for both:
+  // a value the service moved to another name or inode does not open.
+  auto opened = keys_->names->OpenXattrName(ino, key, *sealed_name);
+  Result<std::string> value = opened.ok() ? keys_->names->OpenXattrValue(ino, name, *sealed_value)
+                                          : Result<std::string>(opened.status());
+  if (!value.ok()) {
+    VFS_LOG(kError) << "inode " << ino << ": an extended attribute's sealed name or value does "
+                    << "not open for this inode and name (" << value.status().message()
+                    << "); altered or moved by the metadata service? refused";
+    return Status(EIO, "inode " + std::to_string(ino) +
+                           ": an extended attribute does not open for this inode and name "
+                           "(altered by the metadata service?)");
+  }
+  return value;
+}
+
+Result<std::vector<std::string>> Tree::ListXattr(uint64_t ino) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(json r, meta_->Call("listxattr", {{"ino", ino}}));
+  VFS_ASSIGN_OR_RETURN(json items, cluster::Field<json>(r, "xattrs"));
+  if (!items.is_array()) return Status(EPROTO, "listxattr reply without a list");
+  std::vector<std::string> names;
+  for (const json& it : items) {
+    auto key = cluster::HexField(it, "key");
+    auto sealed = cluster::HexField(it, "name");
+    if (!key.ok() || !sealed.ok()) return Status(EPROTO, "malformed listxattr entry");
+    auto name = keys_->names->OpenXattrName(ino, *key, *sealed);
+    if (!name.ok()) {
+      VFS_LOG(kError) << "inode " << ino << ": an extended attribute name does not open for "
+                      << "this inode (" << name.status().message()
+                      << "); altered or moved by the metadata service? left out";
+      continue;
+    }
+    names.push_back(std::move(name).value());
+  }
+  return names;
+}
+
+Status Tree::RemoveXattr(uint64_t ino, std::string_view name) {
+  if (!logged_in()) return PermissionDenied("log in first");
+  VFS_ASSIGN_OR_RETURN(std::string key, XattrKey(ino, name));
+  return meta_->Call("removexattr", {{"ino", ino}, {"key", HexEncode(key)}}).status();
+}
+
 // ---- paths ----
 
 Result<Attr> Tree::Resolve(std::string_view path) {

@@ -126,6 +126,22 @@ class Tree {
   };
   Result<DirPage> ReadDirPage(uint64_t dir, const std::string& cursor, int limit, bool with_attrs);
 
+  // ---- extended attributes ----
+  // Names and values are plaintext here (any namespace: the caller decides which it stores);
+  // the service gets a lookup key per (inode, name), the name sealed for the inode and the
+  // value sealed for the inode and name (src/crypto/name_cipher.h), so it can neither read
+  // them nor move a value to another name or inode unnoticed (EIO, logged). Names are 1..255
+  // bytes without NUL (else ERANGE), values at most 64 KiB (else E2BIG). The service caps an
+  // inode at 128 attributes and 256 KiB sealed (ENOSPC).
+  // flags: 0, 1 = XATTR_CREATE (EEXIST if present), 2 = XATTR_REPLACE (ENODATA if absent).
+  Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags = 0);
+  // ENODATA if `ino` has no attribute `name`.
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  // The names of `ino`'s attributes, ordered by lookup key (not by name). One that fails to
+  // open is left out and logged, as ReadDirPage does with names.
+  Result<std::vector<std::string>> ListXattr(uint64_t ino);
+  Status RemoveXattr(uint64_t ino, std::string_view name);
+
   // ---- paths ("/a/b"; "" and "/" are the root) ----
   Result<Attr> Resolve(std::string_view path);
   // The directory that holds `path` and the last component. EINVAL for the root itself.
@@ -133,6 +149,8 @@ class Tree {
 
  private:
   Result<std::string> NameKey(uint64_t parent, std::string_view name) const;
+  // The lookup key (raw) of xattr `name` of `ino`; ERANGE for a name of 0 or over 255 bytes.
+  Result<std::string> XattrKey(uint64_t ino, std::string_view name) const;
   Result<Attr> CallForAttr(const char* op, nlohmann::json args);
   // Replaces a symlink's padded size (all the service knows) with its target's length.
   void ExactSymlinkSize(Attr& a);

@@ -39,7 +39,7 @@ bool MetaClient::IsMutating(std::string_view op) {
       "symlink",        "link",           "unlink",         "rmdir",         "rename",
       "begin_version",  "commit_version", "write_inline",   "report_shard",  "report_server",
       "gc_done",        "repair_done",    "expire_pending", "report_repair", "request_scrub",
-      "reserve_inodes", "renew_pending",  "set_quota"};
+      "reserve_inodes", "renew_pending",  "set_quota",      "setxattr",      "removexattr"};
   return kMutating.count(op) > 0;
 }
 

@@ -13,7 +13,7 @@ struct ErrnoEntry {
 };
 
 // The codes vaultfs produces or forwards; the FUSE layer can reply with any of them.
-constexpr std::array<ErrnoEntry, 40> kErrnos = {{
+constexpr std::array<ErrnoEntry, 41> kErrnos = {{
     {EPERM, "EPERM"},
     {ENOENT, "ENOENT"},
     {EIO, "EIO"},
@@ -54,6 +54,7 @@ constexpr std::array<ErrnoEntry, 40> kErrnos = {{
     {ESTALE, "ESTALE"},
     {EDQUOT, "EDQUOT"},
     {ECANCELED, "ECANCELED"},
+    {E2BIG, "E2BIG"},
 }};
 
 }  // namespace

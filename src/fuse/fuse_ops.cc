@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -53,13 +52,17 @@ int ErrnoOf(const Status& st, const char* op) {
     case EMLINK:
     case EFBIG:
     case ENXIO:
-      if (code == EACCES || code == EPERM || code == EINVAL) {
+    case ENODATA:  // the xattr answers: expected, and asked for on every write
+    case ENOTSUP:
+    case ERANGE:
+    case E2BIG:
+      if (code == EACCES || code == EPERM || code == EINVAL || code == ENOTSUP) {
         VFS_LOG(kDebug) << op << ": " << st.ToString();
       }
       return code;
     default:
       VFS_LOG(kWarn) << op << ": " << st.ToString();
-      return code == ENOTSUP || code == EROFS ? code : EIO;
+      return code == EROFS ? code : EIO;
   }
 }
 
@@ -360,23 +363,32 @@ void OpAccess(fuse_req_t req, fuse_ino_t ino, int) {
   Reply(req, Fs(req)->Access(Real(req, ino)), "access");
 }
 
-// Extended attributes are not supported. ENOSYS tells the kernel so once and for all: it
-// stops asking (the write path asks for security.capability on every write) and gives
-// applications EOPNOTSUPP.
-std::atomic<bool> xattr_logged{false};
-void NoXattrs(fuse_req_t req) {
-  if (!xattr_logged.exchange(true)) {
-    VFS_LOG(kInfo) << "extended attributes are not supported (applications get ENOTSUP)";
-  }
-  fuse_reply_err(req, ENOSYS);
+// Extended attributes: VaultFs keeps the user. namespace and answers ENOTSUP for the rest.
+// getxattr and listxattr follow the size protocol: size 0 asks for the length, a buffer too
+// small is ERANGE.
+void ReplyXattr(fuse_req_t req, const Result<std::string>& data, size_t size, const char* op) {
+  if (!data.ok()) return Reply(req, data.status(), op);
+  if (size == 0) return (void)fuse_reply_xattr(req, data->size());
+  if (data->size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, data->data(), data->size());
 }
 
-void OpSetxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
-  NoXattrs(req);
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags) {
+  Reply(req, Fs(req)->SetXattr(Real(req, ino), name, {value, size}, flags), "setxattr");
 }
-void OpGetxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) { NoXattrs(req); }
-void OpListxattr(fuse_req_t req, fuse_ino_t, size_t) { NoXattrs(req); }
-void OpRemovexattr(fuse_req_t req, fuse_ino_t, const char*) { NoXattrs(req); }
+
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  ReplyXattr(req, Fs(req)->GetXattr(Real(req, ino), name), size, "getxattr");
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  ReplyXattr(req, Fs(req)->ListXattr(Real(req, ino)), size, "listxattr");
+}
+
+void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Reply(req, Fs(req)->RemoveXattr(Real(req, ino), name), "removexattr");
+}
 
 }  // namespace
 

@@ -95,6 +95,64 @@ Result<Attr> VaultFs::SetAttr(uint64_t ino, const client::AttrUpdate& u,
 
 Result<std::string> VaultFs::ReadLink(uint64_t ino) { return vault_->tree().ReadLink(ino); }
 
+// ---- extended attributes ----
+
+Status VaultFs::CheckXattrName(const std::string& name) {
+  constexpr std::string_view kUser = "user.";
+  if (name.compare(0, kUser.size(), kUser) != 0) {
+    return Status(ENOTSUP, "only user. extended attributes are stored, not '" + name + "'");
+  }
+  if (name.size() == kUser.size()) return InvalidArgument("extended attribute name 'user.'");
+  return Status::Ok();
+}
+
+Status VaultFs::CheckXattrWritable(uint64_t ino) {
+  VFS_ASSIGN_OR_RETURN(Attr a, GetAttr(ino));
+  if (a.type != "file" && a.type != "dir") {
+    return Status(EPERM,
+                  "user. extended attributes belong on regular files and directories, "
+                  "not on a " +
+                      a.type);
+  }
+  // A file created here goes to the metadata service with its first close; its attributes
+  // need it there now.
+  if (files_.Uncreated(ino)) files_.CreatePending();
+  return Status::Ok();
+}
+
+Status VaultFs::SetXattr(uint64_t ino, const std::string& name, std::string_view value, int flags) {
+  VFS_RETURN_IF_ERROR(CheckXattrName(name));
+  if (value.size() > crypto::kMaxXattrValueSize) {
+    return Status(E2BIG, "extended attribute values are at most 64 KiB");
+  }
+  VFS_RETURN_IF_ERROR(CheckXattrWritable(ino));
+  return vault_->tree().SetXattr(ino, name, value, flags);
+}
+
+Result<std::string> VaultFs::GetXattr(uint64_t ino, const std::string& name) {
+  VFS_RETURN_IF_ERROR(CheckXattrName(name));
+  if (files_.Uncreated(ino)) return Status(ENODATA, "no such extended attribute");
+  return vault_->tree().GetXattr(ino, name);
+}
+
+Result<std::string> VaultFs::ListXattr(uint64_t ino) {
+  if (files_.Uncreated(ino)) return std::string();
+  VFS_ASSIGN_OR_RETURN(std::vector<std::string> names, vault_->tree().ListXattr(ino));
+  std::string out;
+  for (const std::string& n : names) {
+    if (!CheckXattrName(n).ok()) continue;  // only user. ones are ever stored
+    out += n;
+    out.push_back('\0');
+  }
+  return out;
+}
+
+Status VaultFs::RemoveXattr(uint64_t ino, const std::string& name) {
+  VFS_RETURN_IF_ERROR(CheckXattrName(name));
+  VFS_RETURN_IF_ERROR(CheckXattrWritable(ino));
+  return vault_->tree().RemoveXattr(ino, name);
+}
+
 Result<Attr> VaultFs::Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev,
                             Caller caller) {
   files_.CreatePending();  // names the service checks or lists

@@ -123,6 +123,21 @@ class VaultFs {
   Status Fsync(FileHandle* h);
   void Release(std::unique_ptr<FileHandle> h);
 
+  // Extended attributes (xattr(7)). Only the user. namespace is stored (sealed like names,
+  // client::Tree::SetXattr); security., system., trusted. and anything else answer ENOTSUP at
+  // once, with no round trip (the kernel asks for security.capability on every write), so
+  // tools that copy attributes (cp -a, rsync -X) keep what they can. As on Linux, user.
+  // attributes exist only on regular files and directories: setting or removing one on
+  // anything else is EPERM, reading one ENODATA. Names are 1..255 bytes (ERANGE), "user."
+  // alone is EINVAL, values at most 64 KiB (E2BIG); an inode holds at most 128 attributes and
+  // 256 KiB sealed (ENOSPC). Modes are the kernel's to check (default_permissions).
+  // flags: 0, XATTR_CREATE (EEXIST if present), XATTR_REPLACE (ENODATA if absent).
+  Status SetXattr(uint64_t ino, const std::string& name, std::string_view value, int flags);
+  Result<std::string> GetXattr(uint64_t ino, const std::string& name);
+  // Every stored name, each followed by a NUL (listxattr(2)'s format).
+  Result<std::string> ListXattr(uint64_t ino);
+  Status RemoveXattr(uint64_t ino, const std::string& name);
+
   Result<std::unique_ptr<DirHandle>> OpenDir(uint64_t ino);
   // Entries of directory `ino` from `offset` on, each passed to `add` until it returns false
   // (full: that entry comes with the next call). Offsets: 0 ".", 1 "..", then entry i at
@@ -141,6 +156,11 @@ class VaultFs {
   Result<client::Attr> DirAttr(uint64_t ino);
   // The inode `name` in `parent` refers to, if a file of it is open here.
   std::optional<uint64_t> OpenInodeAt(uint64_t parent, const std::string& name);
+  // ENOTSUP unless `name` is a user. attribute name (EINVAL for "user." alone).
+  static Status CheckXattrName(const std::string& name);
+  // EPERM unless `ino` may carry user. attributes (a regular file or a directory); an
+  // uncreated file (PendingCreates) is created in the metadata service first.
+  Status CheckXattrWritable(uint64_t ino);
   // The attributes handed to the kernel: directories' are remembered for OwnerFor.
   Result<client::Attr> Seen(Result<client::Attr> a);
 

@@ -1,4 +1,5 @@
-// Suite 'fuse', part 1: the mount as ordinary tools and POSIX see it (issue 6's acceptance).
+// Suite 'fuse', part 1: the mount as ordinary tools and POSIX see it (issue 6's acceptance;
+// extended attributes: issue 22 item 7).
 // One real cluster (tools/mkcluster: 3 meta + 14 data servers) and one `vaultfs mount -o
 // allow_other` by root are shared by every test; each test works in its own directory. The
 // multi-user tests act as uid 65534 and 65533 through setpriv(1) or a forked child.
@@ -23,6 +24,7 @@
 #include <sstream>
 
 #include "src/common/file_limits.h"
+#include "src/common/hex.h"
 #include "src/common/socket.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/fuse/file_checks.h"
@@ -1156,31 +1158,249 @@ TEST_F(FusePosixTest, NewFilesAreCreatedByTheirFirstCommit) {
   EXPECT_TRUE(um.ok()) << um.ToString();
 }
 
-TEST_F(FusePosixTest, ExtendedAttributesRoundTripOrClearlyUnsupported) {
+// getxattr(2) of `name` on `path` as a string, or "<errno name>" if it fails.
+std::string Xattr(const std::string& path, const std::string& name) {
+  ssize_t n = getxattr(path.c_str(), name.c_str(), nullptr, 0);
+  if (n < 0) return "<" + ErrnoName(errno) + ">";
+  std::string v(static_cast<size_t>(n), '\0');
+  n = getxattr(path.c_str(), name.c_str(), v.data(), v.size());
+  if (n < 0) return "<" + ErrnoName(errno) + ">";
+  v.resize(static_cast<size_t>(n));
+  return v;
+}
+
+// listxattr(2) of `path` (l: of a symlink itself) as a set of names.
+std::set<std::string> XattrNames(const std::string& path, bool l = false) {
+  ssize_t n = l ? llistxattr(path.c_str(), nullptr, 0) : listxattr(path.c_str(), nullptr, 0);
+  EXPECT_GE(n, 0) << path << ": " << std::strerror(errno);
+  if (n <= 0) return {};
+  std::string buf(static_cast<size_t>(n), '\0');
+  n = l ? llistxattr(path.c_str(), buf.data(), buf.size())
+        : listxattr(path.c_str(), buf.data(), buf.size());
+  EXPECT_GE(n, 0) << path << ": " << std::strerror(errno);
+  std::set<std::string> names;
+  for (size_t i = 0; n > 0 && i < static_cast<size_t>(n);) {
+    size_t end = buf.find('\0', i);
+    EXPECT_NE(end, std::string::npos) << "the list must end with a NUL";
+    if (end == std::string::npos) break;
+    names.insert(buf.substr(i, end - i));
+    i = end + 1;
+  }
+  return names;
+}
+
+int SetX(const std::string& path, const std::string& name, const std::string& value,
+         int flags = 0) {
+  return ErrOf(setxattr(path.c_str(), name.c_str(), value.data(), value.size(), flags));
+}
+
+TEST_F(FusePosixTest, ExtendedAttributesInTheUserNamespace) {
   const std::string f = Mnt("f");
   ASSERT_OK(PutFile(f, "x"));
-  const std::string value = "a value";
-  if (setxattr(f.c_str(), "user.vaultfs.test", value.data(), value.size(), 0) != 0) {
-    EXPECT_EQ(errno, ENOTSUP) << "setxattr must work or fail with ENOTSUP, not "
-                              << std::strerror(errno);
-    char buf[64];
-    EXPECT_EQ(getxattr(f.c_str(), "user.vaultfs.test", buf, sizeof(buf)), -1);
-    EXPECT_TRUE(errno == ENOTSUP || errno == ENODATA) << std::strerror(errno);
-    std::printf("extended attributes: not supported (ENOTSUP)\n");
-    return;
+  EXPECT_EQ(XattrNames(f), std::set<std::string>{});
+  EXPECT_EQ(Xattr(f, "user.absent"), "<ENODATA>");
+
+  struct stat before = Stat(f);
+  ASSERT_EQ(SetX(f, "user.colour", "blue"), 0) << "setxattr on a vaultfs mount";
+  ASSERT_EQ(SetX(f, "user.empty", ""), 0);
+  const std::string binary("\0\xff\x01 binary\n", 11);
+  ASSERT_EQ(SetX(f, "user.binary", binary), 0);
+  EXPECT_EQ(Xattr(f, "user.colour"), "blue");
+  EXPECT_EQ(Xattr(f, "user.empty"), "");
+  EXPECT_EQ(Xattr(f, "user.binary"), binary);
+  EXPECT_EQ(XattrNames(f), (std::set<std::string>{"user.colour", "user.empty", "user.binary"}));
+  EXPECT_GT(Ns(Stat(f).st_ctim), Ns(before.st_ctim)) << "setxattr changes ctime";
+  EXPECT_EQ(Content(f), "x") << "content untouched";
+
+  // Flags: XATTR_CREATE refuses an existing name, XATTR_REPLACE an absent one.
+  EXPECT_EQ(SetX(f, "user.colour", "red", XATTR_CREATE), EEXIST);
+  EXPECT_EQ(SetX(f, "user.shape", "round", XATTR_REPLACE), ENODATA);
+  EXPECT_EQ(Xattr(f, "user.colour"), "blue");
+  EXPECT_EQ(SetX(f, "user.colour", "red", XATTR_REPLACE), 0);
+  EXPECT_EQ(SetX(f, "user.shape", "round", XATTR_CREATE), 0);
+  EXPECT_EQ(Xattr(f, "user.colour"), "red");
+
+  // The size probe: size 0 gives the length; a buffer too small is ERANGE.
+  char small[2];
+  EXPECT_EQ(getxattr(f.c_str(), "user.colour", nullptr, 0), 3);
+  EXPECT_EQ(getxattr(f.c_str(), "user.colour", small, sizeof(small)), -1);
+  EXPECT_EQ(errno, ERANGE);
+  const ssize_t list_size = listxattr(f.c_str(), nullptr, 0);
+  const std::string want_list = "user.colour user.empty user.binary user.shape ";
+  EXPECT_EQ(list_size, static_cast<ssize_t>(want_list.size()));
+  std::string list_buf(static_cast<size_t>(list_size > 1 ? list_size - 1 : 1), '\0');
+  EXPECT_EQ(listxattr(f.c_str(), list_buf.data(), list_buf.size()), -1);
+  EXPECT_EQ(errno, ERANGE);
+
+  // removexattr; again is ENODATA.
+  EXPECT_EQ(ErrOf(removexattr(f.c_str(), "user.empty")), 0);
+  EXPECT_EQ(ErrOf(removexattr(f.c_str(), "user.empty")), ENODATA);
+  EXPECT_EQ(Xattr(f, "user.empty"), "<ENODATA>");
+
+  // Through a file descriptor, and on a file still being written (not yet in the metadata
+  // service: it is created for the attribute), and on directories.
+  UniqueFd fd(open(Mnt("open").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd.valid()) << std::strerror(errno);
+  ASSERT_EQ(write(fd.get(), "data", 4), 4);
+  ASSERT_EQ(ErrOf(fsetxattr(fd.get(), "user.while-open", "1", 1, 0)), 0);
+  ASSERT_EQ(ErrOf(close(fd.Release())), 0);
+  EXPECT_EQ(Xattr(Mnt("open"), "user.while-open"), "1");
+  EXPECT_EQ(Content(Mnt("open")), "data");
+  ASSERT_EQ(mkdir(Mnt("d").c_str(), 0755), 0);
+  EXPECT_EQ(SetX(Mnt("d"), "user.dir", "on a directory"), 0);
+  EXPECT_EQ(Xattr(Mnt("d"), "user.dir"), "on a directory");
+
+  // A hard link is the same inode; rename keeps them; unlink takes them along.
+  ASSERT_EQ(link(f.c_str(), Mnt("hard").c_str()), 0);
+  EXPECT_EQ(Xattr(Mnt("hard"), "user.colour"), "red");
+  ASSERT_EQ(rename(f.c_str(), Mnt("renamed").c_str()), 0);
+  EXPECT_EQ(Xattr(Mnt("renamed"), "user.shape"), "round");
+  ASSERT_EQ(unlink(Mnt("renamed").c_str()), 0);
+  EXPECT_EQ(Xattr(Mnt("hard"), "user.colour"), "red");
+}
+
+TEST_F(FusePosixTest, ExtendedAttributesOutsideUserOrOnSpecialFilesAreRefusedAsOnLinux) {
+  const std::string f = Mnt("f");
+  ASSERT_OK(PutFile(f, "x"));
+  // Other namespaces are not stored (ENOTSUP), so copying tools skip them.
+  EXPECT_EQ(SetX(f, "security.vaultfs", "v"), ENOTSUP);
+  EXPECT_EQ(Xattr(f, "security.capability"), "<ENOTSUP>");
+  EXPECT_EQ(Xattr(f, "security.selinux"), "<ENOTSUP>");
+  EXPECT_EQ(Xattr(f, "system.posix_acl_access"), "<ENOTSUP>");
+  EXPECT_EQ(ErrOf(removexattr(f.c_str(), "security.vaultfs")), ENOTSUP);
+  if (geteuid() == 0) {
+    EXPECT_EQ(SetX(f, "trusted.vaultfs", "v"), ENOTSUP);
   }
-  char buf[64] = {};
-  ASSERT_EQ(getxattr(f.c_str(), "user.vaultfs.test", buf, sizeof(buf)),
-            static_cast<ssize_t>(value.size()));
-  EXPECT_EQ(std::string(buf, value.size()), value);
-  char names[256] = {};
-  ssize_t n = listxattr(f.c_str(), names, sizeof(names));
-  ASSERT_GT(n, 0);
-  EXPECT_NE(std::string(names, static_cast<size_t>(n)).find("user.vaultfs.test"),
-            std::string::npos);
-  EXPECT_EQ(ErrOf(removexattr(f.c_str(), "user.vaultfs.test")), 0);
-  EXPECT_EQ(getxattr(f.c_str(), "user.vaultfs.test", buf, sizeof(buf)), -1);
+  EXPECT_EQ(SetX(f, "vaultfs.nonamespace", "v"), ENOTSUP);
+  EXPECT_EQ(XattrNames(f), std::set<std::string>{});
+  // Writes still work (the kernel asks for security.capability on each).
+  ASSERT_OK(PutFile(f, "written after the refusals"));
+  EXPECT_EQ(Content(f), "written after the refusals");
+
+  // user. attributes belong on regular files and directories (xattr(7)): EPERM elsewhere.
+  ASSERT_EQ(symlink("f", Mnt("link").c_str()), 0);
+  EXPECT_EQ(ErrOf(lsetxattr(Mnt("link").c_str(), "user.a", "v", 1, 0)), EPERM);
+  EXPECT_EQ(lgetxattr(Mnt("link").c_str(), "user.a", nullptr, 0), -1);
   EXPECT_EQ(errno, ENODATA);
+  EXPECT_EQ(XattrNames(Mnt("link"), /*l=*/true), std::set<std::string>{});
+  // Through the link, the target's.
+  EXPECT_EQ(SetX(Mnt("link"), "user.via-link", "v"), 0);
+  EXPECT_EQ(Xattr(f, "user.via-link"), "v");
+  ASSERT_EQ(mkfifo(Mnt("fifo").c_str(), 0644), 0);
+  EXPECT_EQ(SetX(Mnt("fifo"), "user.a", "v"), EPERM);
+  EXPECT_EQ(ErrOf(removexattr(Mnt("fifo").c_str(), "user.a")), EPERM);
+
+  // Names: 255 bytes fit, 256 are ERANGE (the kernel's limit).
+  const std::string n255 = "user." + std::string(250, 'n');
+  EXPECT_EQ(SetX(f, n255, "long name"), 0);
+  EXPECT_EQ(Xattr(f, n255), "long name");
+  EXPECT_EQ(SetX(f, n255 + "x", "v"), ERANGE);
+}
+
+TEST_F(FusePosixTest, ExtendedAttributeValuesUpTo64KiBAndBoundedPerFile) {
+  const std::string f = Mnt("f");
+  ASSERT_OK(PutFile(f, "x"));
+  const std::string max = TestBytes(65536, 7);
+  ASSERT_EQ(SetX(f, "user.max", max), 0);
+  EXPECT_EQ(getxattr(f.c_str(), "user.max", nullptr, 0), 65536);
+  EXPECT_TRUE(Xattr(f, "user.max") == max) << "64 KiB value read back differs";
+  EXPECT_EQ(SetX(f, "user.too-big", max + "!"), E2BIG);
+  EXPECT_EQ(Xattr(f, "user.too-big"), "<ENODATA>");
+  // Per file at most 256 KiB sealed: a fourth 64 KiB value is ENOSPC; another file has room.
+  ASSERT_EQ(SetX(f, "user.max2", max), 0);
+  ASSERT_EQ(SetX(f, "user.max3", max), 0);
+  EXPECT_EQ(SetX(f, "user.max4", max), ENOSPC);
+  ASSERT_OK(PutFile(Mnt("g"), "y"));
+  EXPECT_EQ(SetX(Mnt("g"), "user.max4", max), 0);
+  EXPECT_EQ(ErrOf(removexattr(f.c_str(), "user.max3")), 0);
+  EXPECT_EQ(SetX(f, "user.max4", max), 0);
+}
+
+// The metadata service holds sealed names and values only: neither plaintext nor its hex is
+// in any metadata node's files (database, WAL, Raft log), while the user name is (control).
+TEST_F(FusePosixTest, ExtendedAttributesAreSealedFromTheServers) {
+  const std::string marker =
+      "XATTR-VALUE-" + std::to_string(getpid()) + "-" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::string name_marker = "user.XATTR-NAME-" + std::to_string(getpid());
+  const std::string f = Mnt("f");
+  ASSERT_OK(PutFile(f, "x"));
+  ASSERT_EQ(SetX(f, name_marker, marker), 0);
+  ASSERT_EQ(SetX(Mnt(""), "user.dir-" + marker, marker), 0);
+  EXPECT_EQ(Xattr(f, name_marker), marker);
+  size_t files = 0;
+  bool saw_user = false;
+  for (const auto& e : fs::recursive_directory_iterator(cluster_->dir())) {
+    const std::string top = fs::relative(e.path(), cluster_->dir()).begin()->string();
+    if (top.rfind("meta-", 0) != 0 || !e.is_regular_file()) continue;
+    auto bytes = GetFile(e.path().string());
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    ++files;
+    saw_user = saw_user || bytes->find(kUser) != std::string::npos;
+    for (const std::string& m : {marker, name_marker, HexEncode(marker), HexEncode(name_marker)}) {
+      EXPECT_EQ(bytes->find(m), std::string::npos) << e.path() << " holds " << m;
+    }
+  }
+  EXPECT_GT(files, 0u) << "no metadata node files under " << cluster_->dir();
+  EXPECT_TRUE(saw_user) << "the scan did not even find the user name: it sees nothing";
+}
+
+TEST_F(FusePosixTest, ExtendedAttributesSurviveRemountCpAAndRsyncX) {
+  ASSERT_OK(PutFile(Mnt("src"), "content"));
+  ASSERT_EQ(SetX(Mnt("src"), "user.one", "1"), 0);
+  ASSERT_EQ(SetX(Mnt("src"), "user.two", std::string(5000, 't')), 0);
+  ASSERT_EQ(mkdir(Mnt("srcdir").c_str(), 0755), 0);
+  ASSERT_EQ(SetX(Mnt("srcdir"), "user.dir", "d"), 0);
+  ASSERT_OK(PutFile(Mnt("srcdir/inner"), "inner"));
+  ASSERT_EQ(SetX(Mnt("srcdir/inner"), "user.inner", "i"), 0);
+
+  // cp -a carries user. attributes (and copes with the namespaces we refuse).
+  auto cp = RunCommand({"/bin/cp", "-a", Mnt("src"), Mnt("copy")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  EXPECT_EQ(cp.err, "");
+  cp = RunCommand({"/bin/cp", "-a", Mnt("srcdir"), Mnt("copydir")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  EXPECT_EQ(cp.err, "");
+  // rsync -X too (it sets them on its temporary file, then renames it).
+  auto rsync = RunCommand({"rsync", "-aX", Mnt("srcdir") + "/", Mnt("rsyncdir")});
+  ASSERT_EQ(rsync.exit_code, 0) << rsync.err;
+  EXPECT_EQ(rsync.err, "");
+  // And out of the mount into a local folder (if that filesystem keeps user. attributes).
+  cp = RunCommand({"/bin/cp", "-a", Mnt("src"), Local("out")});
+  ASSERT_EQ(cp.exit_code, 0) << cp.err;
+  ASSERT_OK(PutFile(Local("probe"), ""));
+  const bool local_xattrs = SetX(Local("probe"), "user.probe", "1") == 0;
+
+  auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    EXPECT_EQ(Xattr(Mnt("src"), "user.one"), "1");
+    EXPECT_EQ(Xattr(Mnt("copy"), "user.one"), "1");
+    EXPECT_EQ(Xattr(Mnt("copy"), "user.two"), std::string(5000, 't'));
+    EXPECT_EQ(XattrNames(Mnt("copy")), (std::set<std::string>{"user.one", "user.two"}));
+    EXPECT_EQ(Content(Mnt("copy")), "content");
+    EXPECT_EQ(Xattr(Mnt("copydir"), "user.dir"), "d");
+    EXPECT_EQ(Xattr(Mnt("copydir/inner"), "user.inner"), "i");
+    EXPECT_EQ(Xattr(Mnt("rsyncdir"), "user.dir"), "d");
+    EXPECT_EQ(Xattr(Mnt("rsyncdir/inner"), "user.inner"), "i");
+  };
+  check("before unmounting");
+  if (local_xattrs) {
+    // (ext4 keeps a file's attributes in one 4 KiB block: the 5000-byte one may not fit.)
+    EXPECT_EQ(Xattr(Local("out"), "user.one"), "1");
+    // ... and back in, with whatever the local copy kept.
+    cp = RunCommand({"/bin/cp", "-a", Local("out"), Mnt("back")});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err;
+    EXPECT_EQ(XattrNames(Mnt("back")), XattrNames(Local("out")));
+    EXPECT_EQ(Xattr(Mnt("back"), "user.one"), "1");
+  }
+  ASSERT_OK(mount_->Unmount());
+  MountAgain();
+  ASSERT_NE(mount_, nullptr) << setup_error_;
+  dir_ = mount_->Path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  check("after mounting again");
+  if (local_xattrs) {
+    EXPECT_EQ(Xattr(Mnt("back"), "user.one"), "1");
+  }
 }
 
 TEST_F(FusePosixTest, StatfsReportsUsableClusterCapacity) {

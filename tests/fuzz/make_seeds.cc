@@ -229,6 +229,11 @@ void MetaSeeds() {
       {kClusterWrite, {{"op", "report_repair"}, {"stats", {{"repaired", 1}}}}},
       {kUserWrite, {{"op", "request_scrub"}}},
       {kNone, {{"op", "node_info"}, {"digest", true}}},
+      {kUserWrite,
+       {{"op", "setxattr"}, {"ino", 4}, {"key", "bb01"}, {"name", "00ff"}, {"value", "ab"}}},
+      {kUser, {{"op", "getxattr"}, {"ino", 4}, {"key", "bb01"}}},
+      {kUser, {{"op", "listxattr"}, {"ino", 4}}},
+      {kUserWrite, {{"op", "removexattr"}, {"ino", 4}, {"key", "bb01"}}},
   };
   int n = 0;
   for (const auto& [control, req] : reqs) {
