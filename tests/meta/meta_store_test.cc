@@ -194,7 +194,6 @@ TEST_F(MetaStoreTest, XattrsCountInTheDigestAndGoWithTheirInode) {
   ASSERT_EQ(unlinked["ok"], true) << unlinked.dump();
   EXPECT_EQ(CountRows(path, "SELECT count(*) FROM xattrs"), 0);
 }
-}
 
 // Snapshots copy the whole database: a big one spaces the next out (bounded), a small one
 // keeps the configured interval.
