@@ -19,6 +19,7 @@
 #include "src/fuse/file_store.h"
 #include "src/fuse/open_files.h"
 #include "src/fuse/staged_file.h"
+#include "tests/fuse/test_staging_area.h"
 
 namespace vaultfs::fuse {
 namespace {
@@ -29,15 +30,6 @@ std::string Pattern(size_t n, char seed) {
   std::string s(n, '\0');
   for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + i * 7 + i / 251);
   return s;
-}
-
-// A staging area with fresh random keys, as a mount makes from the master key.
-std::unique_ptr<StagingArea> NewArea(const std::string& dir, uint64_t cap = uint64_t{1} << 30) {
-  auto seal = crypto::Key::Random();
-  auto mac = crypto::Key::Random();
-  EXPECT_TRUE(seal.ok() && mac.ok());
-  return std::make_unique<StagingArea>(
-      dir, client::StagingKeys{std::move(seal).value(), std::move(mac).value()}, cap);
 }
 
 class MemReader : public BaseReader {

@@ -18,6 +18,7 @@
 #include "src/fuse/interval_set.h"
 #include "src/fuse/staged_file.h"
 #include "src/fuse/staging_area.h"
+#include "tests/fuse/test_staging_area.h"
 
 namespace vaultfs::fuse {
 namespace {
@@ -87,14 +88,6 @@ std::string Random(size_t n, uint64_t seed) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
   return s;
-}
-
-std::unique_ptr<StagingArea> NewArea(const std::string& dir, uint64_t cap = uint64_t{1} << 30) {
-  auto seal = crypto::Key::Random();
-  auto mac = crypto::Key::Random();
-  EXPECT_TRUE(seal.ok() && mac.ok());
-  return std::make_unique<StagingArea>(
-      dir, client::StagingKeys{std::move(seal).value(), std::move(mac).value()}, cap);
 }
 
 class StagedFileTest : public ::testing::Test {
