@@ -18,6 +18,10 @@ OpenFiles::OpenFiles(FileStore* store, StagingArea* staging) : store_(store) {
 OpenFiles::~OpenFiles() { retrier_.reset(); }
 
 void OpenFiles::RecoverJournals() {
+  if (int n = StagedFile::RemoveUnjournaled(ctx_.staging->dir()); n > 0) {
+    VFS_LOG(kInfo) << "removed " << n << " staging file(s) of changes an earlier daemon never "
+                   << "acknowledged (it stopped before their close or fsync returned)";
+  }
   for (const std::string& path : StagedFile::FindJournals(ctx_.staging->dir())) {
     StagedJournal j;
     auto staged = StagedFile::Recover(ctx_.staging, path, &j);

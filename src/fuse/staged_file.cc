@@ -197,6 +197,22 @@ std::vector<std::string> StagedFile::FindJournals(const std::string& dir) {
   return out;
 }
 
+int StagedFile::RemoveUnjournaled(const std::string& dir) {
+  std::vector<std::filesystem::path> doomed;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::filesystem::path& p = e.path();
+    if (p.extension() == ".tmp" ||
+        (p.extension() == ".data" &&
+         !std::filesystem::exists(std::filesystem::path(p).replace_extension(".json")))) {
+      doomed.push_back(p);
+    }
+  }
+  int removed = 0;
+  for (const auto& p : doomed) removed += unlink(p.c_str()) == 0 ? 1 : 0;
+  return removed;
+}
+
 Result<std::unique_ptr<StagedFile>> StagedFile::Recover(StagingArea* area,
                                                         const std::string& journal_path,
                                                         StagedJournal* journal) {

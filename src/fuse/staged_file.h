@@ -93,6 +93,11 @@ class StagedFile {
                                                      StagedJournal* journal);
   // Journals left in `dir` by earlier daemons.
   static std::vector<std::string> FindJournals(const std::string& dir);
+  // Deletes what an earlier daemon left in `dir` that no journal claims: staging files of
+  // changes never acknowledged (the daemon died before close or fsync returned; nothing
+  // promised them to anyone) and unfinished journal writes. Only while this daemon holds the
+  // cache dir's lock. Returns how many files went.
+  static int RemoveUnjournaled(const std::string& dir);
   // Removes the staging file, unless it is journaled: journaled data stays on disk until
   // DropJournal(), whatever happens to this object (a daemon that stops keeps it). Gives its
   // bytes back to the area either way.

@@ -545,5 +545,21 @@ TEST_F(StagedFileTest, TheCapRefusesWritesWithEnospcAndKeepsWhatIsStaged) {
   EXPECT_EQ(area_->used(), 0u);
 }
 
+// At mount, what no journal claims goes (staging files of changes never acknowledged, an
+// unfinished journal write); a journaled file and its data stay for recovery.
+TEST_F(StagedFileTest, UnjournaledLeftoversAreRemovedJournaledOnesKept) {
+  auto kept = Make(7);
+  ASSERT_TRUE(kept->Write(0, "journaled").ok());
+  const std::string data = kept->path();
+  const std::string journal = JournalAndDrop(std::move(kept), 7);
+  std::ofstream(dir_ + "/8-00000000000000aa.data") << "sealed bytes of a daemon that died";
+  std::ofstream(dir_ + "/9-00000000000000bb.json.tmp") << "{";
+  EXPECT_EQ(StagedFile::RemoveUnjournaled(dir_), 2);
+  EXPECT_TRUE(std::filesystem::exists(data));
+  EXPECT_TRUE(std::filesystem::exists(journal));
+  EXPECT_EQ(FileCount(), 2u);
+  EXPECT_EQ(StagedFile::RemoveUnjournaled(dir_), 0);
+}
+
 }  // namespace
 }  // namespace vaultfs::fuse
