@@ -317,7 +317,7 @@ TEST_F(DataServerTest, AuthorizationRefusals) {
   EXPECT_EQ(Tree(server_.storage()).count("alice/0a0a.chunk"), 1u);
   for (const auto& p : Tree(server_.storage())) {
     EXPECT_TRUE(p == "alice" || p == "alice/0a0a.chunk" || p == ".tmp" || p == ".storage-id" ||
-                p == "bob")
+                p == "FORMAT" || p == "bob")
         << p;
   }
 }
