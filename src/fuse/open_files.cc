@@ -112,6 +112,12 @@ void OpenFiles::Release(const std::shared_ptr<OpenFile>& f) {
   if (it != files_.end() && it->second.file == f && it->second.opens == 0) files_.erase(it);
 }
 
+bool OpenFiles::LastOpen(const std::shared_ptr<OpenFile>& f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = files_.find(f->ino());
+  return it == files_.end() || it->second.file != f || it->second.opens <= 1;
+}
+
 std::shared_ptr<OpenFile> OpenFiles::Find(uint64_t ino) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = files_.find(ino);

@@ -52,6 +52,8 @@ class OpenFiles {
   void CreatePending();
   // One handle of `f` closed.
   void Release(const std::shared_ptr<OpenFile>& f);
+  // `f` has one handle open (the one being released).
+  bool LastOpen(const std::shared_ptr<OpenFile>& f);
   std::shared_ptr<OpenFile> Find(uint64_t ino);
   bool AnyOpen();
   std::vector<std::shared_ptr<OpenFile>> All();

@@ -299,9 +299,13 @@ Status VaultFs::Fsync(FileHandle* h) { return h->file_->Commit(); }
 
 void VaultFs::Release(std::unique_ptr<FileHandle> h) {
   // Writes after the last flush (through a shared mapping) are committed here; a failure is
-  // retried in the background, since release has no caller to tell.
+  // retried in the background, since release has no caller to tell. Only at the last
+  // handle: the kernel releases asynchronously, so an earlier handle's late release must not
+  // commit (and swallow the error of) writes that a still-open handle's close() reports.
   if (h->read_) h->file_->NoteRead();
-  if (h->file_->NeedsCommitAtRelease()) (void)h->file_->Commit();
+  if (files_.LastOpen(h->file_) && h->file_->NeedsCommitAtRelease()) {
+    (void)h->file_->Commit();
+  }
   files_.Release(h->file_);
 }
 

@@ -1082,10 +1082,14 @@ TEST_F(FusePosixTest, ConcurrentEditsInTwoMountsKeepBothAndTheLaterCloseFails) {
     const std::string mine = TestBytes(size, 41), theirs = TestBytes(size, 42);
     UniqueFd a(open(here.c_str(), O_RDWR | O_CLOEXEC));
     UniqueFd b(open(there.c_str(), O_RDWR | O_CLOEXEC));
-    ASSERT_TRUE(a.valid() && b.valid()) << std::strerror(errno);
+    // A reader beside b: its close (and the kernel's asynchronous release) must not commit
+    // b's writes, which would swallow the conflict that b's close() must report.
+    UniqueFd r(open(there.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(a.valid() && b.valid() && r.valid()) << std::strerror(errno);
     ASSERT_EQ(pwrite(a.get(), mine.data(), size, 0), static_cast<ssize_t>(size));
     ASSERT_EQ(pwrite(b.get(), theirs.data(), size, 0), static_cast<ssize_t>(size));
     ASSERT_EQ(ErrOf(close(a.Release())), 0);
+    ASSERT_EQ(ErrOf(close(r.Release())), 0);
     EXPECT_EQ(close(b.Release()), -1) << "the later close replaced the first one silently";
     EXPECT_EQ(errno, EEXIST);
     EXPECT_TRUE(Content(here) == mine) << "the first close's content was lost";
