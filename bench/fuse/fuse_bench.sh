@@ -13,6 +13,11 @@
 #               seconds until the copy is on disk
 #   ls -lR      `ls -lR` of the copy, cold caches and a fresh mount
 #   rm -rf      `rm -rf` of the copy then `sync -f`, cold caches and a fresh mount
+#   small changes on the seq write's file (issue 22): append 1 KiB + fsync (median of 5, in
+#               ms); fio 4 KiB random writes with an fsync after each for --change-secs
+#               (ops/s); SQLite (rollback journal, synchronous=FULL) one-row transactions for
+#               --change-secs (transactions/s); and append 1 KiB + fsync to a --big file
+#               (written first with dd, untimed). A step that fails is shown as "failed".
 # plus each FUSE daemon's peak RSS (VmHWM, reset once mounted: start-up key derivation is not
 # the data path) over the write mount, over the read, and over the cp -a mount, and its growth
 # over the RSS it had once mounted. Round 1 also checks the copy with `diff -r` (not timed).
@@ -49,6 +54,8 @@ Options:
   --tree DIR          the small-file tree to copy (default /usr/include)
   --out FILE          also write the report to FILE
   --step-timeout S    give up on any single step after S seconds (default 1800)
+  --change-secs S     how long the random-write and SQLite rows run (default 20)
+  --big SIZE          the large file of the append row (default 8G; 0 skips the row)
   --keep-work         keep the temp folder (logs, cluster) for debugging
   -h, --help          this help
 
@@ -61,7 +68,7 @@ log() { echo "fuse_bench: $*" >&2; }
 
 # --- options ------------------------------------------------------------------------------------
 SIZE_ARG=1G ROUNDS=3 ONLY=raw,gocryptfs,vaultfs KEEP_GOING=0 TREE=/usr/include OUT=""
-STEP_TIMEOUT=1800 KEEP_WORK=0
+STEP_TIMEOUT=1800 KEEP_WORK=0 CHANGE_SECS=20 BIG_ARG=8G
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) [ $# -ge 2 ] || die "--size needs a value"; SIZE_ARG=$2; shift 2 ;;
@@ -72,6 +79,8 @@ while [ $# -gt 0 ]; do
     --out) [ $# -ge 2 ] || die "--out needs a file"; OUT=$2; shift 2 ;;
     --step-timeout) [ $# -ge 2 ] || die "--step-timeout needs seconds"; STEP_TIMEOUT=$2; shift 2 ;;
     --keep-work) KEEP_WORK=1; shift ;;
+    --change-secs) [ $# -ge 2 ] || die "--change-secs needs seconds"; CHANGE_SECS=$2; shift 2 ;;
+    --big) [ $# -ge 2 ] || die "--big needs a size"; BIG_ARG=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -79,15 +88,19 @@ done
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds: '$ROUNDS' is not a positive number"
 [[ $STEP_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--step-timeout: '$STEP_TIMEOUT' is not a positive number"
-if [[ $SIZE_ARG =~ ^([1-9][0-9]*)([KkMmGgTt]?)$ ]]; then
-  SIZE=${BASH_REMATCH[1]}
+[[ $CHANGE_SECS =~ ^[1-9][0-9]*$ ]] || die "--change-secs: '$CHANGE_SECS' is not a positive number"
+parse_size() {  # parse_size OPTION TEXT: bytes (K/M/G/T binary suffixes) on stdout
+  [[ $2 =~ ^([0-9]+)([KkMmGgTt]?)$ ]] || die "$1: '$2' is not a size (e.g. 256M, 1G)"
+  local n=${BASH_REMATCH[1]}
   case "${BASH_REMATCH[2]}" in
-    K|k) SIZE=$((SIZE << 10)) ;; M|m) SIZE=$((SIZE << 20)) ;;
-    G|g) SIZE=$((SIZE << 30)) ;; T|t) SIZE=$((SIZE << 40)) ;;
+    K|k) n=$((n << 10)) ;; M|m) n=$((n << 20)) ;;
+    G|g) n=$((n << 30)) ;; T|t) n=$((n << 40)) ;;
   esac
-else
-  die "--size: '$SIZE_ARG' is not a size (e.g. 256M, 1G)"
-fi
+  echo "$n"
+}
+SIZE=$(parse_size --size "$SIZE_ARG")
+BIG=$(parse_size --big "$BIG_ARG")
+[ "$BIG" -eq 0 ] || [ "$BIG" -ge $((1 << 20)) ] || die "--big: at least 1M (or 0 to skip)"
 [ "$SIZE" -ge $((1 << 20)) ] || die "--size: at least 1M (fio writes 1 MiB blocks)"
 TARGETS=()
 IFS=, read -r -a only_list <<<"$ONLY"
@@ -394,6 +407,70 @@ print(job[sys.argv[2]]["bw_bytes"])
 PY
 }
 
+# Issue 22's rows: what a small change to a large file costs. A failed step records METRIC_failed
+# (the table shows "failed") and the round goes on: today's vaultfs is expected to fail some.
+soft_step() {  # soft_step METRIC COMMAND...: records the last line of COMMAND's output
+  local metric=$1; shift
+  if step "$metric" "$@"; then
+    record "$CUR_TARGET" "$metric" "$CUR_ROUND" \
+      "$(tail -1 "$WORK/logs/$CUR_TARGET-r$CUR_ROUND-$metric.log")"
+  else
+    record "$CUR_TARGET" "${metric}_failed" "$CUR_ROUND" 1
+  fi
+}
+APPEND_PY='
+import os, statistics, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+times = []
+for i in range(n):
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, os.urandom(1024))
+    os.fsync(fd)
+    os.close(fd)
+    times.append((time.perf_counter() - t0) * 1000)
+print("ms per append:", " ".join(f"{t:.1f}" for t in times))
+print(f"{statistics.median(times):.1f}")
+'
+SQLITE_PY='
+import sqlite3, sys, time
+path, secs = sys.argv[1], float(sys.argv[2])
+con = sqlite3.connect(path, isolation_level=None)
+con.execute("PRAGMA synchronous=FULL")
+con.execute("CREATE TABLE t(i INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+n, t0 = 0, time.perf_counter()
+while time.perf_counter() - t0 < secs or n < 3:
+    con.execute("INSERT INTO t(v) VALUES(randomblob(100))")  # one fsynced transaction
+    n += 1
+rate = n / (time.perf_counter() - t0)
+ok = con.execute("PRAGMA integrity_check").fetchone()[0]
+print(n, "transactions, integrity_check:", ok)
+if ok != "ok":
+    sys.exit(1)
+print(f"{rate:.1f}")
+'
+small_changes() {  # small_changes TARGET DIR (DIR holds the seq write's fio.dat)
+  local dir=$2
+  soft_step append_fsync_ms python3 -c "$APPEND_PY" "$dir/fio.dat" 5
+  local iops_cmd
+  # shellcheck disable=SC2016  # $1.. expand in the inner shell
+  iops_cmd='fio --name=rand --filename="$1" --bs=4k --size="$2" --rw=randwrite --fsync=1 \
+    --ioengine=psync --runtime="$3" --time_based --output-format=json --output="$4" &&
+    python3 -c "import json,sys; t=open(sys.argv[1]).read(); j=json.loads(t[t.index(chr(123)):]);
+print(\"%.1f\" % j[\"jobs\"][0][\"write\"][\"iops\"])" "$4"'
+  soft_step randwrite_fsync_iops bash -c "$iops_cmd" _ "$dir/fio.dat" "$SIZE" "$CHANGE_SECS" \
+    "$WORK/fio-rand.json"
+  soft_step sqlite_tx_s python3 -c "$SQLITE_PY" "$dir/bench.db" "$CHANGE_SECS"
+  step rm-db rm -f "$dir/bench.db" "$dir/bench.db-journal" || return 1
+  [ "$BIG" -gt 0 ] || return 0
+  if step write-big dd if=/dev/zero of="$dir/big.dat" bs=1M count=$((BIG >> 20)) conv=fsync; then
+    soft_step append_fsync_big_ms python3 -c "$APPEND_PY" "$dir/big.dat" 5
+  else
+    record "$CUR_TARGET" append_fsync_big_ms_failed "$CUR_ROUND" 1
+  fi
+  step rm-big rm -f "$dir/big.dat" || return 1
+}
+
 # --- one round of one target ---------------------------------------------------------------------------
 run_round() {  # run_round TARGET ROUND
   local t=$1 mnt dir fio_common bw
@@ -424,6 +501,7 @@ run_round() {  # run_round TARGET ROUND
     hwm=$(vmhwm_kib "$DAEMON_PID")
     [ -z "$hwm" ] || record_rss "$t" rss_read_mib "$hwm"
   fi
+  small_changes "$t" "$dir" || return 1
   step rm-fio rm -f "$dir/fio.dat" || return 1
   close_mount "$t" "$mnt" || return 1
 
@@ -499,12 +577,12 @@ PY
 report() {
   local failed=""
   [ ${#FAILED[@]} -eq 0 ] || failed=$(printf '%s, ' "${FAILED[@]}")
-  python3 - "$RESULTS" "$SIZE" "$ROUNDS" "$TREE" "${TARGETS[*]}" "${failed%, }" <<'PY'
+  python3 - "$RESULTS" "$SIZE" "$ROUNDS" "$TREE" "${TARGETS[*]}" "${failed%, }" "$BIG" <<'PY'
 import statistics, sys
 from collections import defaultdict
 
-path, size, rounds, tree, targets, failed = sys.argv[1:7]
-size, rounds, targets = int(size), int(rounds), targets.split()
+path, size, rounds, tree, targets, failed, big = sys.argv[1:8]
+size, rounds, targets, big = int(size), int(rounds), targets.split(), int(big)
 samples = defaultdict(list)  # (target, metric) -> [(round, value)]
 for line in open(path):
     t, m, r, v = line.rstrip("\n").split("\t")
@@ -517,12 +595,14 @@ def med(t, m):
 def fmt(v, unit):
     if v is None:
         return "-"
-    return f"{v:.2f}" if unit == "s" else f"{v:.0f}"
+    return f"{v:.2f}" if unit == "s" else f"{v:.1f}" if unit in ("ms", "ops/s", "tx/s") else f"{v:.0f}"
 
 def ratio(a, b):
     return a / b if a is not None and b not in (None, 0) else None
 
-size_txt = f"{size >> 30} GiB" if size % (1 << 30) == 0 else f"{size >> 20} MiB"
+def size_text(n):
+    return f"{n >> 30} GiB" if n % (1 << 30) == 0 else f"{n >> 20} MiB"
+size_txt, big_txt = size_text(size), size_text(big)
 # metric, label, unit, higher_is_better, target (kind, factor, against)
 rows = [
     ("seq_write_mbs", f"seq write {size_txt}, 1 MiB, end_fsync (MB/s)", "MB/s", True, ("min", 0.7)),
@@ -530,6 +610,10 @@ rows = [
     ("cp_a_s", f"cp -a {tree} + sync (s)", "s", False, ("max", 3.0)),
     ("ls_lR_s", "ls -lR, cold (s)", "s", False, None),
     ("rm_rf_s", "rm -rf + sync, cold (s)", "s", False, None),
+    ("append_fsync_ms", f"append 1 KiB + fsync, {size_txt} file (ms)", "ms", False, None),
+    ("append_fsync_big_ms", f"append 1 KiB + fsync, {big_txt} file (ms)", "ms", False, None),
+    ("randwrite_fsync_iops", "4 KiB random write + fsync (ops/s)", "ops/s", True, None),
+    ("sqlite_tx_s", "SQLite fsynced transactions (tx/s)", "tx/s", True, None),
     ("umount_after_write_s", "unmount after seq write (s)", "s", False, None),
     ("rss_write_mib", "daemon peak RSS, seq write mount (MiB)", "MiB", False, None),
     ("rss_read_mib", "daemon peak RSS, seq read (MiB)", "MiB", False, None),
@@ -549,9 +633,13 @@ out.append("")
 out.append("| " + " | ".join(head) + " |")
 out.append("|" + "---|" * len(head))
 for metric, label, unit, _, target in rows:
-    if not any((t, metric) in samples for t in shown):
+    if not any((t, metric) in samples or (t, metric + "_failed") in samples for t in shown):
         continue
-    cells = [label] + [fmt(med(t, metric), unit) for t in shown]
+    def cell(t):
+        if (t, metric) not in samples and (t, metric + "_failed") in samples:
+            return "failed"
+        return fmt(med(t, metric), unit)
+    cells = [label] + [cell(t) for t in shown]
     if "vaultfs" in targets:
         v, g, raw = med("vaultfs", metric), med("gocryptfs", metric), med("raw", metric)
         rg, rr = ratio(v, g), ratio(v, raw)
