@@ -199,14 +199,16 @@ Result<std::unique_ptr<TestMount>> TestMount::Start(const TestCluster& cluster,
   // Other uids must reach the mountpoint (multi-user tests); the cache dir stays private.
   chmod(m->tmp_dir_.c_str(), 0755);
   m->mountpoint_ = m->tmp_dir_ + "/mnt";
-  m->cache_dir_ = m->tmp_dir_ + "/cache";
+  m->cache_dir_ = options.cache_dir.empty() ? m->tmp_dir_ + "/cache" : options.cache_dir;
   m->pid_file_ = m->tmp_dir_ + "/daemon.pid";
   m->log_file_ = m->tmp_dir_ + "/daemon.log";
   m->cluster_config_ = cluster.config_path();
   if (mkdir(m->mountpoint_.c_str(), 0755) != 0) {
     return ErrnoStatus(errno, "mkdir " + m->mountpoint_);
   }
-  if (mkdir(m->cache_dir_.c_str(), 0700) != 0) return ErrnoStatus(errno, "mkdir " + m->cache_dir_);
+  if (options.cache_dir.empty() && mkdir(m->cache_dir_.c_str(), 0700) != 0) {
+    return ErrnoStatus(errno, "mkdir " + m->cache_dir_);
+  }
   const std::string password_file = m->tmp_dir_ + "/password";
   VFS_RETURN_IF_ERROR(PutFile(password_file, password + "\n", 0600));
 

@@ -1,8 +1,8 @@
 // Test support for the 'fuse' suite: a real `vaultfs mount` of a TestCluster user's vault on a
-// temp dir with its own cache dir, pid file and log. Start() returns once the mount shows in
-// /proc/self/mountinfo (with a deadline); the destructor ALWAYS takes it down again — `vaultfs
-// umount`, then `fusermount3 -u -z`, then SIGKILL of the daemon by pid — and removes the temp
-// dirs, even when the test failed half-way.
+// temp dir with its own cache dir (or one the test keeps), pid file and log. Start() returns
+// once the mount shows in /proc/self/mountinfo (with a deadline); the destructor ALWAYS takes it
+// down again — `vaultfs umount`, then `fusermount3 -u -z`, then SIGKILL of the daemon by pid —
+// and removes the temp dirs, even when the test failed half-way.
 //
 // Also the small tools the FUSE tests share: polling a condition with a deadline, process
 // liveness and peak RSS from /proc, and running commands or system calls as another uid.
@@ -56,6 +56,10 @@ struct MountOptions {
   std::vector<std::string> fuse_options;  // each passed as `-o X`
   bool debug = false;  // --debug (also forced by VAULTFS_FUSE_TEST_DEBUG=1 in the environment)
   std::chrono::seconds mount_timeout{120};
+  // An existing cache dir (mode 0700) to use instead of a fresh one in the mount's temp dir;
+  // it is kept when the mount goes, so a later mount of it recovers what this daemon left
+  // there, as `vaultfs mount` of the same --cache-dir does after a crash.
+  std::string cache_dir;
 };
 
 class TestMount {
