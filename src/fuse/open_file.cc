@@ -420,6 +420,11 @@ Status OpenFile::CommitHeld() {
   bool dirty = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (gone_) {  // deleted while open: changes live here until the last close
+      dirty_ = false;
+      pending_ = {};
+      return Status::Ok();
+    }
     dirty = dirty_;
     if (!dirty && pending_.empty()) return Status::Ok();
     // Changes made while this commit is in flight go into a fresh pending_.
@@ -565,14 +570,18 @@ Status OpenFile::UploadHeld(client::AttrUpdate attrs) {
       VFS_LOG(kError) << "inode " << ino_ << ": " << result.message() << "; its data is dropped";
       DoneCreatingLocked();
     } else {
-      // The file was deleted (by us or another client) while open: nothing to keep.
-      VFS_LOG(kInfo) << "inode " << ino_ << " was deleted before its changes were committed";
+      // The file was deleted (by us or another client) while open: nothing to commit, ever.
+      // Its open handles still read and write it (POSIX), so its content stays: Materialize()
+      // above staged all of it, and the staging file goes with the last close.
+      VFS_LOG(kInfo) << "inode " << ino_ << " was deleted while open here; its content stays "
+                     << "readable until it is closed";
+      gone_ = true;
     }
     dirty_ = false;
     failed_ = false;
     inflight_ = {};
     if (staged_) staged_->DropJournal();
-    staged_.reset();
+    if (!gone_) staged_.reset();
     return result;
   }
   const bool replaced = !base.version.empty();

@@ -21,7 +21,7 @@
 //               freezes the staged state an upload reads. Held across network I/O.
 //   mu_         guards every field; held only briefly, never across network I/O (local
 //               reads and writes of the staging file happen under it).
-// Content fields (size_, base_limit_, staged_, dirty_, base_.version, creating_) change only
+// Content fields (size_, base_limit_, staged_, dirty_, base_.version, creating_, gone_) change only
 // with both held, so a commit reads them with commit_mu_ alone. Attribute fields (pending_,
 // base_ attributes) change under mu_ alone, also during a commit.
 // Lock order: commit_mu_, then mu_, then the leaf locks of PendingCreates, NameHints and
@@ -155,6 +155,9 @@ class OpenFile {
   std::unique_ptr<StagedFile> staged_;
   bool dirty_ = false;
   std::optional<client::NewEntry> creating_;  // not created in the metadata service yet
+  // The inode was deleted in the service while open here (a commit found it gone): there is
+  // nothing to commit any more, and the content lives in staged_ until the last close.
+  bool gone_ = false;
   // Guarded by mu_.
   std::shared_ptr<BaseReader> reader_;  // of base_.version, opened on first need
   std::chrono::steady_clock::time_point reader_opened_;

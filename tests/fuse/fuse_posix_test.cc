@@ -439,6 +439,38 @@ TEST_F(FusePosixTest, OpenFileSurvivesRenameOverAndUnlink) {
   EXPECT_EQ(ReadDirNames(dir_), std::set<std::string>{"f"});
 }
 
+// An open file that is unlinked stays an ordinary file until its last close (POSIX; the
+// temp-file idiom): what is written to it after the unlink reads back, also after an fsync or
+// another descriptor's close found the inode gone from the service (found by fuse_model).
+TEST_F(FusePosixTest, AnOpenUnlinkedFileKeepsWhatIsWrittenToItAfterFsyncAndClose) {
+  const std::string f = Mnt("tmpfile");
+  const std::string old_content = TestBytes(70000, 9);
+  ASSERT_OK(PutFile(f, old_content));
+  UniqueFd a(open(f.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(a.valid());
+  UniqueFd b(open(f.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(b.valid());
+  ASSERT_EQ(ErrOf(unlink(f.c_str())), 0);
+  std::string want = old_content;
+  const std::string first = TestBytes(5000, 10), second = TestBytes(3000, 11);
+  ASSERT_EQ(pwrite(a.get(), first.data(), first.size(), 100), static_cast<ssize_t>(first.size()));
+  want.replace(100, first.size(), first);
+  EXPECT_EQ(ErrOf(fsync(a.get())), 0);
+  std::string buf(want.size() + 10, '\0');
+  ASSERT_EQ(pread(a.get(), buf.data(), buf.size(), 0), static_cast<ssize_t>(want.size()));
+  EXPECT_TRUE(buf.compare(0, want.size(), want) == 0) << "written after the unlink, then fsync";
+  ASSERT_EQ(pwrite(b.get(), second.data(), second.size(), 69000),
+            static_cast<ssize_t>(second.size()));
+  want.resize(69000);
+  want += second;
+  b.Reset();  // its close commits: the inode is gone
+  buf.assign(want.size() + 10, '\0');
+  ASSERT_EQ(pread(a.get(), buf.data(), buf.size(), 0), static_cast<ssize_t>(want.size()));
+  EXPECT_TRUE(buf.compare(0, want.size(), want) == 0) << "written by a descriptor since closed";
+  EXPECT_EQ(ErrOf(close(a.Release())), 0);
+  EXPECT_EQ(ReadDirNames(dir_), std::set<std::string>{});
+}
+
 TEST_F(FusePosixTest, MvAcrossDirectories) {
   ASSERT_EQ(mkdir(Mnt("a").c_str(), 0755), 0);
   ASSERT_EQ(mkdir(Mnt("b").c_str(), 0755), 0);

@@ -60,6 +60,12 @@ class FakeStore : public FileStore {
     CommitLocked(ino, content);
     return attrs_[ino];
   }
+  // `ino` is deleted (its last name unlinked, here or by another client).
+  void Remove(uint64_t ino) {
+    std::lock_guard<std::mutex> lock(mu_);
+    attrs_.erase(ino);
+    std::erase_if(names_, [&](const auto& n) { return n.second == ino; });
+  }
   // Another client commits `content` as a new version of `ino`.
   void CommitElsewhere(uint64_t ino, const std::string& content) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -312,6 +318,32 @@ TEST_F(OpenFileTest, TheStagingCapRefusesWritesButNotCommitsAndSpaceComesBack) {
   files.Release(f);
   f.reset();
   EXPECT_EQ(area->used(), 0u) << "a committed, closed file gives its staging space back";
+}
+
+// A file deleted while open here (unlinked by this mount or another) stays an ordinary file
+// for its open handles until the last close, as POSIX has it: a commit that finds the inode
+// gone drops nothing, later writes read back too, and the staging space comes back at the
+// close.
+TEST_F(OpenFileTest, AFileDeletedWhileOpenKeepsItsContentUntilTheLastClose) {
+  const std::string base = Pattern(200000, 'u');
+  auto f = files_->Open(store_.Add(FakeStore::kRoot, "unlinked", base));
+  ASSERT_TRUE(f->PinVersion().ok());
+  ASSERT_TRUE(f->Write(1000, "after").ok());
+  std::string want = base;
+  want.replace(1000, 5, "after");
+  store_.Remove(f->ino());
+  EXPECT_TRUE(f->Commit().ok()) << "nothing to commit: the file is gone";
+  EXPECT_TRUE(f->Clean());
+  EXPECT_TRUE(ReadAll(*f) == want) << "the commit that found the inode gone dropped the content";
+  ASSERT_TRUE(f->Write(199990, "0123456789abc").ok());
+  want = want.substr(0, 199990) + "0123456789abc";
+  EXPECT_TRUE(f->Commit().ok());
+  EXPECT_TRUE(f->Clean());
+  EXPECT_TRUE(ReadAll(*f) == want) << "a write after that";
+  EXPECT_TRUE(StagedFile::FindJournals(staging_).empty()) << "nothing for a later daemon";
+  files_->Release(f);
+  f.reset();
+  EXPECT_EQ(area_->used(), 0u) << "the last close gives the staging space back";
 }
 
 TEST_F(OpenFileTest, AChmodDuringAHeldCommitAnswersAtOnceAndIsNotLost) {
