@@ -433,8 +433,16 @@ Status OpenFile::CommitHeld() {
   }
   if (!dirty) {
     auto a = ctx_->store->SetAttr(ino_, attrs);
+    // Deleted while open here: nothing to send, ever (as with content, in UploadHeld).
+    const bool gone = !a.ok() && a.status().code() == ENOENT && InodeGone();
     std::lock_guard<std::mutex> lock(mu_);
     inflight_ = {};  // only attributes: nothing to keep; the caller reports the error
+    if (gone) {
+      VFS_LOG(kInfo) << "inode " << ino_ << " was deleted while open here";
+      gone_ = true;
+      pending_ = {};
+      return Status::Ok();
+    }
     if (!a.ok()) return a.status();
     ApplyServiceAttrLocked(*a);
     return Status::Ok();
@@ -572,7 +580,8 @@ Status OpenFile::UploadHeld(client::AttrUpdate attrs) {
     } else {
       // The file was deleted (by us or another client) while open: nothing to commit, ever.
       // Its open handles still read and write it (POSIX), so its content stays: Materialize()
-      // above staged all of it, and the staging file goes with the last close.
+      // above staged all of it, and the staging file goes with the last close. (The same
+      // holds when only attributes were to be sent: see CommitHeld.)
       VFS_LOG(kInfo) << "inode " << ino_ << " was deleted while open here; its content stays "
                      << "readable until it is closed";
       gone_ = true;

@@ -156,7 +156,8 @@ class OpenFile {
   bool dirty_ = false;
   std::optional<client::NewEntry> creating_;  // not created in the metadata service yet
   // The inode was deleted in the service while open here (a commit found it gone): there is
-  // nothing to commit any more, and the content lives in staged_ until the last close.
+  // nothing to commit any more (commits succeed at once), and the content lives on here
+  // (staged_, over the pinned base) until the last close.
   bool gone_ = false;
   // Guarded by mu_.
   std::shared_ptr<BaseReader> reader_;  // of base_.version, opened on first need

@@ -469,6 +469,19 @@ TEST_F(FusePosixTest, AnOpenUnlinkedFileKeepsWhatIsWrittenToItAfterFsyncAndClose
   EXPECT_TRUE(buf.compare(0, want.size(), want) == 0) << "written by a descriptor since closed";
   EXPECT_EQ(ErrOf(close(a.Release())), 0);
   EXPECT_EQ(ReadDirNames(dir_), std::set<std::string>{});
+
+  // Replaced by a rename while open, with nothing left to commit but the access time of a
+  // reader: the writer's close succeeds.
+  ASSERT_OK(PutFile(f, old_content));
+  UniqueFd w(open(f.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(w.valid());
+  ASSERT_EQ(pwrite(w.get(), "x", 1, 0), 1);
+  ASSERT_EQ(ErrOf(fsync(w.get())), 0);
+  EXPECT_EQ(Content(f), "x" + old_content.substr(1));  // a reader's open, read and close
+  ASSERT_OK(PutFile(Mnt("tmpfile.new"), "new"));
+  ASSERT_EQ(ErrOf(rename(Mnt("tmpfile.new").c_str(), f.c_str())), 0);
+  EXPECT_EQ(ErrOf(close(w.Release())), 0);
+  EXPECT_EQ(Content(f), "new");
 }
 
 TEST_F(FusePosixTest, MvAcrossDirectories) {

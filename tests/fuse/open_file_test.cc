@@ -346,6 +346,22 @@ TEST_F(OpenFileTest, AFileDeletedWhileOpenKeepsItsContentUntilTheLastClose) {
   EXPECT_EQ(area_->used(), 0u) << "the last close gives the staging space back";
 }
 
+// The same with only attributes left to send (the access time a reader's release noted): the
+// close of a file deleted while open succeeds, as on any POSIX filesystem.
+TEST_F(OpenFileTest, ACloseOfAFileDeletedWhileOpenWithOnlyAttributesPendingSucceeds) {
+  const std::string base = Pattern(5000, 'p');
+  auto f = files_->Open(store_.Add(FakeStore::kRoot, "atime", base));
+  ASSERT_TRUE(f->Write(0, "w").ok());
+  ASSERT_TRUE(f->Commit().ok());
+  f->NoteRead();  // a reader's release: the access time goes with the next commit
+  ASSERT_TRUE(f->NeedsCommitAtRelease()) << "the test needs attributes pending";
+  store_.Remove(f->ino());
+  EXPECT_TRUE(f->Commit().ok()) << "nothing to commit: the file is gone";
+  EXPECT_FALSE(f->NeedsCommitAtRelease());
+  EXPECT_TRUE(ReadAll(*f) == "w" + base.substr(1));
+  files_->Release(f);
+}
+
 TEST_F(OpenFileTest, AChmodDuringAHeldCommitAnswersAtOnceAndIsNotLost) {
   const std::string base = Pattern(100000, 'h');
   auto f = files_->Open(store_.Add(FakeStore::kRoot, "held", base));
