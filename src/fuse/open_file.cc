@@ -598,7 +598,9 @@ Status OpenFile::UploadHeld(client::AttrUpdate attrs) {
     std::lock_guard<std::mutex> lock(mu_);
     if (creating_) DoneCreatingLocked();
     base_ = *a;
-    base_limit_ = size_;
+    // The new version is what Materialize() left here: the staged bytes over zeros. Nothing
+    // of it is ever downloaded again, so a file deleted while open stays readable.
+    base_limit_ = 0;
     reader_.reset();  // the old version's shards are queued for deletion
     if (staged_) staged_->DropJournal();
     dirty_ = false;

@@ -482,6 +482,21 @@ TEST_F(FusePosixTest, AnOpenUnlinkedFileKeepsWhatIsWrittenToItAfterFsyncAndClose
   ASSERT_EQ(ErrOf(rename(Mnt("tmpfile.new").c_str(), f.c_str())), 0);
   EXPECT_EQ(ErrOf(close(w.Release())), 0);
   EXPECT_EQ(Content(f), "new");
+
+  // Committed with a hole, then unlinked: the hole still reads as zeros, the close succeeds.
+  const std::string holes = Mnt("holes");
+  UniqueFd h(open(holes.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
+  ASSERT_TRUE(h.valid());
+  ASSERT_EQ(pwrite(h.get(), "end", 3, 300000), 3);
+  ASSERT_EQ(ErrOf(fsync(h.get())), 0);
+  ASSERT_EQ(ErrOf(unlink(holes.c_str())), 0);
+  want = std::string(300000, '\0') + "end";
+  buf.assign(want.size() + 10, 'z');
+  EXPECT_EQ(pread(h.get(), buf.data(), buf.size(), 0), static_cast<ssize_t>(want.size()))
+      << std::strerror(errno);
+  EXPECT_TRUE(buf.compare(0, want.size(), want) == 0) << "the hole of an unlinked file";
+  ASSERT_EQ(pwrite(h.get(), "y", 1, 0), 1);
+  EXPECT_EQ(ErrOf(close(h.Release())), 0);
 }
 
 TEST_F(FusePosixTest, MvAcrossDirectories) {

@@ -60,9 +60,11 @@ class FakeStore : public FileStore {
     CommitLocked(ino, content);
     return attrs_[ino];
   }
-  // `ino` is deleted (its last name unlinked, here or by another client).
+  // `ino` is deleted (its last name unlinked, here or by another client): its version can
+  // no longer be opened.
   void Remove(uint64_t ino) {
     std::lock_guard<std::mutex> lock(mu_);
+    versions_.erase(attrs_[ino].version);
     attrs_.erase(ino);
     std::erase_if(names_, [&](const auto& n) { return n.second == ino; });
   }
@@ -344,6 +346,28 @@ TEST_F(OpenFileTest, AFileDeletedWhileOpenKeepsItsContentUntilTheLastClose) {
   files_->Release(f);
   f.reset();
   EXPECT_EQ(area_->used(), 0u) << "the last close gives the staging space back";
+}
+
+// A commit keeps the whole new version here (staged bytes over holes), so nothing of it is
+// downloaded again: a file deleted after such a commit still reads, holes included, and its
+// next commit finds it gone instead of failing to read a version that no longer exists.
+TEST_F(OpenFileTest, AFileDeletedAfterACommitStillReadsItsHoles) {
+  const std::string base = Pattern(1000, 'h');
+  auto f = files_->Open(store_.Add(FakeStore::kRoot, "holes", base));
+  ASSERT_TRUE(f->PinVersion().ok());
+  ASSERT_TRUE(f->Write(300000, "end").ok());  // a hole from 1000 to 300000
+  std::string want = base + std::string(299000, '\0') + "end";
+  ASSERT_TRUE(f->Commit().ok());
+  ASSERT_TRUE(store_.Content(f->ino()) == want);
+  store_.Remove(f->ino());
+  EXPECT_TRUE(ReadAll(*f) == want) << "the hole of the committed version reads as zeros";
+  ASSERT_TRUE(f->Write(0, "y").ok());
+  want[0] = 'y';
+  EXPECT_TRUE(f->Commit().ok()) << "nothing to commit: the file is gone";
+  EXPECT_TRUE(f->Clean());
+  EXPECT_TRUE(ReadAll(*f) == want);
+  EXPECT_TRUE(StagedFile::FindJournals(staging_).empty());
+  files_->Release(f);
 }
 
 // The same with only attributes left to send (the access time a reader's release noted): the
