@@ -70,15 +70,28 @@ void OpenFile::Refresh(const client::Attr& fresh) {
     if (dirty_) return;  // unflushed local changes win (and a commit in flight is not awaited)
   }
   std::lock_guard<std::timed_mutex> commit(commit_mu_);
+  bool same = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (dirty_) return;
+    same = base_.version == fresh.version;
+  }
+  client::Attr now = fresh;
+  if (!same) {
+    // Committed elsewhere, or `fresh` was read before a commit of ours ended and names the
+    // version that commit replaced: read again, with no commit of ours in flight, to tell.
+    auto again = ctx_->store->GetAttr(ino_);
+    if (again.ok()) now = *again;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (dirty_) return;
-  if (base_.version != fresh.version) {  // changed elsewhere: start over
-    size_ = fresh.size;
-    base_limit_ = fresh.size;
+  if (base_.version != now.version) {  // changed elsewhere: start over
+    size_ = now.size;
+    base_limit_ = now.size;
     staged_.reset();
     reader_.reset();
   }
-  base_ = fresh;  // same content; attributes may have changed
+  base_ = now;  // same content; attributes may have changed
 }
 
 Status OpenFile::PinVersion() {
@@ -594,6 +607,8 @@ Status OpenFile::UploadHeld(client::AttrUpdate attrs) {
     return result;
   }
   const bool replaced = !base.version.empty();
+  // Before the file is clean and may leave the table: see OpenFiles::Open.
+  if (replaced) ctx_->replaced->Note(ino_, base.version);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (creating_) DoneCreatingLocked();

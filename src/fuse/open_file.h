@@ -24,8 +24,8 @@
 // Content fields (size_, base_limit_, staged_, dirty_, base_.version, creating_, gone_) change only
 // with both held, so a commit reads them with commit_mu_ alone. Attribute fields (pending_,
 // base_ attributes) change under mu_ alone, also during a commit.
-// Lock order: commit_mu_, then mu_, then the leaf locks of PendingCreates, NameHints and
-// CommitRetrier.
+// Lock order: commit_mu_, then mu_, then the leaf locks of PendingCreates, NameHints,
+// ReplacedVersions and CommitRetrier.
 #pragma once
 
 #include <chrono>
@@ -41,6 +41,7 @@
 #include "src/fuse/file_store.h"
 #include "src/fuse/name_hints.h"
 #include "src/fuse/pending_creates.h"
+#include "src/fuse/replaced_versions.h"
 #include "src/fuse/staged_file.h"
 #include "src/fuse/staging_area.h"
 
@@ -54,7 +55,8 @@ struct OpenFileContext {
   StagingArea* staging = nullptr;  // where staged files live, their keys and cap
   PendingCreates* creates = nullptr;
   NameHints* names = nullptr;
-  CommitRetrier* retrier = nullptr;  // told of failed commits and replaced versions
+  CommitRetrier* retrier = nullptr;      // told of failed commits and replaced versions
+  ReplacedVersions* replaced = nullptr;  // told of every version a commit replaced
 };
 
 class OpenFile {
@@ -73,7 +75,8 @@ class OpenFile {
   uint64_t ino() const { return ino_; }
 
   // Another open of the file with `fresh` attributes (close-to-open): unflushed local changes
-  // win over a newer version elsewhere; otherwise the state moves to `fresh`.
+  // win over a newer version elsewhere; otherwise the state moves to the current version
+  // (`fresh` may predate a commit of this mount that ended since: then it is read again).
   void Refresh(const client::Attr& fresh);
   // Fetches the base version's placement and key now, so the open file stays readable after
   // it is unlinked or replaced elsewhere (POSIX), until it is closed.

@@ -10,6 +10,7 @@ OpenFiles::OpenFiles(FileStore* store, StagingArea* staging) : store_(store) {
   ctx_.staging = staging;
   ctx_.creates = &creates_;
   ctx_.names = &names_;
+  ctx_.replaced = &replaced_;
   retrier_ = std::make_unique<CommitRetrier>(store, this);
   ctx_.retrier = retrier_.get();
   retrier_->Start();
@@ -52,18 +53,34 @@ void OpenFiles::RecoverJournals() {
 }
 
 std::shared_ptr<OpenFile> OpenFiles::Open(const client::Attr& fresh) {
-  std::shared_ptr<OpenFile> f;
-  bool joined = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    Slot& slot = files_[fresh.ino];
-    joined = slot.file != nullptr;
-    if (!joined) slot.file = std::make_shared<OpenFile>(&ctx_, fresh);
-    ++slot.opens;
-    f = slot.file;
+  client::Attr a = fresh;
+  for (bool trust = false;;) {
+    std::shared_ptr<OpenFile> f;
+    bool joined = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = files_.find(a.ino);
+      joined = it != files_.end();
+      // A commit here replaced the version `a` names after `a` was read, and the file has left
+      // the table since (it does only after noting that version): read `a` again.
+      if (joined || trust || !replaced_.Contains(a.ino, a.version)) {
+        Slot& slot = files_[a.ino];
+        if (!joined) slot.file = std::make_shared<OpenFile>(&ctx_, a);
+        ++slot.opens;
+        f = slot.file;
+      }
+    }
+    if (f) {
+      if (joined) f->Refresh(a);  // which reads the attributes again itself if need be
+      return f;
+    }
+    auto again = store_->GetAttr(a.ino);
+    if (again.ok()) {
+      a = *again;
+    } else {
+      trust = true;  // as before: the attributes the open read
+    }
   }
-  if (joined) f->Refresh(fresh);
-  return f;
 }
 
 std::shared_ptr<OpenFile> OpenFiles::OpenNew(uint64_t ino, const client::NewEntry& e) {

@@ -25,6 +25,7 @@
 #include "src/fuse/name_hints.h"
 #include "src/fuse/open_file.h"
 #include "src/fuse/pending_creates.h"
+#include "src/fuse/replaced_versions.h"
 
 namespace vaultfs::fuse {
 
@@ -38,7 +39,8 @@ class OpenFiles {
   void RecoverJournals();
 
   // An open of `fresh` (attributes just read from the metadata service): joins the file if
-  // another handle holds it (OpenFile::Refresh), else starts one.
+  // another handle holds it (OpenFile::Refresh), else starts one — from attributes read
+  // again if `fresh` names a version a commit here replaced meanwhile.
   std::shared_ptr<OpenFile> Open(const client::Attr& fresh);
   // A new empty file named `e`, not yet created (see PendingCreates), as inode `ino`
   // (reserved), open once.
@@ -82,6 +84,7 @@ class OpenFiles {
   FileStore* store_;
   PendingCreates creates_;
   NameHints names_;
+  ReplacedVersions replaced_;
   OpenFileContext ctx_;
   std::mutex mu_;
   std::map<uint64_t, Slot> files_;          // guarded by mu_

@@ -386,6 +386,45 @@ TEST_F(OpenFileTest, ACloseOfAFileDeletedWhileOpenWithOnlyAttributesPendingSucce
   files_->Release(f);
 }
 
+// An open reads the file's attributes before it joins the open file; a commit of this mount
+// that ends in between (a release's, or a retry's) must not make the join take the version it
+// replaced for one committed elsewhere (close-to-open within one mount).
+TEST_F(OpenFileTest, AnOpenThatReadAttributesBeforeACommitHereEndedKeepsTheNewVersion) {
+  auto f = files_->Open(store_.Add(FakeStore::kRoot, "race", "old content"));
+  ASSERT_TRUE(f->Write(0, "NEW").ok());
+  store_.Hold();
+  auto commit = std::async(std::launch::async, [&] { return f->Commit(); });
+  ASSERT_TRUE(store_.WaitHeld());
+  const client::Attr before = store_.AttrOf(f->ino());  // the open's getattr, mid-commit
+  store_.Release();
+  ASSERT_TRUE(commit.get().ok());
+  auto g = files_->Open(before);
+  ASSERT_EQ(g, f) << "the open joins the open file";
+  EXPECT_EQ(ReadAll(*g), "NEW content");
+  EXPECT_EQ(g->Attr().version, store_.AttrOf(f->ino()).version);
+  ASSERT_TRUE(g->Write(0, "n").ok());
+  EXPECT_TRUE(g->Commit().ok()) << "and builds on the version it committed";
+  EXPECT_EQ(store_.Content(f->ino()), "nEW content");
+  files_->Release(g);
+  files_->Release(f);
+
+  // The same when the commit's file has left the table before the open comes in.
+  ASSERT_TRUE(f->Write(0, "N").ok());
+  store_.Hold();
+  commit = std::async(std::launch::async, [&] { return f->Commit(); });
+  ASSERT_TRUE(store_.WaitHeld());
+  const client::Attr stale = store_.AttrOf(f->ino());
+  store_.Release();
+  ASSERT_TRUE(commit.get().ok());
+  files_->Release(f);  // its last handle: clean, so it leaves the table
+  ASSERT_EQ(files_->Find(f->ino()), nullptr);
+  auto h = files_->Open(stale);
+  EXPECT_NE(h, f);
+  EXPECT_EQ(ReadAll(*h), "NEW content");
+  EXPECT_EQ(h->Attr().version, store_.AttrOf(f->ino()).version);
+  files_->Release(h);
+}
+
 TEST_F(OpenFileTest, AChmodDuringAHeldCommitAnswersAtOnceAndIsNotLost) {
   const std::string base = Pattern(100000, 'h');
   auto f = files_->Open(store_.Add(FakeStore::kRoot, "held", base));
