@@ -116,6 +116,14 @@ void OpenFiles::CreatePending() {
   }
 }
 
+std::shared_ptr<OpenFile> OpenFiles::Hold(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = files_.find(ino);
+  if (it == files_.end()) return nullptr;
+  ++it->second.opens;
+  return it->second.file;
+}
+
 void OpenFiles::Release(const std::shared_ptr<OpenFile>& f) {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -52,6 +52,9 @@ class OpenFiles {
   // Creates every such file in the metadata service now (their content follows at close);
   // one that fails is logged and left to its close().
   void CreatePending();
+  // A reference to the open file of `ino` that counts as one more handle (give it back with
+  // Release), so the file stays in the table meanwhile; nullptr if it is not in the table.
+  std::shared_ptr<OpenFile> Hold(uint64_t ino);
   // One handle of `f` closed.
   void Release(const std::shared_ptr<OpenFile>& f);
   // `f` has one handle open (the one being released).

@@ -68,27 +68,31 @@ Result<Attr> VaultFs::GetAttr(uint64_t ino) {
 
 Result<Attr> VaultFs::SetAttr(uint64_t ino, const client::AttrUpdate& u,
                               std::optional<uint64_t> size, FileHandle* h) {
-  std::shared_ptr<OpenFile> f;
-  if (h != nullptr) {
-    f = h->file_;
+  if (h != nullptr) {  // ftruncate, fchmod, futimens: the handle's close commits
     h->wrote_ = true;
-  } else {
-    f = files_.Find(ino);
+    return Seen(h->file_->SetAttr(u, size));
   }
+  // By name. An open file here takes the change, held like one more handle meanwhile: its
+  // last handle's release may be under way, and a file that left the table would take the
+  // change with it.
+  std::shared_ptr<OpenFile> f = files_.Hold(ino);
   if (!f && !size) return Seen(vault_->tree().SetAttr(ino, u));
-  if (f) return Seen(f->SetAttr(u, size));
-  // truncate(2) on a file nobody has open here: opened for the call, and committed at once,
-  // since nothing would flush it later.
-  VFS_ASSIGN_OR_RETURN(Attr fresh, vault_->tree().GetAttr(ino));
-  if (fresh.type != "file") {
-    return Status(fresh.is_dir() ? EISDIR : EINVAL, "truncate of a " + fresh.type);
+  if (!f) {
+    VFS_ASSIGN_OR_RETURN(Attr fresh, vault_->tree().GetAttr(ino));
+    if (fresh.type != "file") {
+      return Status(fresh.is_dir() ? EISDIR : EINVAL, "truncate of a " + fresh.type);
+    }
+    f = files_.Open(fresh);
   }
-  f = files_.Open(fresh);
   Result<Attr> out = f->SetAttr(u, size);
-  if (out.ok()) {
+  if (out.ok() && size) {
+    // truncate(2) commits at once: no descriptor's close() is bound to (a reader's does not).
     Status st = f->Commit();
     out = st.ok() ? Result<Attr>(f->Attr()) : Result<Attr>(st);
   }
+  // Given back like a handle: attributes merged into uncommitted changes go with the commit
+  // of the last one.
+  if (files_.LastOpen(f) && f->NeedsCommitAtRelease()) (void)f->Commit();
   files_.Release(f);
   return Seen(std::move(out));
 }
